@@ -1,0 +1,129 @@
+"""Typed records that flow through the assistant.
+
+`Paper` is what ingestion produces; later stages (`Chunk`, `Hit`, `Answer`)
+only ever read papers, never the raw pages they came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def normalize_title(title: str) -> str:
+    """Key used to decide that two records are the same paper.
+
+    Case, accents, punctuation, LaTeX markup and spacing are ignored, so
+    "Hard Patches Mining for Masked Image Modeling" and
+    "hard patches mining for masked-image modeling." share one key.
+    """
+    text = unicodedata.normalize("NFKD", title)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.casefold().replace("$", "").replace("\\", "")
+    text = re.sub(r"[^\w]+", " ", text)
+    return " ".join(text.split())
+
+
+def paper_id(title: str) -> str:
+    """Stable id derived from the normalized title (same paper, same id)."""
+    return hashlib.sha1(normalize_title(title).encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class SourceRef:
+    """Where a record was read: file, detected format, entry number and line."""
+
+    file: str
+    format: str
+    entry: int
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line} (entry {self.entry})"
+
+
+@dataclass
+class Paper:
+    """One paper, possibly merged from several source records."""
+
+    title: str
+    abstract: str
+    authors: list[str] = field(default_factory=list)
+    authors_et_al: bool = False
+    author_count: int | None = None
+    year: int | None = None
+    date: str | None = None
+    category: str | None = None
+    affiliations: list[str] = field(default_factory=list)
+    has_code: bool = False
+    url: str | None = None
+    venue: str | None = None
+    sources: list[SourceRef] = field(default_factory=list)
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            self.id = paper_id(self.title)
+
+    @property
+    def key(self) -> str:
+        return normalize_title(self.title)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        # `id` first: it is what people grep for in the JSON.
+        return {"id": data.pop("id"), **data}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Paper":
+        sources = [SourceRef(**s) for s in data.get("sources", [])]
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "sources"}
+        return cls(**fields, sources=sources)
+
+
+@dataclass
+class Problem:
+    """A skipped entry or a warning, located as precisely as the input allows."""
+
+    file: str
+    line: int | None
+    reason: str
+    entry: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        if self.entry is not None:
+            where += f" (entry {self.entry})"
+        return f"{where}: {self.reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "entry": self.entry, "reason": self.reason}
+
+
+@dataclass
+class FileReport:
+    """What ingesting one file produced."""
+
+    file: str
+    format: str | None
+    papers: list[Paper] = field(default_factory=list)
+    skipped: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    error: str | None = None  # the whole file could not be used
+
+    @property
+    def records(self) -> int:
+        return len(self.papers)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "format": self.format,
+            "records": self.records,
+            "skipped": [p.to_dict() for p in self.skipped],
+            "warnings": [p.to_dict() for p in self.warnings],
+            "error": self.error,
+        }
