@@ -5,23 +5,33 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
-from assistant import store
+from assistant.index import PaperIndex, UpdateStats
 from assistant.ingest import IngestResult, ingest_paths
-from assistant.ingest.merge import merge_papers
 from assistant.records import Paper
+from assistant.retrieve import Filters, SearchResult, search
 from assistant.settings import Settings
+
+FileProgress = Callable[[Iterable[Path]], Iterable[Path]]
+EmbedProgress = Callable[[int, int], None]
 
 
 @dataclass
 class LibraryUpdate:
-    """What an ingest changed in the stored corpus."""
+    """What an ingest changed in the index."""
 
     added: int
     updated: int
     unchanged: int
+    removed: int
     total: int
+    index: UpdateStats | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in vars(self).items() if k != "index"}
+        data["index"] = vars(self.index) if self.index else None
+        return data
 
 
 def _content(paper: Paper) -> dict:
@@ -32,42 +42,65 @@ def _content(paper: Paper) -> dict:
 
 
 class PaperAssistant:
-    def __init__(self, settings: Settings | None = None):
+    def __init__(self, settings: Settings | None = None, index: PaperIndex | None = None):
         self.settings = settings or Settings()
-        # One record per (source file, entry), as parsed; `papers` merges them.
-        self.records: list[Paper] = store.read_records(self.settings.index_path)
-        self.papers, _ = merge_papers(self.records)
+        self.index = index or PaperIndex(self.settings)
 
     @classmethod
     def open(cls, settings: Settings | None = None, build: bool = True,
-             progress: Callable[[Iterable[Path]], Iterable[Path]] | None = None) -> "PaperAssistant":
+             progress: FileProgress | None = None, embed_progress: EmbedProgress | None = None) -> "PaperAssistant":
         """Open the configured index; build it from the bundled corpus if it is missing."""
         assistant = cls(settings)
-        if build and not assistant.papers:
-            assistant.ingest([assistant.settings.corpus_dir], progress=progress)
+        if build and not assistant.index.exists:
+            assistant.ingest([assistant.settings.corpus_dir], progress=progress, embed_progress=embed_progress)
         return assistant
 
+    @property
+    def papers(self) -> list[Paper]:
+        return self.index.papers
+
     def parse(self, paths: Iterable[str | Path], layout: str | None = None,
-              progress: Callable[[Iterable[Path]], Iterable[Path]] | None = None) -> IngestResult:
+              progress: FileProgress | None = None) -> IngestResult:
         """Parse files into papers without touching the index (a dry run)."""
         return ingest_paths(paths, layout=layout, progress=progress)
 
-    def ingest(self, paths: Iterable[str | Path], layout: str | None = None,
-               progress: Callable[[Iterable[Path]], Iterable[Path]] | None = None) -> tuple[IngestResult, LibraryUpdate]:
-        """Parse files and store their records in the index. A file read again
-        replaces what was stored for it; other files are kept. The index on disk
-        is replaced in one atomic step, and only when something usable was found."""
+    def ingest(self, paths: Iterable[str | Path], layout: str | None = None, prune: bool = False,
+               progress: FileProgress | None = None,
+               embed_progress: EmbedProgress | None = None) -> tuple[IngestResult, LibraryUpdate]:
+        """Parse files and index their papers. A file read again replaces what
+        was stored for it; other files are kept unless `prune` is set, which
+        drops every source not named in this call. The index is updated only
+        when something usable was found, and atomically."""
         result = self.parse(paths, layout=layout, progress=progress)
         before = {p.key: _content(p) for p in self.papers}
+        stats = None
         if result.papers:
-            records = {r.file: r.papers for r in result.files if r.papers}
-            kept = [p for p in self.records if p.sources[0].file not in records]
-            self.records = kept + [p for papers in records.values() for p in papers]
-            store.write_records(self.settings.index_path, self.records)
-            self.papers, _ = merge_papers(self.records)
+            fresh = {r.file: r.papers for r in result.files if r.papers}
+            kept = [] if prune else [p for p in self.index.records if p.sources[0].file not in fresh]
+            records = kept + [p for papers in fresh.values() for p in papers]
+            stats = self.index.update(records, progress=embed_progress)
+        now = {p.key for p in self.papers}
         added = sum(1 for p in self.papers if p.key not in before)
         updated = sum(1 for p in self.papers if p.key in before and _content(p) != before[p.key])
-        return result, LibraryUpdate(added, updated, len(self.papers) - added - updated, len(self.papers))
+        removed = sum(1 for key in before if key not in now)
+        return result, LibraryUpdate(added, updated, len(self.papers) - added - updated, removed,
+                                     len(self.papers), stats)
+
+    def rebuild(self, paths: Iterable[str | Path], **kwargs) -> tuple[IngestResult, LibraryUpdate]:
+        """Throw the index away and build it again from `paths` (e.g. after
+        changing the embedding model). The old index stays until the new
+        one parses; an empty batch leaves it alone."""
+        result = self.parse(paths, layout=kwargs.get("layout"))
+        if not result.papers:
+            return result, LibraryUpdate(0, 0, len(self.papers), 0, len(self.papers))
+        self.index.folder.remove()
+        self.index = PaperIndex(self.settings, embedder=self.index._embedder)
+        return self.ingest(paths, **kwargs)
+
+    def search(self, query: str, k: int | None = None, filters: Filters | dict[str, Any] | None = None,
+               mmr: bool | None = None) -> SearchResult:
+        """Hybrid search; returns ranked paper hits with their matched chunks."""
+        return search(self.index, query, k=k, filters=filters, mmr=mmr)
 
     def stats(self) -> dict:
         """Counts a researcher wants at a glance: papers per source file, year, category."""
@@ -75,9 +108,13 @@ class PaperAssistant:
         for p in self.papers:
             for name in {Path(s.file).name for s in p.sources}:
                 per_source[name] += 1
+        manifest = self.index.manifest or {}
         return {
             "index": str(self.settings.index_path),
             "papers": len(self.papers),
+            "chunks": len(self.index.chunks),
+            "embedding": manifest.get("embedding"),
+            "vector_store": manifest.get("chroma"),
             "sources": dict(sorted(per_source.items())),
             "years": dict(sorted(Counter(p.year for p in self.papers if p.year).items())),
             "no_year": sum(1 for p in self.papers if not p.year),

@@ -127,3 +127,79 @@ class FileReport:
             "warnings": [p.to_dict() for p in self.warnings],
             "error": self.error,
         }
+
+
+@dataclass
+class Chunk:
+    """A piece of one paper's abstract, as embedded and searched.
+
+    `start`/`end` are character offsets of `text` in the paper's abstract, so
+    a citation can point at the exact sentence. What gets embedded and
+    searched is `title + "\\n" + text` (see `indexed_text`)."""
+
+    id: str
+    paper_id: str
+    n: int
+    text: str
+    start: int
+    end: int
+    title: str
+
+    @property
+    def indexed_text(self) -> str:
+        return f"{self.title}\n{self.text}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ChunkMatch:
+    """A chunk that matched a query, with the evidence of why."""
+
+    chunk: Chunk
+    score: float
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+    dense_score: float | None = None
+    bm25_score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.chunk.id, "n": self.chunk.n, "text": self.chunk.text,
+                "start": self.chunk.start, "end": self.chunk.end, "score": round(self.score, 6),
+                "dense_rank": self.dense_rank, "bm25_rank": self.bm25_rank,
+                "dense_score": None if self.dense_score is None else round(self.dense_score, 6),
+                "bm25_score": None if self.bm25_score is None else round(self.bm25_score, 6)}
+
+
+@dataclass
+class Hit:
+    """One paper in a ranked search result, with its best matching chunks."""
+
+    paper: Paper
+    score: float
+    chunks: list[ChunkMatch]
+    rank: int = 0
+
+    @property
+    def paper_id(self) -> str:
+        return self.paper.id
+
+    @property
+    def title(self) -> str:
+        return self.paper.title
+
+    @property
+    def authors(self) -> list[str]:
+        return self.paper.authors
+
+    @property
+    def year(self) -> int | None:
+        return self.paper.year
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rank": self.rank, "paper_id": self.paper_id, "title": self.title, "authors": self.authors,
+                "year": self.year, "score": round(self.score, 6), "category": self.paper.category,
+                "has_code": self.paper.has_code, "url": self.paper.url,
+                "sources": sorted({s.file for s in self.paper.sources}),
+                "chunks": [c.to_dict() for c in self.chunks]}

@@ -1,22 +1,36 @@
-"""Every read and write of the index folder goes through here. Writes are
-atomic (temporary file in the same folder, fsync, rename), so an interrupted
-run leaves the previous file in place, never a half-written one."""
+"""Every read and write of an index folder goes through here.
+
+An index folder holds one *generation* of files plus `manifest.json`, which
+names them:
+
+    manifest.json        settings that shaped the index, live chunk ids, file names
+    records.<g>.jsonl    parsed records, one per (source file, entry)
+    chunks.<g>.jsonl     chunk texts and spans
+    bm25.<g>/            the BM25 index over those chunks
+    chroma/              the embedded Chroma store (unless a server is used)
+
+A new generation is written beside the old one; then the manifest is
+replaced atomically (temp file, fsync, rename). That rename is the commit:
+an interrupted ingest leaves the previous manifest, which still names the
+previous, complete generation. Old generations are removed after the commit."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
-from assistant.records import Paper
+from assistant.records import Chunk, Paper
 
-RECORDS_FILE = "records.jsonl"
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
 
 
 class CorruptIndex(Exception):
-    """A file of the index cannot be read; the message names it."""
+    """A file of the index cannot be read; the message names it and the fix."""
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -33,25 +47,86 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def write_records(index_path: Path, papers: Iterable[Paper]) -> None:
-    lines = (json.dumps(p.to_dict(), ensure_ascii=False) for p in papers)
-    atomic_write_text(index_path / RECORDS_FILE, "".join(line + "\n" for line in lines))
+def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
-def read_records(index_path: Path) -> list[Paper]:
-    """Parsed records stored in the index, one per source entry; an empty
-    list when there is no index yet."""
-    path = index_path / RECORDS_FILE
-    if not path.exists():
-        return []
-    papers = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                papers.append(Paper.from_dict(json.loads(line)))
-            except (ValueError, TypeError) as exc:
-                raise CorruptIndex(f"{path}:{number}: unreadable paper record ({exc}); "
-                                   f"rebuild the index with `papers ingest --rebuild`") from None
-    return papers
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    rows.append(json.loads(line))
+    except FileNotFoundError:
+        raise CorruptIndex(f"{path}: missing (the manifest names it); rebuild with `papers ingest --rebuild`") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CorruptIndex(f"{path}:{number}: unreadable ({exc}); rebuild with `papers ingest --rebuild`") from None
+    return rows
+
+
+class IndexFolder:
+    def __init__(self, path: Path):
+        self.path = path
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.path / "chroma"
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        """The committed manifest, or None when no index was built here yet."""
+        path = self.path / MANIFEST
+        if not path.exists():
+            return None
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CorruptIndex(f"{path}: unreadable ({exc}); delete the folder or run `papers ingest --rebuild`") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION or "files" not in manifest:
+            raise CorruptIndex(f"{path}: not a manifest of this version; run `papers ingest --rebuild`")
+        return manifest
+
+    def read_records(self, manifest: dict[str, Any]) -> list[Paper]:
+        try:
+            return [Paper.from_dict(r) for r in _read_jsonl(self.path / manifest["files"]["records"])]
+        except (TypeError, KeyError) as exc:
+            raise CorruptIndex(f"{self.path / manifest['files']['records']}: bad record ({exc})") from None
+
+    def read_chunks(self, manifest: dict[str, Any]) -> list[Chunk]:
+        try:
+            return [Chunk(**r) for r in _read_jsonl(self.path / manifest["files"]["chunks"])]
+        except (TypeError, KeyError) as exc:
+            raise CorruptIndex(f"{self.path / manifest['files']['chunks']}: bad chunk ({exc})") from None
+
+    def bm25_path(self, manifest: dict[str, Any]) -> Path:
+        return self.path / manifest["files"]["bm25"]
+
+    def commit(self, manifest: dict[str, Any], records: list[Paper], chunks: list[Chunk],
+               write_bm25: Callable[[Path], None]) -> dict[str, Any]:
+        """Write a new generation and switch the manifest to it."""
+        generation = int(manifest.get("generation", 0)) + 1
+        files = {"records": f"records.{generation}.jsonl", "chunks": f"chunks.{generation}.jsonl",
+                 "bm25": f"bm25.{generation}"}
+        self.path.mkdir(parents=True, exist_ok=True)
+        _write_jsonl(self.path / files["records"], (p.to_dict() for p in records))
+        _write_jsonl(self.path / files["chunks"], (c.to_dict() for c in chunks))
+        bm25_dir = self.path / files["bm25"]
+        shutil.rmtree(bm25_dir, ignore_errors=True)
+        write_bm25(bm25_dir)
+        manifest = {**manifest, "format": FORMAT_VERSION, "generation": generation, "files": files}
+        atomic_write_text(self.path / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False))
+        self._remove_other_generations(files)
+        return manifest
+
+    def _remove_other_generations(self, live: dict[str, str]) -> None:
+        keep = set(live.values()) | {MANIFEST, "chroma"}
+        for entry in self.path.iterdir():
+            generational = entry.name.split(".")[0] in ("records", "chunks", "bm25") or entry.name.startswith(".")
+            if generational and entry.name not in keep:
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)

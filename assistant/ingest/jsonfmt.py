@@ -33,8 +33,10 @@ def parse_jsonl(lines: list[str], col: Collector) -> None:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            what = "truncated entry (line ends mid-record)" if "Unterminated" in exc.msg or "Expecting" in exc.msg else "invalid JSON"
-            col.skip(number, f"{what}: {exc.msg} at column {exc.colno}")
+            # Cut off: an open string, or the parser ran out of line while still inside the record.
+            truncated = exc.msg.startswith("Unterminated") or exc.pos >= len(line.rstrip())
+            what = "truncated entry (line ends mid-record)" if truncated else "invalid JSON"
+            col.skip(number, f"{what}: {exc.msg} (column {exc.colno})")
             continue
         add_mapping(col, number, obj)
 
@@ -44,7 +46,7 @@ def parse_json(lines: list[str], col: Collector) -> None:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        col.skip(exc.lineno, f"invalid JSON (file may be truncated): {exc.msg} at column {exc.colno}")
+        col.skip(exc.lineno, f"invalid JSON (file may be truncated): {exc.msg} (column {exc.colno})")
         return
     if isinstance(data, dict):
         data = data.get("papers", [data])

@@ -1,0 +1,182 @@
+"""The index: parsed records -> merged papers -> chunks -> vectors (Chroma) + BM25.
+
+`PaperIndex.update(records)` is incremental: a chunk's id carries a hash of
+the text it embeds and of the settings that shape vectors, so unchanged
+papers are never embedded again, changed abstracts get new chunks, and
+papers that are gone are pruned. See `assistant.store` for how a new state
+is committed atomically."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from assistant.index.chunking import chunk_paper, text_hash
+from assistant.index.embed import Embedder, make_embedder
+from assistant.index.lexical import Bm25Chunks
+from assistant.index.vectors import ChromaChunks
+from assistant.ingest.merge import merge_papers
+from assistant.records import Chunk, Paper
+from assistant.settings import Settings
+from assistant.store import CorruptIndex, IndexFolder
+
+
+class IndexMismatch(Exception):
+    """The index on disk was built under settings that change what vectors mean."""
+
+
+@dataclass
+class UpdateStats:
+    papers: int
+    chunks: int
+    embedded: int  # chunks sent to the embedding model
+    reused: int  # chunks whose stored vector was kept
+    removed: int  # chunks pruned from the store
+    seconds: float
+    committed: bool
+
+
+class PaperIndex:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None):
+        self.settings = settings
+        self.folder = IndexFolder(settings.index_path)
+        self._embedder = embedder
+        self._vectors: ChromaChunks | None = None
+        self._bm25: Bm25Chunks | None = None
+        self.manifest = self.folder.read_manifest()
+        if self.manifest:
+            self._check_settings(self.manifest)
+            self.records = self.folder.read_records(self.manifest)
+            self.chunks = self.folder.read_chunks(self.manifest)
+        else:
+            self.records, self.chunks = [], []
+        self.papers, _ = merge_papers(self.records)
+        self._reindex_memory()
+
+    # --- state ----------------------------------------------------------------
+    def _reindex_memory(self) -> None:
+        self.paper_by_id: dict[str, Paper] = {p.id: p for p in self.papers}
+        self.chunk_pos: dict[str, int] = {c.id: i for i, c in enumerate(self.chunks)}
+        self.chunk_paper = np.array([c.paper_id for c in self.chunks], dtype=object)
+
+    def _check_settings(self, manifest: dict) -> None:
+        built, wanted = manifest.get("shaping", {}), self.settings.shaping()
+        if built != wanted:
+            diff = ", ".join(f"{k}: index has {built.get(k)!r}, settings ask {wanted[k]!r}"
+                             for k in wanted if built.get(k) != wanted[k])
+            raise IndexMismatch(
+                f"index {self.settings.index_path} was built with other settings ({diff}); "
+                f"vectors from different models cannot be mixed. Rebuild it with `papers ingest --rebuild ...` "
+                f"or choose another index with --index-name / PAPERS_INDEX_NAME")
+
+    @property
+    def exists(self) -> bool:
+        return self.manifest is not None
+
+    @property
+    def collection_name(self) -> str:
+        return f"papers-{self.settings.index_name}-{self.settings.shaping_hash()}"
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = make_embedder(self.settings)
+        return self._embedder
+
+    @property
+    def vectors(self) -> ChromaChunks:
+        if self._vectors is None:
+            self._vectors = ChromaChunks(self.collection_name, self.settings.chroma_url, self.folder.chroma_path)
+        return self._vectors
+
+    @property
+    def bm25(self) -> Bm25Chunks:
+        if self._bm25 is None:
+            if not self.manifest:
+                raise CorruptIndex(f"{self.settings.index_path}: no index built yet; run `papers ingest PATH`")
+            try:
+                self._bm25 = Bm25Chunks.load(self.folder.bm25_path(self.manifest))
+            except (OSError, ValueError, KeyError) as exc:
+                raise CorruptIndex(f"{self.folder.bm25_path(self.manifest)}: unreadable BM25 index ({exc}); "
+                                   f"rebuild with `papers ingest --rebuild`") from None
+        return self._bm25
+
+    # --- building -------------------------------------------------------------
+    def update(self, records: list[Paper], progress: Callable[[int, int], None] | None = None) -> UpdateStats:
+        """Make the index hold exactly `records` (already parsed, not merged).
+
+        `progress(done, total)` is called while chunks are embedded."""
+        t0 = time.perf_counter()
+        papers, _ = merge_papers(records)
+        old_by_paper: dict[str, list[Chunk]] = {}
+        for chunk in self.chunks:
+            old_by_paper.setdefault(chunk.paper_id, []).append(chunk)
+        s = self.settings
+        shaping = s.shaping_hash()
+        chunks: list[Chunk] = []
+        for paper in papers:
+            old = old_by_paper.get(paper.id)
+            digest = text_hash(paper, shaping)[:12]
+            # Same text, same settings: same chunks (skip the tokenizer too).
+            chunks += old if old and old[0].id.rsplit(":", 2)[1] == digest else chunk_paper(
+                paper, s.chunk_size, s.chunk_overlap, shaping)
+        new_ids = [c.id for c in chunks]
+        live_before = set(self.chunk_pos)
+        missing = [c for c in chunks if c.id not in live_before]
+        if not missing and set(new_ids) == live_before and _same_records(records, self.records):
+            return UpdateStats(len(papers), len(chunks), 0, len(chunks), 0, time.perf_counter() - t0, False)
+
+        # Chunks left in the store by an interrupted run are reused, not re-embedded.
+        stored = self.vectors.vectors([c.id for c in missing]) if missing else {}
+        to_embed = [c for c in missing if c.id not in stored]
+        if to_embed:
+            done = 0
+
+            def tick(n: int) -> None:
+                nonlocal done
+                done += n
+                if progress:
+                    progress(done, len(to_embed))
+
+            vectors = self.embedder.embed_documents([c.indexed_text for c in to_embed], progress=tick)
+            self._check_dimension(vectors.shape[1])
+            self.vectors.add(to_embed, vectors, [{"paper_id": c.paper_id, "n": c.n} for c in to_embed])
+
+        bm25 = Bm25Chunks.build([c.indexed_text for c in chunks])
+        manifest = {
+            **(self.manifest or {}),
+            "shaping": s.shaping(),
+            "embedding": {"backend": s.embed_backend, "model": s.embed_model,
+                          "dim": (self.manifest or {}).get("embedding", {}).get("dim") or self._dim_known()},
+            "collection": self.collection_name,
+            "chroma": s.chroma_url or "embedded",
+            "papers": len(papers),
+            "chunks": len(chunks),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        self.manifest = self.folder.commit(manifest, records, chunks, bm25.save)
+        # After the commit: prune vectors no manifest names (replaced, removed, or left by a crash).
+        keep = set(new_ids)
+        orphans = [cid for cid in self.vectors.ids() if cid not in keep]
+        if orphans:
+            self.vectors.delete(orphans)
+        self.records, self.chunks, self.papers, self._bm25 = records, chunks, papers, bm25
+        self._reindex_memory()
+        return UpdateStats(len(papers), len(chunks), len(to_embed), len(chunks) - len(to_embed),
+                           len(orphans), time.perf_counter() - t0, True)
+
+    def _dim_known(self) -> int | None:
+        return self._embedder.dim if self._embedder is not None else None
+
+    def _check_dimension(self, dim: int) -> None:
+        recorded = (self.manifest or {}).get("embedding", {}).get("dim")
+        if recorded and recorded != dim:
+            raise IndexMismatch(f"index {self.settings.index_path} holds {recorded}-dimensional vectors but the "
+                                f"embedding model gives {dim}; rebuild with `papers ingest --rebuild`")
+
+
+def _same_records(a: list[Paper], b: list[Paper]) -> bool:
+    return len(a) == len(b) and all(x.to_dict() == y.to_dict() for x, y in zip(a, b))

@@ -1,0 +1,100 @@
+"""Chroma through LlamaIndex's ChromaVectorStore: embedded PersistentClient
+by default, a Chroma server when `chroma_url` is set. Same code path for both."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Sequence
+from urllib.parse import urlparse
+
+import numpy as np
+
+from assistant.records import Chunk
+
+
+class VectorStoreError(Exception):
+    """Chroma cannot be reached or used; the message says which and how."""
+
+
+def _client(chroma_url: str | None, path: Path):
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if not chroma_url:
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    url = urlparse(chroma_url if "://" in chroma_url else f"http://{chroma_url}")
+    try:
+        client = chromadb.HttpClient(host=url.hostname or "127.0.0.1", port=url.port or 8000,
+                                     ssl=url.scheme == "https", settings=chroma_settings)
+        client.heartbeat()
+    except Exception as exc:  # chromadb raises several types for "not there"
+        raise VectorStoreError(f"Chroma server at {chroma_url} is not reachable ({type(exc).__name__}); "
+                               f"start it with `chroma run --path DIR --port {url.port or 8000}` "
+                               f"or unset PAPERS_CHROMA_URL to use the embedded store") from None
+    return client
+
+
+class ChromaChunks:
+    """The dense half of the index: chunk vectors + the metadata filters need."""
+
+    def __init__(self, collection_name: str, chroma_url: str | None, path: Path):
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        self.where = chroma_url or str(path)
+        try:
+            self.client = _client(chroma_url, path)
+            self.collection = self.client.get_or_create_collection(
+                collection_name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
+        except VectorStoreError:
+            raise
+        except Exception as exc:
+            raise VectorStoreError(f"cannot open Chroma collection {collection_name!r} at {self.where} "
+                                   f"({type(exc).__name__}: {exc})") from None
+        self.store = ChromaVectorStore(chroma_collection=self.collection)
+
+    def add(self, chunks: Sequence[Chunk], vectors: np.ndarray, metadata: Sequence[dict[str, Any]]) -> None:
+        from llama_index.core.schema import TextNode
+
+        nodes = [TextNode(id_=c.id, text=c.indexed_text, embedding=v.tolist(), metadata=m,
+                          excluded_embed_metadata_keys=list(m), excluded_llm_metadata_keys=list(m))
+                 for c, v, m in zip(chunks, vectors, metadata)]
+        for i in range(0, len(nodes), 4000):
+            self.store.add(nodes[i : i + 4000])
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors by chunk id (to reuse them without re-embedding)."""
+        out: dict[str, np.ndarray] = {}
+        for i in range(0, len(ids), 4000):
+            got = self.collection.get(ids=list(ids[i : i + 4000]), include=["embeddings"])
+            out.update({cid: np.asarray(e, dtype=np.float32) for cid, e in zip(got["ids"], got["embeddings"])})
+        return out
+
+    def ids(self) -> set[str]:
+        return set(self.collection.get(include=[])["ids"])
+
+    def delete(self, ids: Sequence[str]) -> None:
+        ids = list(ids)
+        for i in range(0, len(ids), 4000):
+            self.store.delete_nodes(node_ids=ids[i : i + 4000])
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def query(self, vector: np.ndarray, k: int, filters=None, mmr: bool = False) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity) best first."""
+        from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryMode
+
+        if k <= 0:
+            return []
+        query = VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=k, filters=filters,
+                                 mode=VectorStoreQueryMode.MMR if mmr else VectorStoreQueryMode.DEFAULT)
+        try:
+            result = self.store.query(query)
+        except Exception as exc:
+            raise VectorStoreError(f"Chroma query failed at {self.where} ({type(exc).__name__}: {exc})") from None
+        # The adapter reports exp(-distance); with cosine space distance = 1 - cos.
+        return [(cid, 1.0 + math.log(max(sim, 1e-12))) for cid, sim in zip(result.ids or [], result.similarities or [])]

@@ -1,0 +1,203 @@
+"""Hybrid retrieval: dense (Chroma) + BM25 over the same chunks, fused by
+weighted reciprocal rank, filtered, grouped to papers, optionally diversified
+with MMR."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from assistant.index import PaperIndex
+from assistant.records import ChunkMatch, Hit, Paper
+
+# Above this many allowed papers, a filtered dense query over-fetches and
+# post-filters instead of sending Chroma a long `paper_id IN (...)` list.
+MAX_IN_FILTER = 1000
+
+
+class QueryError(Exception):
+    """The query or its filters cannot be run; the message says why."""
+
+
+@dataclass
+class Filters:
+    """Metadata filters; every field is optional and they combine with AND."""
+
+    year_from: int | None = None
+    year_to: int | None = None
+    author: str | None = None  # case-insensitive substring of any author
+    category: str | list[str] | None = None  # e.g. "LG" or ["LG", "CV"]
+    source: str | None = None  # substring of a source file name
+    has_code: bool | None = None
+
+    @classmethod
+    def coerce(cls, value: "Filters | dict[str, Any] | None") -> "Filters":
+        if value is None:
+            return cls()
+        if isinstance(value, Filters):
+            return value
+        known = {f.name for f in fields(cls)}
+        unknown = set(value) - known
+        if unknown:
+            raise QueryError(f"unknown filter(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        return cls(**value)
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, f.name) not in (None, "", []) for f in fields(self))
+
+    def allows(self, paper: Paper) -> bool:
+        if self.year_from is not None and (paper.year is None or paper.year < self.year_from):
+            return False
+        if self.year_to is not None and (paper.year is None or paper.year > self.year_to):
+            return False
+        if self.author and not any(self.author.lower() in a.lower() for a in paper.authors):
+            return False
+        if self.category:
+            wanted = {self.category} if isinstance(self.category, str) else set(self.category)
+            if (paper.category or "").upper() not in {c.upper() for c in wanted}:
+                return False
+        if self.source and not any(self.source.lower() in s.file.lower() for s in paper.sources):
+            return False
+        if self.has_code is not None and paper.has_code != self.has_code:
+            return False
+        return True
+
+
+@dataclass
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    notices: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"query": self.query, "hits": [h.to_dict() for h in self.hits], "notices": self.notices,
+                "timings": {k: round(v, 4) for k, v in self.timings.items()}}
+
+
+def validate_filters(index: PaperIndex, filters: Filters) -> None:
+    """Refuse filter values that cannot match anything in this index, naming
+    what would (rather than returning a silent empty list)."""
+    papers = index.papers
+    if filters.year_from is not None and filters.year_to is not None and filters.year_from > filters.year_to:
+        raise QueryError(f"year range is empty: from {filters.year_from} to {filters.year_to}")
+    if filters.category:
+        known = sorted({p.category for p in papers if p.category})
+        wanted = [filters.category] if isinstance(filters.category, str) else list(filters.category)
+        bad = [c for c in wanted if c.upper() not in {k.upper() for k in known}]
+        if bad:
+            raise QueryError(f"unknown category {', '.join(map(repr, bad))}; this index has: {', '.join(known) or 'none'}")
+    if filters.author and not any(filters.author.lower() in a.lower() for p in papers for a in p.authors):
+        raise QueryError(f"no indexed paper has an author matching {filters.author!r}")
+    if filters.source and not any(filters.source.lower() in s.file.lower() for p in papers for s in p.sources):
+        files = sorted({s.file for p in papers for s in p.sources})
+        raise QueryError(f"no source file matches {filters.source!r}; indexed files: {', '.join(files)}")
+
+
+def search(index: PaperIndex, query: str, k: int | None = None,
+           filters: Filters | dict[str, Any] | None = None, mmr: bool | None = None) -> SearchResult:
+    s = index.settings
+    k = k or s.top_k
+    if not isinstance(query, str) or not query.strip():
+        raise QueryError("empty query: type a few words describing the papers you want")
+    if k < 1:
+        raise QueryError(f"k must be at least 1 (got {k})")
+    filters = Filters.coerce(filters)
+    notices: list[str] = []
+    query = " ".join(query.split())
+    if len(query) > s.max_query_chars:
+        notices.append(f"query cut from {len(query)} to {s.max_query_chars} characters")
+        query = query[: s.max_query_chars]
+    if not index.exists:
+        raise QueryError(f"the index {s.index_path} is empty; add papers with `papers ingest PATH`")
+    validate_filters(index, filters)
+    timings: dict[str, float] = {}
+
+    allowed: set[str] | None = None
+    mask = None
+    if filters.active:
+        allowed = {p.id for p in index.papers if filters.allows(p)}
+        if not allowed:
+            return SearchResult(query, [], notices + ["no indexed paper matches these filters together"], timings)
+        mask = np.fromiter((pid in allowed for pid in index.chunk_paper), dtype=np.float32, count=len(index.chunks))
+
+    n = s.candidates
+    t = time.perf_counter()
+    dense: list[tuple[int, float]] = []
+    if s.dense_weight > 0:
+        vector = index.embedder.embed_query(query)
+        timings["embed"] = time.perf_counter() - t
+        t = time.perf_counter()
+        chroma_filter, fetch = None, n
+        if allowed is not None:
+            if len(allowed) <= MAX_IN_FILTER:
+                chroma_filter = _in_filter(sorted(allowed))
+            else:
+                fetch = min(len(index.chunks), n * 4)
+        for cid, sim in index.vectors.query(vector, fetch, filters=chroma_filter):
+            pos = index.chunk_pos.get(cid)  # ids outside the manifest are leftovers: ignore
+            if pos is not None and (allowed is None or index.chunks[pos].paper_id in allowed):
+                dense.append((pos, sim))
+        dense = dense[:n]
+        timings["dense"] = time.perf_counter() - t
+    t = time.perf_counter()
+    lexical = index.bm25.query(query, n, mask=mask) if s.bm25_weight > 0 else []
+    timings["bm25"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    fused: dict[int, ChunkMatch] = {}
+    for rank, (pos, sim) in enumerate(dense, start=1):
+        m = fused.setdefault(pos, ChunkMatch(index.chunks[pos], 0.0))
+        m.dense_rank, m.dense_score = rank, sim
+        m.score += s.dense_weight / (s.rrf_k + rank)
+    for rank, (pos, score) in enumerate(lexical, start=1):
+        m = fused.setdefault(pos, ChunkMatch(index.chunks[pos], 0.0))
+        m.bm25_rank, m.bm25_score = rank, score
+        m.score += s.bm25_weight / (s.rrf_k + rank)
+
+    by_paper: dict[str, list[ChunkMatch]] = {}
+    for match in sorted(fused.values(), key=lambda m: -m.score):
+        by_paper.setdefault(match.chunk.paper_id, []).append(match)
+    hits = [Hit(index.paper_by_id[pid], matches[0].score, matches[: s.chunks_per_hit])
+            for pid, matches in by_paper.items()]
+    hits.sort(key=lambda h: -h.score)
+    if mmr if mmr is not None else s.mmr:
+        hits = _mmr(index, hits, k, s.mmr_lambda)
+    hits = hits[:k]
+    for rank, hit in enumerate(hits, start=1):
+        hit.rank = rank
+    timings["fuse"] = time.perf_counter() - t
+    timings["total"] = sum(timings.values())
+    return SearchResult(query, hits, notices, timings)
+
+
+def _in_filter(paper_ids: list[str]):
+    from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
+
+    return MetadataFilters(filters=[MetadataFilter(key="paper_id", value=paper_ids, operator=FilterOperator.IN)])
+
+
+def _mmr(index: PaperIndex, hits: list[Hit], k: int, lam: float) -> list[Hit]:
+    """Maximal marginal relevance over papers, using each hit's best chunk
+    vector: picks relevant papers that are not near-copies of ones already picked."""
+    if len(hits) <= 1:
+        return hits
+    vecs = index.vectors.vectors([h.chunks[0].chunk.id for h in hits])
+    if len(vecs) < len(hits):
+        return hits
+    matrix = np.vstack([vecs[h.chunks[0].chunk.id] for h in hits])
+    relevance = np.array([h.score for h in hits])
+    relevance = relevance / relevance.max()
+    chosen: list[int] = [0]
+    rest = list(range(1, len(hits)))
+    while rest and len(chosen) < k:
+        sims = matrix[rest] @ matrix[chosen].T
+        scores = lam * relevance[rest] - (1 - lam) * sims.max(axis=1)
+        best = rest[int(np.argmax(scores))]
+        chosen.append(best)
+        rest.remove(best)
+    return [hits[i] for i in chosen] + [hits[i] for i in rest]
