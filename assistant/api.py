@@ -12,6 +12,7 @@ from assistant.ingest import IngestResult, ingest_paths
 from assistant.records import Paper
 from assistant.retrieve import Filters, SearchResult, search
 from assistant.settings import Settings
+from assistant.store import IndexFolder
 
 FileProgress = Callable[[Iterable[Path]], Iterable[Path]]
 EmbedProgress = Callable[[int, int], None]
@@ -86,16 +87,29 @@ class PaperAssistant:
         return result, LibraryUpdate(added, updated, len(self.papers) - added - updated, removed,
                                      len(self.papers), stats)
 
-    def rebuild(self, paths: Iterable[str | Path], **kwargs) -> tuple[IngestResult, LibraryUpdate]:
-        """Throw the index away and build it again from `paths` (e.g. after
-        changing the embedding model). The old index stays until the new
-        one parses; an empty batch leaves it alone."""
-        result = self.parse(paths, layout=kwargs.get("layout"))
+    @classmethod
+    def rebuild(cls, paths: Iterable[str | Path], settings: Settings | None = None, layout: str | None = None,
+                progress: FileProgress | None = None, embed_progress: EmbedProgress | None = None,
+                ) -> tuple["PaperAssistant | None", IngestResult, LibraryUpdate | None]:
+        """Build the index again from `paths` alone (e.g. after changing the
+        embedding model), without opening the old one. The new index is built
+        beside the old and swapped in at the end, so an interrupted rebuild
+        leaves the old index in place. Returns (assistant, result, update);
+        the assistant is None when the input held no usable paper."""
+        settings = settings or Settings()
+        result = ingest_paths(paths, layout=layout)
         if not result.papers:
-            return result, LibraryUpdate(0, 0, len(self.papers), 0, len(self.papers))
-        self.index.folder.remove()
-        self.index = PaperIndex(self.settings, embedder=self.index._embedder)
-        return self.ingest(paths, **kwargs)
+            return None, result, None
+        staging = settings.model_copy(update={"index_name": f"{settings.index_name}.rebuild"})
+        IndexFolder(staging.index_path).remove()
+        built = cls(staging)
+        result, update = built.ingest(paths, layout=layout, progress=progress, embed_progress=embed_progress)
+        old = IndexFolder(settings.index_path)
+        old_collection = (old.read_manifest_quietly() or {}).get("collection")
+        IndexFolder(staging.index_path).swap_into(settings.index_path)
+        if old_collection and settings.chroma_url and old_collection != built.index.manifest.get("collection"):
+            built.index.vectors.drop_collection(old_collection)
+        return cls(settings), result, update
 
     def search(self, query: str, k: int | None = None, filters: Filters | dict[str, Any] | None = None,
                mmr: bool | None = None) -> SearchResult:

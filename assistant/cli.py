@@ -49,19 +49,45 @@ def _print_file(report: FileReport) -> None:
             print(f"    ... and {len(problems) - MAX_LISTED} more {kind} entries (see --json)")
 
 
+class _EmbedBar:
+    """Progress bar for embedding, created on the first call (so nothing is
+    drawn when there is nothing to embed)."""
+
+    def __init__(self) -> None:
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc="Embedding", unit="chunk", file=sys.stderr, disable=None)
+        self.bar.n = done
+        self.bar.refresh()
+        if done >= total:
+            self.bar.close()
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from assistant.api import PaperAssistant
 
-    pa = PaperAssistant(_settings(args))
     progress = _progress("Parsing")
     if args.dry_run:
-        result, update = pa.parse(args.paths, layout=args.layout, progress=progress), None
+        from assistant.ingest import ingest_paths
+
+        result, update, settings = ingest_paths(args.paths, layout=args.layout, progress=progress), None, None
     else:
-        result, update = pa.ingest(args.paths, layout=args.layout, progress=progress)
+        settings = _settings(args)
+        if args.rebuild:
+            pa, result, update = PaperAssistant.rebuild(args.paths, settings, layout=args.layout, progress=progress,
+                                                        embed_progress=_EmbedBar())
+        else:
+            pa = PaperAssistant(settings)
+            result, update = pa.ingest(args.paths, layout=args.layout, prune=args.prune, progress=progress,
+                                       embed_progress=_EmbedBar())
     if args.json:
         data = result.to_dict()
         if update:
-            data["index"] = {"path": str(pa.settings.index_path), **vars(update)}
+            data["index"] = {"path": str(settings.index_path), **update.to_dict()}
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         print(f"{'Parsed' if args.dry_run else 'Ingested'} {len(result.files)} file(s):")
@@ -71,12 +97,53 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(f"  {error}")
         print(f"{len(result.papers)} papers ({result.merged} duplicate records merged)")
         if update:
-            print(f"Index {pa.settings.index_path}: {update.added} added, {update.updated} updated, "
-                  f"{update.unchanged} unchanged, {update.total} papers in all")
+            print(f"Index {settings.index_path}: {update.added} added, {update.updated} updated, "
+                  f"{update.unchanged} unchanged, {update.removed} removed, {update.total} papers in all")
+            if update.index:
+                ix = update.index
+                print(f"  {ix.chunks} chunks: {ix.embedded} embedded, {ix.reused} reused, {ix.removed} pruned "
+                      f"in {ix.seconds:.1f} s" + ("" if ix.committed else " (nothing changed)"))
     if not result.ok:
         print("error: no usable paper was found in the input", file=sys.stderr)
         return 1
     return 0
+
+
+def _filters(args: argparse.Namespace) -> dict:
+    filters = {"year_from": args.year_from, "year_to": args.year_to, "author": args.author,
+               "category": args.category, "source": args.source}
+    if args.has_code:
+        filters["has_code"] = True
+    return {k: v for k, v in filters.items() if v is not None}
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from assistant.api import PaperAssistant
+
+    pa = PaperAssistant.open(_settings(args), progress=_progress("Parsing"), embed_progress=_EmbedBar())
+    result = pa.search(args.query, k=args.k, filters=_filters(args), mmr=args.mmr or None)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    for notice in result.notices:
+        print(f"note: {notice}")
+    if not result.hits:
+        print("No paper matches.")
+    for hit in result.hits:
+        authors = ", ".join(hit.authors[:3]) + (" et al." if len(hit.authors) > 3 or hit.paper.authors_et_al else "")
+        meta = " · ".join(x for x in (authors, str(hit.year or "year n/a"), hit.paper.category or "") if x)
+        print(f"{hit.rank:2d}. {hit.title}")
+        print(f"    {meta}   score {hit.score:.4f}")
+        best = hit.chunks[0]
+        ranks = ", ".join(f"{name} #{r}" for name, r in (("dense", best.dense_rank), ("bm25", best.bm25_rank)) if r)
+        print(f"    “{_snippet(best.chunk.text)}” ({ranks})")
+    print(f"({result.timings.get('total', 0) * 1000:.0f} ms)")
+    return 0
+
+
+def _snippet(text: str, width: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -87,7 +154,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
-    print(f"Index {stats['index']}: {stats['papers']} papers, {stats['with_code']} with code")
+    print(f"Index {stats['index']}: {stats['papers']} papers in {stats['chunks']} chunks, "
+          f"{stats['with_code']} with code")
+    if stats["embedding"]:
+        print(f"Embeddings: {stats['embedding']['model']} ({stats['embedding']['dim']} dims), "
+              f"vector store: {stats['vector_store']}")
     print("Per source file:")
     for name, count in stats["sources"].items():
         print(f"  {count:5d}  {name}")
@@ -124,7 +195,28 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--dry-run", action="store_true", help="parse and report only; leave the index alone")
     ingest.add_argument("--json", action="store_true", help="print one JSON object (files, papers) instead of a summary")
     ingest.add_argument("--layout", choices=sorted(BY_NAME), help="skip auto-detection and read every file in this layout")
+    ingest.add_argument("--prune", action="store_true",
+                        help="drop papers from sources not named in this call (default: keep them)")
+    ingest.add_argument("--rebuild", action="store_true",
+                        help="discard the existing index and build it again from PATH (e.g. after changing the model)")
     ingest.set_defaults(func=cmd_ingest)
+
+    search = sub.add_parser(
+        "search", parents=[common], help="hybrid (dense + BM25) search over the indexed papers",
+        description="Find the papers that best match a query. Builds the default index from the "
+                    "bundled corpus the first time.",
+        epilog='example: papers search "hard patches mining for masked image modeling" --k 5')
+    search.add_argument("query", help="what you are looking for, in words")
+    search.add_argument("--k", type=int, default=None, help="number of papers to return (default 10)")
+    search.add_argument("--year-from", type=int, metavar="Y", help="only papers from year Y on")
+    search.add_argument("--year-to", type=int, metavar="Y", help="only papers up to year Y")
+    search.add_argument("--author", help="only papers with an author containing this text")
+    search.add_argument("--category", help="only papers in this category (e.g. LG, CV)")
+    search.add_argument("--source", help="only papers read from a file whose name contains this text")
+    search.add_argument("--has-code", action="store_true", help="only papers marked as having code")
+    search.add_argument("--mmr", action="store_true", help="diversify results (maximal marginal relevance)")
+    search.add_argument("--json", action="store_true", help="print {hits: [...]} as JSON")
+    search.set_defaults(func=cmd_search)
 
     status = sub.add_parser("status", parents=[common], help="show what is indexed (builds the default index if missing)",
                             description="Show what the index holds: papers per source, year and category. "
@@ -136,12 +228,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from assistant.index import IndexMismatch
+    from assistant.index.embed import EmbeddingError
+    from assistant.index.vectors import VectorStoreError
+    from assistant.retrieve import QueryError
     from assistant.store import CorruptIndex
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except CorruptIndex as exc:
+    except (CorruptIndex, IndexMismatch, QueryError, VectorStoreError, EmbeddingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -128,5 +128,22 @@ class IndexFolder:
                 else:
                     entry.unlink(missing_ok=True)
 
+    def read_manifest_quietly(self) -> dict[str, Any] | None:
+        try:
+            return self.read_manifest()
+        except CorruptIndex:
+            return None
+
+    def swap_into(self, target: Path) -> None:
+        """Replace the folder `target` by this one: rename the old aside, rename
+        this one in, then delete the old. Both renames are atomic."""
+        aside = target.with_name(f".{target.name}.old")
+        shutil.rmtree(aside, ignore_errors=True)
+        if target.exists():
+            os.replace(target, aside)
+        os.replace(self.path, target)
+        self.path = target
+        shutil.rmtree(aside, ignore_errors=True)
+
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

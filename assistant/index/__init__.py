@@ -78,6 +78,10 @@ class PaperIndex:
 
     @property
     def collection_name(self) -> str:
+        # Named once, at build time, and read from the manifest afterwards, so
+        # a rebuilt index swapped in under another name keeps its collection.
+        if self.manifest and self.manifest.get("collection"):
+            return self.manifest["collection"]
         return f"papers-{self.settings.index_name}-{self.settings.shaping_hash()}"
 
     @property

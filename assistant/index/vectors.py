@@ -81,6 +81,12 @@ class ChromaChunks:
         for i in range(0, len(ids), 4000):
             self.store.delete_nodes(node_ids=ids[i : i + 4000])
 
+    def drop_collection(self, name: str) -> None:
+        try:
+            self.client.delete_collection(name)
+        except Exception:  # already gone
+            pass
+
     def count(self) -> int:
         return self.collection.count()
 

@@ -28,6 +28,8 @@ class IngestResult:
     papers: list[Paper]
     merged: int = 0
     errors: list[str] = field(default_factory=list)  # paths that could not be opened at all
+    # Per file: how many of its records repeat a paper read earlier in the batch.
+    merged_by_file: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -36,7 +38,7 @@ class IngestResult:
 
     def to_dict(self) -> dict:
         return {
-            "files": [f.to_dict() for f in self.files],
+            "files": [{**f.to_dict(), "merged": self.merged_by_file.get(f.file, 0)} for f in self.files],
             "papers": [p.to_dict() for p in self.papers],
             "merged": self.merged,
             "errors": self.errors,
@@ -78,7 +80,8 @@ def source_label(path: Path) -> str:
 
 def expand_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
     """Files named directly, plus the supported files inside named folders
-    (sorted, hidden files and READMEs skipped). Returns (files, errors)."""
+    (sorted, hidden files and READMEs skipped). A file named twice (directly
+    and through its folder) is read once. Returns (files, errors)."""
     files: list[Path] = []
     errors: list[str] = []
     for raw in paths:
@@ -93,7 +96,10 @@ def expand_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
             files.append(path)
         else:
             errors.append(f"{path}: no such file or folder")
-    return files, errors
+    unique: dict[Path, Path] = {}
+    for path in files:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values()), errors
 
 
 def ingest_paths(paths: Iterable[str | Path], layout: str | None = None,
@@ -101,4 +107,12 @@ def ingest_paths(paths: Iterable[str | Path], layout: str | None = None,
     files, errors = expand_paths(paths)
     reports = [ingest_file(p, layout=layout) for p in (progress(files) if progress else files)]
     papers, merged = merge_papers([paper for r in reports for paper in r.papers])
-    return IngestResult(files=reports, papers=papers, merged=merged, errors=errors)
+    seen: set[str] = set()
+    merged_by_file: dict[str, int] = {}
+    for report in reports:
+        count = 0
+        for paper in report.papers:
+            count += paper.key in seen
+            seen.add(paper.key)
+        merged_by_file[report.file] = count
+    return IngestResult(files=reports, papers=papers, merged=merged, errors=errors, merged_by_file=merged_by_file)

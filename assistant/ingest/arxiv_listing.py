@@ -20,7 +20,12 @@ HEADER_RE = re.compile(rf"^(?P<cat>[A-Z]{{2,6}}(?:\.[A-Z]{{2}})?)(?P<date>{MONTH
 
 # One person's name: two to five capitalised words, initials ("N.") allowed,
 # with hyphens/apostrophes inside words and lowercase particles (van, de, ...).
-_WORD = r"(?:[A-Z][a-z\u00e0-\u024f'’]*(?:-[A-Z]?[a-z\u00e0-\u024f'’]+)*\.?|[A-Z]\.)"
+# Capitals include accented ones ("Łukasz", "Émile"); a few surname prefixes
+# may carry a second capital ("LeCun", "McAllester", "O'Brien", "DiCarlo").
+_UP = "A-Z" + "".join(ch for ch in map(chr, range(0xC0, 0x250)) if ch.isupper())
+_LOW = "a-z\u00df-\u024f'’"
+_PREFIX = r"(?:Mc|Mac|O['’]|D['’]|De|Di|Du|Da|La|Le|Van|Von)"
+_WORD = rf"(?:{_PREFIX}?[{_UP}][{_LOW}]*(?:-[{_UP}]?[{_LOW}]+)*\.?|[{_UP}]\.)"
 _PARTICLE = r"(?:van|von|der|den|de|del|della|da|di|du|la|le|bin|al)"
 _PERSON = rf"{_WORD}(?: (?:{_PARTICLE} )*{_WORD}){{1,4}}"
 AUTHORS_RE = re.compile(rf"(?P<names>{_PERSON}(?:, {_PERSON})*)(?P<etal> et al\.)?(?: · (?P<affil>.+))?")

@@ -13,7 +13,16 @@ NAME = "bibtex"
 
 ENTRY_RE = re.compile(r"@(?P<type>[A-Za-z]+)\s*[{(]")
 SKIP_TYPES = {"comment", "preamble", "string"}
-_ACCENTS = {'"': "\u0308", "'": "\u0301", "`": "\u0300", "^": "\u0302", "~": "\u0303", "c": "\u0327", "=": "\u0304"}
+_ACCENTS = {'"': "\u0308", "'": "\u0301", "`": "\u0300", "^": "\u0302", "~": "\u0303", "=": "\u0304", ".": "\u0307",
+            "c": "\u0327", "v": "\u030c", "u": "\u0306", "H": "\u030b", "k": "\u0328"}
+# An accent on a letter: \'e, \'{e}, {\'e}, \c{c}, \v c, {\'\i} (dotless i). Letter commands
+# (\c, \v, ...) must not run into a letter: \cdot or \chi in math are other commands.
+_ACCENT_RE = re.compile(r"\{?\\(?:([\"'`^~=.])|([cvuHk])(?![A-Za-z]))\s*\{?\s*(?:\\(?=[ij](?![A-Za-z])))?([A-Za-z])\}?\}?")
+# Letters that are commands of their own: {\o}, \ss, {\L}ukasz.
+_LETTERS = {"o": "ø", "O": "Ø", "ss": "ß", "ae": "æ", "AE": "Æ", "oe": "œ", "OE": "Œ", "aa": "å", "AA": "Å", "l": "ł", "L": "Ł"}
+_LETTER_RE = re.compile(r"\{?\\(" + "|".join(sorted(_LETTERS, key=len, reverse=True)) + r")(?![A-Za-z])\s*\}?")
+# Font and link commands whose argument is plain text: \emph{word} -> word.
+_TEXT_CMD_RE = re.compile(r"\\(?:emph|text(?:bf|it|tt|sc|rm|sf|up|sl|normal)|url|mbox)\s*(?=\{)")
 
 
 def detect(lines: list[str], suffix: str) -> float:
@@ -23,15 +32,28 @@ def detect(lines: list[str], suffix: str) -> float:
     return 0.9 if hits else 0.0
 
 
+_MATH_RE = re.compile(r"(?<!\\)\$\$.*?(?<!\\)\$\$|(?<!\\)\$.*?(?<!\\)\$", re.DOTALL)
+
+
 def latex_to_text(value: str) -> str:
     """Undo the LaTeX that reference managers put in titles and names:
-    accent commands, escaped specials and protective braces. Math ($...$) stays."""
-    value = re.sub(r"\{?\\([\"'`^~=c])\{?\s*([A-Za-z])\}?\}?",
-                   lambda m: unicodedata.normalize("NFC", m[2] + _ACCENTS[m[1]]), value)
+    accent commands, escaped specials and protective braces. Math ($...$) stays
+    as written (its braces matter: $\\hat{x}$)."""
+    parts, pos = [], 0
+    for m in _MATH_RE.finditer(value):
+        parts += [_plain(value[pos : m.start()]), m.group()]
+        pos = m.end()
+    parts.append(_plain(value[pos:]))
+    return " ".join("".join(parts).split())
+
+
+def _plain(value: str) -> str:
+    value = _ACCENT_RE.sub(lambda m: unicodedata.normalize("NFC", m[3] + _ACCENTS[m[1] or m[2]]), value)
+    value = _LETTER_RE.sub(lambda m: _LETTERS[m[1]], value)
+    value = _TEXT_CMD_RE.sub("", value)
     value = re.sub(r"\\([&%_#$])", r"\1", value)
     value = value.replace("--", "–") if "---" not in value else value
-    value = value.replace("{", "").replace("}", "")
-    return " ".join(value.split())
+    return value.replace("{", "").replace("}", "")
 
 
 def _first_last(name: str) -> str:
