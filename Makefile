@@ -23,8 +23,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --quiet -e '.[test]'
 	touch $@
 
+# Until the chat UI lands: build the index if missing, show what it holds,
+# and answer one demo question on the command line.
+QUESTION ?= hard patches mining for masked image modeling
 run: install
 	$(VENV)/bin/papers status
+	$(VENV)/bin/papers search "$(QUESTION)" --k 5
 
 test: install
 	$(PY) -m pytest -q -rs

@@ -37,11 +37,12 @@ def _settings(args: argparse.Namespace):
     return Settings(**overrides)
 
 
-def _print_file(report: FileReport) -> None:
+def _print_file(report: FileReport, merged: int = 0) -> None:
     if report.error:
         print(f"  {report.file}: not ingested: {report.error}")
         return
-    print(f"  {report.file}: {report.format}, {report.records} records, {len(report.skipped)} skipped")
+    print(f"  {report.file}: {report.format}, {report.records} records, {merged} merged duplicates, "
+          f"{len(report.skipped)} skipped")
     for kind, problems in (("skipped", report.skipped), ("warning", report.warnings)):
         for problem in problems[:MAX_LISTED]:
             print(f"    {kind}: {problem}")
@@ -92,7 +93,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     else:
         print(f"{'Parsed' if args.dry_run else 'Ingested'} {len(result.files)} file(s):")
         for report in result.files:
-            _print_file(report)
+            _print_file(report, result.merged_by_file.get(report.file, 0))
         for error in result.errors:
             print(f"  {error}")
         print(f"{len(result.papers)} papers ({result.merged} duplicate records merged)")
@@ -117,10 +118,21 @@ def _filters(args: argparse.Namespace) -> dict:
     return {k: v for k, v in filters.items() if v is not None}
 
 
-def cmd_search(args: argparse.Namespace) -> int:
+def _open(args: argparse.Namespace, build: bool = True):
+    """Open the index, building it from the bundled corpus (with a word on
+    stderr, since it takes a minute) when it does not exist yet."""
     from assistant.api import PaperAssistant
 
-    pa = PaperAssistant.open(_settings(args), progress=_progress("Parsing"), embed_progress=_EmbedBar())
+    pa = PaperAssistant(_settings(args))
+    if build and not pa.index.exists:
+        print(f"No index at {pa.settings.index_path} yet: building it from the bundled corpus "
+              f"({pa.settings.corpus_dir}); this takes about a minute on 2 cores.", file=sys.stderr)
+        pa = PaperAssistant.open(pa.settings, progress=_progress("Parsing"), embed_progress=_EmbedBar())
+    return pa
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    pa = _open(args)
     result = pa.search(args.query, k=args.k, filters=_filters(args), mmr=args.mmr or None)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
@@ -147,9 +159,7 @@ def _snippet(text: str, width: int = 160) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from assistant.api import PaperAssistant
-
-    pa = PaperAssistant.open(_settings(args), build=not args.no_build, progress=_progress("Building index"))
+    pa = _open(args, build=not args.no_build)
     stats = pa.stats()
     if args.json:
         print(json.dumps(stats, indent=2))
@@ -233,6 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from assistant.index.vectors import VectorStoreError
     from assistant.retrieve import QueryError
     from assistant.store import CorruptIndex
+    from pydantic import ValidationError
 
     args = build_parser().parse_args(argv)
     try:
@@ -245,6 +256,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # e.g. --index-dir names a file or a read-only folder
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # a bad --index-name or PAPERS_* value
+        for err in exc.errors():
+            name = ".".join(str(part) for part in err["loc"])
+            print(f"error: invalid setting {name}={err.get('input')!r}: {err['msg']}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
