@@ -67,8 +67,10 @@ def parse(lines: list[str], col: Collector) -> None:
             col.skip(line, f"truncated entry: {what}")
             continue
         if n > 0 and len(paras) > 2:
-            for line, text in paras[:-2]:
-                col.warn(line, f"unexpected text between entries ignored: {preview(text)!r}")
+            # Text between two entries is an entry cut short (its author line and date are missing).
+            (line, text), extra = paras[0], len(paras) - 2
+            col.skip(line, f"truncated entry: {preview(text)!r} has no '• N authors' line after it"
+                           + (f" ({extra} paragraphs skipped)" if extra > 1 else ""))
         (title_line, title), (_, abstract) = paras[-2], paras[-1]
         if year is None and date is None:
             col.warn(idx + 1, "no date after the author count", col.next_entry)

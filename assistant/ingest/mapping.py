@@ -63,6 +63,8 @@ def add_mapping(col: Collector, line: int, obj: Any) -> None:
     for key in ("url", "category", "date", "venue"):
         if lower.get(key) not in (None, ""):
             meta[key] = _text(lower[key])
+    if "year" not in meta and (m := re.match(r"((?:19|20)\d{2})(?:-\d{2}){0,2}$", meta.get("date", ""))):
+        meta["year"] = int(m[1])  # an ISO date says the year too
     if "has_code" in lower:
         meta["has_code"] = str(lower["has_code"]).strip().lower() in ("1", "true", "yes")
     if lower.get("id") not in (None, ""):
