@@ -61,6 +61,7 @@ class Paper:
     has_code: bool = False
     url: str | None = None
     venue: str | None = None
+    external_id: str | None = None  # an id the input file gave (arXiv id, DOI, ...); `id` is always ours
     sources: list[SourceRef] = field(default_factory=list)
     id: str = ""
 

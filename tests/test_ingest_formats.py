@@ -56,7 +56,8 @@ def test_jsonl_fields(tmp_path):
     assert moe.abstract == "We study sparse experts. They scale."  # whitespace squashed, nothing lost
     assert (moe.authors, moe.authors_et_al, moe.year) == (["Ana Lima", "Bo Chen"], False, 2023)
     assert (moe.url, moe.category, moe.has_code) == ("https://example.org/moe", "cs.LG", False)
-    assert moe.id == "arXiv:2301.00001"  # an id given in the file is kept
+    assert moe.external_id == "arXiv:2301.00001"  # an id given in the file is kept beside ours
+    assert moe.id == paper_id("Sparse Mixtures of Experts at Scale")
     assert [(s.file, s.format, s.entry, s.line) for s in moe.sources] == [(label(path), "jsonl", 1, 1)]
 
     why = by_title(report, "Why Do Deep Nets Generalize?")
@@ -97,7 +98,7 @@ def test_json_list(tmp_path):
     report = ingest_file(path)
     assert (report.format, report.records, report.skipped) == ("json", 2, [])
     gt = by_title(report, "Graph Transformers Revisited")
-    assert (gt.authors, gt.year, gt.url, gt.id) == (["Hu Li"], 2024, "https://example.org/gt", "gt-2024")
+    assert (gt.authors, gt.year, gt.url, gt.external_id) == (["Hu Li"], 2024, "https://example.org/gt", "gt-2024")
     tiny = by_title(report, "Tiny Recursive Models")
     assert (tiny.date, tiny.year, tiny.authors) == ("2025-10-01", 2025, [])  # the year comes from the date
     # Line numbers point at each item's title in the file.
@@ -124,7 +125,7 @@ def test_csv_same_columns(tmp_path):
     assert (report.format, report.records, report.skipped) == ("csv", 2, [])
     ds = by_title(report, "Deep Sets, Revisited")
     assert ds.abstract == 'Permutation invariance, "again", over two lines.'
-    assert (ds.authors, ds.year, ds.url, ds.id) == (["Ann Lee", "Bob Stone"], 2019, "https://example.org/ds", "ds-1")
+    assert (ds.authors, ds.year, ds.url, ds.external_id) == (["Ann Lee", "Bob Stone"], 2019, "https://example.org/ds", "ds-1")
     plain = by_title(report, "Plain Row Title")
     assert (plain.authors, plain.year, plain.url) == (["Cy Young", "Di Zhao"], 2020, None)
     # The first record spans lines 2-3, so the second starts on line 4.

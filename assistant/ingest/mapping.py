@@ -68,5 +68,5 @@ def add_mapping(col: Collector, line: int, obj: Any) -> None:
     if "has_code" in lower:
         meta["has_code"] = str(lower["has_code"]).strip().lower() in ("1", "true", "yes")
     if lower.get("id") not in (None, ""):
-        meta["id"] = _text(lower["id"])
+        meta["external_id"] = _text(lower["id"])
     col.add(line, title, abstract, **meta)

@@ -3,7 +3,7 @@ richest metadata and every source."""
 
 from __future__ import annotations
 
-from assistant.records import Paper, paper_id
+from assistant.records import Paper
 
 
 def _richer_authors(a: Paper, b: Paper) -> Paper:
@@ -22,13 +22,11 @@ def merge_into(base: Paper, other: Paper) -> None:
     # A full ISO date beats a year-less "--MM-DD".
     if other.date and (base.date is None or (base.date.startswith("--") and not other.date.startswith("--"))):
         base.date = other.date
-    for name in ("category", "url", "venue"):
+    for name in ("category", "url", "venue", "external_id"):
         if getattr(base, name) is None:
             setattr(base, name, getattr(other, name))
     base.affiliations += [a for a in other.affiliations if a not in base.affiliations]
     base.has_code = base.has_code or other.has_code
-    if base.id == paper_id(base.title) and other.id != paper_id(other.title):
-        base.id = other.id  # keep an id the user supplied
     base.sources += other.sources
 
 
