@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from assistant.index import PaperIndex, UpdateStats
+from assistant.index.vectors import forget_embedded
 from assistant.ingest import IngestResult, ingest_paths
 from assistant.records import Paper
 from assistant.retrieve import Filters, SearchResult, search
@@ -77,8 +78,19 @@ class PaperAssistant:
         stats = None
         if result.papers:
             fresh = {r.file: r.papers for r in result.files if r.papers}
-            kept = [] if prune else [p for p in self.index.records if p.sources[0].file not in fresh]
-            records = kept + [p for papers in fresh.values() for p in papers]
+            # A file read again takes the place its records had, so re-reading an
+            # unchanged file leaves the record list (and the index) exactly as it was.
+            records: list[Paper] = []
+            placed: set[str] = set()
+            for p in self.index.records:
+                file = p.sources[0].file
+                if file in fresh:
+                    if file not in placed:
+                        records += fresh[file]
+                        placed.add(file)
+                elif not prune:
+                    records.append(p)
+            records += [p for file, papers in fresh.items() if file not in placed for p in papers]
             stats = self.index.update(records, progress=embed_progress)
         now = {p.key for p in self.papers}
         added = sum(1 for p in self.papers if p.key not in before)
@@ -107,6 +119,9 @@ class PaperAssistant:
         old = IndexFolder(settings.index_path)
         old_collection = (old.read_manifest_quietly() or {}).get("collection")
         IndexFolder(staging.index_path).swap_into(settings.index_path)
+        if not settings.chroma_url:
+            forget_embedded(IndexFolder(staging.index_path).chroma_path)
+            forget_embedded(IndexFolder(settings.index_path).chroma_path)
         if old_collection and settings.chroma_url and old_collection != built.index.manifest.get("collection"):
             built.index.vectors.drop_collection(old_collection)
         return cls(settings), result, update

@@ -83,6 +83,20 @@ def validate_filters(index: PaperIndex, filters: Filters) -> None:
     """Refuse filter values that cannot match anything in this index, naming
     what would (rather than returning a silent empty list)."""
     papers = index.papers
+    for name in ("year_from", "year_to"):
+        value = getattr(filters, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise QueryError(f"filter {name} must be a year (a whole number), not {value!r}")
+    for name in ("author", "source"):
+        value = getattr(filters, name)
+        if value is not None and not isinstance(value, str):
+            raise QueryError(f"filter {name} must be text, not {value!r}")
+    if filters.category is not None and not (
+            isinstance(filters.category, str)
+            or (isinstance(filters.category, (list, tuple)) and all(isinstance(c, str) for c in filters.category))):
+        raise QueryError(f"filter category must be a name or a list of names, not {filters.category!r}")
+    if filters.has_code is not None and not isinstance(filters.has_code, bool):
+        raise QueryError(f"filter has_code must be true or false, not {filters.has_code!r}")
     if filters.year_from is not None and filters.year_to is not None and filters.year_from > filters.year_to:
         raise QueryError(f"year range is empty: from {filters.year_from} to {filters.year_to}")
     if filters.category:

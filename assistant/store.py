@@ -52,7 +52,7 @@ def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
+    rows, number = [], 1
     try:
         with path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
@@ -84,19 +84,26 @@ class IndexFolder:
             raise CorruptIndex(f"{path}: unreadable ({exc}); delete the folder or run `papers ingest --rebuild`") from None
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION or "files" not in manifest:
             raise CorruptIndex(f"{path}: not a manifest of this version; run `papers ingest --rebuild`")
+        files = manifest["files"]
+        if (not isinstance(files, dict) or not all(isinstance(files.get(k), str) for k in ("records", "chunks", "bm25"))
+                or not isinstance(manifest.get("shaping"), dict)):
+            raise CorruptIndex(f"{path}: incomplete manifest (no file names or settings); "
+                               f"run `papers ingest --rebuild`")
         return manifest
 
     def read_records(self, manifest: dict[str, Any]) -> list[Paper]:
         try:
             return [Paper.from_dict(r) for r in _read_jsonl(self.path / manifest["files"]["records"])]
-        except (TypeError, KeyError) as exc:
-            raise CorruptIndex(f"{self.path / manifest['files']['records']}: bad record ({exc})") from None
+        except (TypeError, KeyError, AttributeError) as exc:
+            raise CorruptIndex(f"{self.path / manifest['files']['records']}: bad record ({exc}); "
+                               f"rebuild with `papers ingest --rebuild`") from None
 
     def read_chunks(self, manifest: dict[str, Any]) -> list[Chunk]:
         try:
             return [Chunk(**r) for r in _read_jsonl(self.path / manifest["files"]["chunks"])]
-        except (TypeError, KeyError) as exc:
-            raise CorruptIndex(f"{self.path / manifest['files']['chunks']}: bad chunk ({exc})") from None
+        except (TypeError, KeyError, AttributeError) as exc:
+            raise CorruptIndex(f"{self.path / manifest['files']['chunks']}: bad chunk ({exc}); "
+                               f"rebuild with `papers ingest --rebuild`") from None
 
     def bm25_path(self, manifest: dict[str, Any]) -> Path:
         return self.path / manifest["files"]["bm25"]

