@@ -3,6 +3,10 @@ in that module."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,11 +33,6 @@ def corpus_dir() -> Path:
 #
 # Real parts only: the offline MiniLM model, embedded Chroma (or a real `chroma run`), BM25.
 # The model is loaded once per session; the whole bundled corpus is indexed once (~60 s).
-
-import json  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 
 
 def _offline_env() -> None:

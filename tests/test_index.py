@@ -110,6 +110,8 @@ def test_first_ingest_embeds_every_chunk_once(lib):
     assert stats.embedded == stats.chunks == len(pa.index.chunks) > 20  # some abstracts give several chunks
     assert stats.reused == 0 and stats.removed == 0
     assert {c.paper_id for c in pa.index.chunks} == {paper_id(r["title"]) for r in rows}
+    for chunk in pa.index.chunks:  # each chunk points at its exact place in the abstract
+        assert pa.index.paper_by_id[chunk.paper_id].abstract[chunk.start:chunk.end] == chunk.text
     assert_store_matches_manifest(pa)
     assert manifest_of(pa)["papers"] == 20
 

@@ -274,7 +274,7 @@ def test_a_ten_thousand_character_word_still_gives_an_answer(full_index):
     (["search", "masked image modeling", "--category", "XX"], "error: unknown category 'XX'"),
     (["search", "masked image modeling", "--author", "Nobody Atall"], "error: no indexed paper has an author matching"),
     (["search", "masked image modeling", "--year-from", "2025", "--year-to", "2020"], "error: year range is empty"),
-])
+], ids=["empty-query", "unknown-category", "unknown-author", "inverted-years"])
 def test_cli_bad_queries_exit_2_with_a_message(full_index, papers_cli, args, message):
     proc = papers_cli(*args, "--index-dir", full_index.settings.index_dir)
     assert proc.returncode == 2

@@ -1,0 +1,172 @@
+"""The scale-out path: vectors on a real `chroma run` server (Settings.chroma_url),
+everything else in the index folder. Then the server goes away."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant.index import PaperIndex
+from assistant.index.vectors import VectorStoreError
+from assistant.records import paper_id
+from assistant.retrieve import search
+
+pytestmark = pytest.mark.slow
+
+CHROMA = Path(sys.executable).parent / "chroma"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ChromaServer:
+    def __init__(self, path: Path, port: int):
+        self.path, self.port = path, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen | None = None
+        self.log = path.parent / f"chroma-{port}.log"
+
+    def start(self, timeout: float = 60) -> None:
+        assert CHROMA.exists(), f"the chroma CLI is not installed at {CHROMA}"
+        import chromadb
+
+        env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+        with self.log.open("a") as log:
+            self.proc = subprocess.Popen([str(CHROMA), "run", "--path", str(self.path), "--host", "127.0.0.1",
+                                          "--port", str(self.port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                pytest.fail(f"chroma run exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                chromadb.HttpClient(host="127.0.0.1", port=self.port).heartbeat()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"chroma run did not answer in {timeout} s:\n{self.log.read_text()[-3000:]}")
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(15)
+        self.proc = None
+
+    def client(self):
+        import chromadb
+
+        return chromadb.HttpClient(host="127.0.0.1", port=self.port)
+
+
+@pytest.fixture
+def server(tmp_path):
+    srv = ChromaServer(tmp_path / "chroma-data", free_port())
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def served(server, tmp_path, make_assistant, sample_rows, write_jsonl):
+    """12 papers indexed with their vectors on the server."""
+    rows = [dict(r) for r in sample_rows[:12]]
+    source = write_jsonl(tmp_path / "papers.jsonl", rows)
+    pa = make_assistant(tmp_path / "idx", chroma_url=server.url)
+    _, update = pa.ingest([source])
+    return pa, rows, source, update
+
+
+def test_index_with_vectors_on_a_chroma_server(served, server, embedder, write_jsonl):
+    pa, rows, source, update = served
+    manifest = json.loads((pa.settings.index_path / "manifest.json").read_text())
+    assert manifest["chroma"] == server.url
+    assert not (pa.settings.index_path / "chroma").exists()  # nothing embedded locally
+    on_server = server.client().get_collection(manifest["collection"])
+    assert on_server.count() == update.index.embedded == update.index.chunks == len(pa.index.chunks)
+
+    query = rows[6]["title"]
+    first = pa.search(query, k=5)
+    assert first.hits[0].paper_id == paper_id(rows[6]["title"])
+    assert first.hits[0].chunks[0].dense_rank == 1
+
+    # A new reader (its own HTTP client) finds the same.
+    reopened = PaperIndex(pa.settings, embedder=embedder)
+    again = search(reopened, query, k=5)
+    assert [h.paper_id for h in again.hits] == [h.paper_id for h in first.hits]
+    assert [m.dense_rank for m in again.hits[0].chunks] == [m.dense_rank for m in first.hits[0].chunks]
+
+    # Incremental on the server too: unchanged -> nothing; one abstract changed -> only it.
+    _, update = pa.ingest([source])
+    assert (update.index.embedded, update.index.committed) == (0, False)
+    pid = paper_id(rows[2]["title"])
+    old = {c.id for c in pa.index.chunks if c.paper_id == pid}
+    rows[2]["abstract"] += " Code and pretrained models are released."
+    write_jsonl(source, rows)
+    _, update = pa.ingest([source])
+    new = {c.id for c in pa.index.chunks if c.paper_id == pid}
+    assert update.index.embedded == len(new) and update.index.removed == len(old)
+    assert set(on_server.get(include=[])["ids"]) == {c.id for c in pa.index.chunks}
+
+
+def test_a_server_without_the_collection_is_reported(served, server, embedder):
+    """E.g. the server was restarted with another --path: no silent BM25-only search."""
+    pa = served[0]
+    server.client().delete_collection(pa.index.collection_name)
+    with pytest.raises(VectorStoreError, match="holds no vectors.*--path"):
+        search(PaperIndex(pa.settings, embedder=embedder), "adversarial robustness")
+
+
+def test_a_server_that_is_down(served, server, embedder, write_jsonl, papers_cli, make_assistant):
+    pa, rows, source, _ = served
+    manifest = (pa.settings.index_path / "manifest.json").read_bytes()
+    query = rows[4]["title"]
+    expected = [h.paper_id for h in pa.search(query, k=3).hits]
+    server.stop()
+
+    # The open index: its client now fails.
+    with pytest.raises(VectorStoreError) as info:
+        pa.search(query)
+    assert server.url in str(info.value)
+
+    # A new reader: refused at once, with what to do.
+    with pytest.raises(VectorStoreError) as info:
+        search(PaperIndex(pa.settings, embedder=embedder), query)
+    message = str(info.value)
+    assert f"Chroma server at {server.url} is not reachable" in message and "chroma run" in message
+
+    # An ingest fails cleanly and leaves the index as it was.
+    rows[0]["abstract"] += " A new section on long-tailed data."
+    write_jsonl(source, rows)
+    with pytest.raises(VectorStoreError):
+        pa.ingest([source])
+    assert (pa.settings.index_path / "manifest.json").read_bytes() == manifest
+    assert len(pa.papers) == 12
+
+    # The CLI: a message and exit code 2, no traceback.
+    proc = papers_cli("search", query, "--index-dir", pa.settings.index_dir,
+                      env_extra={"PAPERS_CHROMA_URL": server.url})
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"error: Chroma server at {server.url} is not reachable"), proc.stderr
+
+    # Back up (same data folder, same port): the previous state is all there.
+    server.start()
+    back = make_assistant(pa.settings.index_dir, chroma_url=server.url)
+    assert [h.paper_id for h in back.search(query, k=3).hits] == expected
+    _, update = back.ingest([source])
+    assert update.updated == 1 and update.index.committed
