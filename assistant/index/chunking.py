@@ -29,10 +29,13 @@ def chunk_paper(paper: Paper, chunk_size: int, chunk_overlap: int, shaping_hash:
     chunks, cursor = [], 0
     for n, piece in enumerate(pieces):
         start = paper.abstract.find(piece, cursor)
-        if start < 0:  # the splitter changed whitespace: fall back to the piece's start words
-            start = paper.abstract.find(piece[:40], cursor)
-            start = max(start, cursor if start < 0 else start)
-        end = min(len(paper.abstract), start + len(piece))
+        if start < 0:
+            # The splitter changed whitespace: anchor on the piece's first words and
+            # take the text from the abstract, so text and span always agree.
+            found = paper.abstract.find(piece[:40], cursor)
+            start = found if found >= 0 else cursor
+            piece = paper.abstract[start : start + len(piece)]
+        end = start + len(piece)
         chunks.append(Chunk(id=f"{paper.id}:{digest}:{n}", paper_id=paper.id, n=n, text=piece,
                             start=start, end=end, title=paper.title))
         cursor = start + 1
