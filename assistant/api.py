@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from assistant.index import PaperIndex, UpdateStats
-from assistant.index.vectors import forget_embedded
 from assistant.ingest import IngestResult, ingest_paths
 from assistant.records import Paper
 from assistant.retrieve import Filters, SearchResult, search
@@ -36,11 +35,12 @@ class LibraryUpdate:
         return data
 
 
-def _content(paper: Paper) -> dict:
+_CONTENT_FIELDS = [name for name in Paper.__dataclass_fields__ if name != "sources"]
+
+
+def _content(paper: Paper) -> tuple:
     """What a paper says, without where it was read (for change detection)."""
-    data = paper.to_dict()
-    data.pop("sources")
-    return data
+    return tuple(getattr(paper, name) for name in _CONTENT_FIELDS)
 
 
 class PaperAssistant:
@@ -119,9 +119,6 @@ class PaperAssistant:
         old = IndexFolder(settings.index_path)
         old_collection = (old.read_manifest_quietly() or {}).get("collection")
         IndexFolder(staging.index_path).swap_into(settings.index_path)
-        if not settings.chroma_url:
-            forget_embedded(IndexFolder(staging.index_path).chroma_path)
-            forget_embedded(IndexFolder(settings.index_path).chroma_path)
         if old_collection and settings.chroma_url and old_collection != built.index.manifest.get("collection"):
             built.index.vectors.drop_collection(old_collection)
         return cls(settings), result, update

@@ -142,7 +142,9 @@ def search(index: PaperIndex, query: str, k: int | None = None,
     n = s.candidates
     dense: list[tuple[int, float]] = []
     if s.dense_weight > 0:
-        index.embedder, index.vectors  # load the model, open Chroma (once) outside the timed part
+        # Open the stores first (a down server or damaged folder is reported at
+        # once), then load the model; all once, outside the timed part.
+        index.vectors, index.bm25, index.embedder
         t = time.perf_counter()
         vector = index.embedder.embed_query(query)
         timings["embed"] = time.perf_counter() - t

@@ -7,17 +7,27 @@ names them:
     records.<g>.jsonl    parsed records, one per (source file, entry)
     chunks.<g>.jsonl     chunk texts and spans
     bm25.<g>/            the BM25 index over those chunks
-    chroma/              the embedded Chroma store (unless a server is used)
+    identity             a random token made when the folder is created
+    chroma-<identity>/   the embedded Chroma store (unless a server is used)
+    pending              present while vectors may be in the store that no
+                         manifest names yet (removed once they are pruned)
 
 A new generation is written beside the old one; then the manifest is
 replaced atomically (temp file, fsync, rename). That rename is the commit:
 an interrupted ingest leaves the previous manifest, which still names the
-previous, complete generation. Old generations are removed after the commit."""
+previous, complete generation. Old generations are removed after the commit.
+
+The identity token names this folder's Chroma collection and store
+directory, so two folders (a live index and its rebuild, or two projects
+using one Chroma server) never share vectors, and a folder swapped in by a
+rebuild is opened afresh rather than through a client cached for the path."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,7 +36,9 @@ from typing import Any, Callable, Iterable
 from assistant.records import Chunk, Paper
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+IDENTITY = "identity"
+PENDING = "pending"
 
 
 class CorruptIndex(Exception):
@@ -70,8 +82,32 @@ class IndexFolder:
         self.path = path
 
     @property
+    def identity(self) -> str:
+        """This folder's token, made (and the folder created) on first use."""
+        path = self.path / IDENTITY
+        try:
+            token = path.read_text(encoding="ascii").strip()
+        except (FileNotFoundError, UnicodeDecodeError):
+            token = ""
+        if not re.fullmatch(r"[0-9a-f]{8}", token):
+            token = secrets.token_hex(4)
+            atomic_write_text(path, token + "\n")
+        return token
+
+    @property
     def chroma_path(self) -> Path:
-        return self.path / "chroma"
+        return self.path / f"chroma-{self.identity}"
+
+    # A marker for vectors added but not yet named by a manifest (or not yet pruned).
+    @property
+    def pending(self) -> bool:
+        return (self.path / PENDING).exists()
+
+    def mark_pending(self) -> None:
+        atomic_write_text(self.path / PENDING, "vectors may be in the store that no manifest names\n")
+
+    def clear_pending(self) -> None:
+        (self.path / PENDING).unlink(missing_ok=True)
 
     def read_manifest(self) -> dict[str, Any] | None:
         """The committed manifest, or None when no index was built here yet."""
@@ -126,7 +162,7 @@ class IndexFolder:
         return manifest
 
     def _remove_other_generations(self, live: dict[str, str]) -> None:
-        keep = set(live.values()) | {MANIFEST, "chroma"}
+        keep = set(live.values()) | {MANIFEST}
         for entry in self.path.iterdir():
             generational = entry.name.split(".")[0] in ("records", "chunks", "bm25") or entry.name.startswith(".")
             if generational and entry.name not in keep:

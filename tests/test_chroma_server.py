@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.api import PaperAssistant
 from assistant.index import PaperIndex
 from assistant.index.vectors import VectorStoreError
 from assistant.records import paper_id
@@ -96,7 +97,7 @@ def test_index_with_vectors_on_a_chroma_server(served, server, embedder, write_j
     pa, rows, source, update = served
     manifest = json.loads((pa.settings.index_path / "manifest.json").read_text())
     assert manifest["chroma"] == server.url
-    assert not (pa.settings.index_path / "chroma").exists()  # nothing embedded locally
+    assert not [n for n in os.listdir(pa.settings.index_path) if n.startswith("chroma")]  # nothing embedded locally
     on_server = server.client().get_collection(manifest["collection"])
     assert on_server.count() == update.index.embedded == update.index.chunks == len(pa.index.chunks)
 
@@ -132,7 +133,7 @@ def test_a_server_without_the_collection_is_reported(served, server, embedder):
         search(PaperIndex(pa.settings, embedder=embedder), "adversarial robustness")
 
 
-def test_a_server_that_is_down(served, server, embedder, write_jsonl, papers_cli, make_assistant):
+def test_a_server_that_is_down(served, server, embedder, write_jsonl, papers_cli, make_assistant, monkeypatch):
     pa, rows, source, _ = served
     manifest = (pa.settings.index_path / "manifest.json").read_bytes()
     query = rows[4]["title"]
@@ -144,9 +145,14 @@ def test_a_server_that_is_down(served, server, embedder, write_jsonl, papers_cli
         pa.search(query)
     assert server.url in str(info.value)
 
-    # A new reader: refused at once, with what to do.
+    # A new reader: refused at once (before the embedding model is even loaded), with what to do.
+    def no_model(settings):
+        raise AssertionError("the model was loaded before the vector store was opened")
+
+    monkeypatch.setattr("assistant.index.make_embedder", no_model)
     with pytest.raises(VectorStoreError) as info:
-        search(PaperIndex(pa.settings, embedder=embedder), query)
+        search(PaperIndex(pa.settings), query)
+    monkeypatch.undo()
     message = str(info.value)
     assert f"Chroma server at {server.url} is not reachable" in message and "chroma run" in message
 
@@ -170,3 +176,33 @@ def test_a_server_that_is_down(served, server, embedder, write_jsonl, papers_cli
     assert [h.paper_id for h in back.search(query, k=3).hits] == expected
     _, update = back.ingest([source])
     assert update.updated == 1 and update.index.committed
+
+
+def test_rebuilds_and_a_second_project_share_one_server_safely(served, server, tmp_path, make_assistant,
+                                                               embedder, write_jsonl, monkeypatch):
+    """Two index folders with the same index name on one server keep their own
+    collections, and rebuilding one (twice: the second rebuild once pruned the
+    live collection) leaves both whole."""
+    pa, rows, source, _ = served
+    other = make_assistant(tmp_path / "other-project", chroma_url=server.url)
+    other.ingest([write_jsonl(tmp_path / "other.jsonl", rows[:3])])
+    assert other.index.collection_name != pa.index.collection_name
+    assert other.settings.index_name == pa.settings.index_name
+
+    monkeypatch.setattr("assistant.index.make_embedder", lambda settings: embedder)
+    names = {pa.index.collection_name}
+    for round_ in range(2):
+        rebuilt, _, update = PaperAssistant.rebuild([source], pa.settings)
+        assert update.total == 12 and update.index.embedded == update.index.chunks
+        names.add(rebuilt.index.collection_name)
+        assert len(names) == round_ + 2  # a new collection each time
+        hits = rebuilt.search(rows[5]["title"], k=3).hits
+        assert hits[0].paper_id == paper_id(rows[5]["title"]) and hits[0].chunks[0].dense_rank == 1
+        on_server = {c.name for c in server.client().list_collections()}
+        assert on_server == {rebuilt.index.collection_name, other.index.collection_name}  # old one dropped
+        assert rebuilt.index.vectors.ids() == {c.id for c in rebuilt.index.chunks}
+
+    # The other project never noticed.
+    reopened = make_assistant(tmp_path / "other-project", chroma_url=server.url)
+    assert reopened.index.vectors.ids() == {c.id for c in reopened.index.chunks}
+    assert reopened.search(rows[1]["title"], k=3).hits[0].paper_id == paper_id(rows[1]["title"])

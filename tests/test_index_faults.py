@@ -36,7 +36,8 @@ def live_ids(pa: PaperAssistant) -> set[str]:
 def assert_clean(pa: PaperAssistant) -> None:
     """Only the live generation on disk, and Chroma holds exactly the live chunks."""
     manifest = json.loads(manifest_bytes(pa))
-    assert sorted(os.listdir(pa.settings.index_path)) == sorted(["manifest.json", "chroma", *manifest["files"].values()])
+    assert sorted(os.listdir(pa.settings.index_path)) == sorted(
+        ["manifest.json", "identity", manifest["chroma_dir"], *manifest["files"].values()])
     assert pa.index.vectors.ids() == live_ids(pa)
 
 
@@ -96,6 +97,28 @@ def test_crash_after_vectors_were_added_keeps_the_previous_index(grown, make_ass
     assert update.index.embedded == 0  # the vectors left by the crash are reused, not embedded again
     assert leftovers <= live_ids(reopened)
     assert_clean(reopened)
+
+
+def test_an_unchanged_reingest_after_a_crash_removes_the_vectors_it_left(grown, make_assistant, monkeypatch,
+                                                                          write_jsonl):
+    """The user gives up on the new papers and re-ingests the old file: nothing to
+    commit, but the vectors the crash stored must not stay in the store."""
+    pa, rows, added, source = grown
+    monkeypatch.setattr(Bm25Chunks, "build", staticmethod(lambda texts: (_ for _ in ()).throw(Crash("killed"))))
+    with pytest.raises(Crash):
+        pa.ingest([source])
+    monkeypatch.undo()
+    leftovers = pa.index.vectors.ids() - live_ids(pa)
+    assert leftovers and (pa.settings.index_path / store.PENDING).exists()
+
+    write_jsonl(source, rows)  # back to the 20 indexed papers
+    reopened = make_assistant(pa.settings.index_dir)
+    _, update = reopened.ingest([source])
+    assert not update.index.committed and update.index.embedded == 0
+    assert update.index.removed == len(leftovers)
+    assert_clean(reopened)
+    _, again = reopened.ingest([source])  # the marker is gone: nothing left to prune
+    assert again.index.removed == 0
 
 
 def test_crash_while_writing_the_manifest_keeps_the_previous_index(grown, make_assistant, monkeypatch, write_jsonl):
@@ -237,6 +260,10 @@ def _chunks_file(d):
     return d / json.loads((d / "manifest.json").read_text())["files"]["chunks"]
 
 
+def _chroma_dir(d):
+    return d / json.loads((d / "manifest.json").read_text())["chroma_dir"]
+
+
 def _records_file(d):
     return d / json.loads((d / "manifest.json").read_text())["files"]["records"]
 
@@ -277,7 +304,7 @@ CORRUPTIONS = {
     "manifest truncated": (lambda d: _cut(d / "manifest.json"), "unreadable"),
     "manifest empty": (lambda d: _put(d / "manifest.json", b""), "unreadable"),
     "manifest garbage": (lambda d: _put(d / "manifest.json", b"\xff\x00\x13garbage"), "unreadable"),
-    "manifest without file names": (lambda d: _put(d / "manifest.json", b'{"format": 1, "files": {}}'), "incomplete"),
+    "manifest without file names": (lambda d: _put(d / "manifest.json", b'{"format": 2, "files": {}}'), "incomplete"),
     "manifest of another version": (lambda d: _put(d / "manifest.json", b'{"format": 99, "files": {}}'), "version"),
     "chunks missing": (lambda d: _unlink(_chunks_file(d)), "missing"),
     "chunks truncated": (lambda d: _cut(_chunks_file(d)), "unreadable"),
@@ -286,8 +313,8 @@ CORRUPTIONS = {
     "records not objects": (lambda d: _put(_records_file(d), b"[1, 2]\n"), "bad record"),
     "bm25 deleted": (lambda d: _rmtree(_bm25_dir(d)), "BM25"),
     "bm25 vocabulary garbage": (lambda d: _put(_bm25_dir(d) / "vocab.json", b"{not json").parent, "BM25"),
-    "chroma deleted": (lambda d: _rmtree(d / "chroma"), "missing"),
-    "chroma emptied": (lambda d: _emptied(d / "chroma"), "holds no vectors"),
+    "chroma deleted": (lambda d: _rmtree(_chroma_dir(d)), "missing"),
+    "chroma emptied": (lambda d: _emptied(_chroma_dir(d)), "holds no vectors"),
 }
 
 
@@ -310,7 +337,7 @@ def test_a_damaged_folder_gives_an_error_naming_the_file(sample_lib, embedder, d
 
 def test_a_chroma_database_that_is_not_one_gives_a_vector_store_error(sample_lib, embedder):
     pa = sample_lib[0]
-    (pa.settings.index_path / "chroma" / "chroma.sqlite3").write_bytes(b"not a database" * 512)
+    (_chroma_dir(pa.settings.index_path) / "chroma.sqlite3").write_bytes(b"not a database" * 512)
     with pytest.raises(VectorStoreError, match="chroma"):
         open_and_search(pa.settings, embedder)
 

@@ -267,6 +267,19 @@ def test_same_paper_in_three_formats_is_merged(tmp_path):
         (label(jsonl), "jsonl"), (label(csv), "csv"), (label(bib), "bibtex")]
 
 
+@pytest.mark.parametrize("marked_first", [True, False])
+def test_a_clean_abstract_beats_a_slightly_longer_latex_one(tmp_path, marked_first):
+    marked = {"title": "Markup Paper", "abstract": "We propose \\textit{GRACE}, a method that steers models."}
+    clean = {"title": "Markup Paper", "abstract": "We propose GRACE, a method that steers models."}
+    rows = [marked, clean] if marked_first else [clean, marked]
+    [paper] = ingest_paths([write(tmp_path / "a.jsonl", "".join(json.dumps(r) + "\n" for r in rows))]).papers
+    assert paper.abstract == clean["abstract"]
+    # ...but a much longer marked-up copy still wins over a stub.
+    stub = {"title": "Markup Paper", "abstract": "We propose GRACE."}
+    [paper] = ingest_paths([write(tmp_path / "b.jsonl", json.dumps(stub) + "\n" + json.dumps(marked) + "\n")]).papers
+    assert paper.abstract == marked["abstract"]
+
+
 def test_full_author_list_beats_truncated_one(tmp_path):
     first = write(tmp_path / "a.jsonl", json.dumps(
         {"title": "Et Al Paper", "abstract": "A.", "authors": "Ann Lee, Bo Chen et al."}) + "\n")

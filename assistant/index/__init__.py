@@ -78,11 +78,20 @@ class PaperIndex:
 
     @property
     def collection_name(self) -> str:
-        # Named once, at build time, and read from the manifest afterwards, so
-        # a rebuilt index swapped in under another name keeps its collection.
+        # Named once, at build time, and read from the manifest afterwards. The
+        # folder's identity makes it unique to this folder: a rebuild (built in
+        # a fresh folder) gets its own, and so does another project's index of
+        # the same name on a shared Chroma server.
         if self.manifest and self.manifest.get("collection"):
             return self.manifest["collection"]
-        return f"papers-{self.settings.index_name}-{self.settings.shaping_hash()}"
+        return f"papers-{self.settings.index_name}-{self.settings.shaping_hash()}-{self.folder.identity}"
+
+    @property
+    def chroma_path(self):
+        """The embedded store's folder (named in the manifest once built)."""
+        if self.manifest and self.manifest.get("chroma_dir"):
+            return self.folder.path / self.manifest["chroma_dir"]
+        return self.folder.chroma_path
 
     @property
     def embedder(self) -> Embedder:
@@ -94,13 +103,13 @@ class PaperIndex:
     def vectors(self) -> ChromaChunks:
         if self._vectors is None:
             s, built = self.settings, (self.manifest or {}).get("chunks") or 0
-            if built and not s.chroma_url and not self.folder.chroma_path.is_dir():
-                raise CorruptIndex(f"{self.folder.chroma_path}: missing (the vector store of this index); "
+            if built and not s.chroma_url and not self.chroma_path.is_dir():
+                raise CorruptIndex(f"{self.chroma_path}: missing (the vector store of this index); "
                                    f"rebuild with `papers ingest --rebuild`")
-            vectors = ChromaChunks(self.collection_name, s.chroma_url, self.folder.chroma_path)
+            vectors = ChromaChunks(self.collection_name, s.chroma_url, self.chroma_path)
             if built and vectors.count() == 0:
                 # Without this, search would quietly fall back to BM25 alone.
-                where = f"on the Chroma server {s.chroma_url}" if s.chroma_url else f"in {self.folder.chroma_path}"
+                where = f"on the Chroma server {s.chroma_url}" if s.chroma_url else f"in {self.chroma_path}"
                 hint = " (is the server run with the --path it had when the index was built?)" if s.chroma_url else ""
                 message = (f"the vector collection {self.collection_name!r} {where} holds no vectors, but the "
                            f"index names {built} chunks{hint}; rebuild with `papers ingest --rebuild`")
@@ -143,7 +152,10 @@ class PaperIndex:
         live_before = set(self.chunk_pos)
         missing = [c for c in chunks if c.id not in live_before]
         if not missing and set(new_ids) == live_before and _same_records(records, self.records):
-            return UpdateStats(len(papers), len(chunks), 0, len(chunks), 0, time.perf_counter() - t0, False)
+            # Nothing to commit, but a run that died after adding vectors may
+            # have left some that no manifest names: prune them now.
+            removed = self._prune(set(new_ids)) if self.folder.pending else 0
+            return UpdateStats(len(papers), len(chunks), 0, len(chunks), removed, time.perf_counter() - t0, False)
 
         # Chunks left in the store by an interrupted run are reused, not re-embedded.
         stored = self.vectors.vectors([c.id for c in missing]) if missing else {}
@@ -159,6 +171,7 @@ class PaperIndex:
 
             vectors = self.embedder.embed_documents([c.indexed_text for c in to_embed], progress=tick)
             self._check_dimension(vectors.shape[1])
+            self.folder.mark_pending()
             self.vectors.add(to_embed, vectors, [{"paper_id": c.paper_id, "n": c.n} for c in to_embed])
 
         bm25 = Bm25Chunks.build([c.indexed_text for c in chunks])
@@ -168,6 +181,7 @@ class PaperIndex:
             "embedding": {"backend": s.embed_backend, "model": s.embed_model,
                           "dim": (self.manifest or {}).get("embedding", {}).get("dim") or self._dim_known()},
             "collection": self.collection_name,
+            "chroma_dir": None if s.chroma_url else self.chroma_path.name,
             "chroma": s.chroma_url or "embedded",
             "papers": len(papers),
             "chunks": len(chunks),
@@ -179,12 +193,17 @@ class PaperIndex:
         self.records, self.chunks, self.papers, self._bm25 = records, chunks, papers, bm25
         self._reindex_memory()
         # After the commit: prune vectors no manifest names (replaced, removed, or left by a crash).
-        keep = set(new_ids)
+        removed = self._prune(set(new_ids))
+        return UpdateStats(len(papers), len(chunks), len(to_embed), len(chunks) - len(to_embed),
+                           removed, time.perf_counter() - t0, True)
+
+    def _prune(self, keep: set[str]) -> int:
+        """Delete vectors no manifest names (replaced, removed, or left by a crash)."""
         orphans = [cid for cid in self.vectors.ids() if cid not in keep]
         if orphans:
             self.vectors.delete(orphans)
-        return UpdateStats(len(papers), len(chunks), len(to_embed), len(chunks) - len(to_embed),
-                           len(orphans), time.perf_counter() - t0, True)
+        self.folder.clear_pending()
+        return len(orphans)
 
     def _dim_known(self) -> int | None:
         return self._embedder.dim if self._embedder is not None else None
@@ -197,4 +216,4 @@ class PaperIndex:
 
 
 def _same_records(a: list[Paper], b: list[Paper]) -> bool:
-    return len(a) == len(b) and all(x.to_dict() == y.to_dict() for x, y in zip(a, b))
+    return len(a) == len(b) and all(x == y for x, y in zip(a, b))  # dataclass equality, field by field

@@ -39,19 +39,6 @@ def _client(chroma_url: str | None, path: Path):
     return client
 
 
-def forget_embedded(path: Path) -> None:
-    """Drop the embedded Chroma system chromadb caches per folder in this
-    process. Needed when another folder is renamed into `path` (a rebuild):
-    the cached one still holds the replaced folder's files. Clients opened
-    before keep working on what they had; new ones read the folder afresh."""
-    try:
-        from chromadb.api.shared_system_client import SharedSystemClient
-    except ImportError:  # pragma: no cover - chromadb is a dependency
-        return
-    SharedSystemClient._identifier_to_system.pop(str(path), None)
-    SharedSystemClient._identifier_to_refcount.pop(str(path), None)
-
-
 class ChromaChunks:
     """The dense half of the index: chunk vectors + the metadata filters need."""
 
@@ -84,12 +71,12 @@ class ChromaChunks:
     def add(self, chunks: Sequence[Chunk], vectors: np.ndarray, metadata: Sequence[dict[str, Any]]) -> None:
         from llama_index.core.schema import TextNode
 
-        nodes = [TextNode(id_=c.id, text=c.indexed_text, embedding=v.tolist(), metadata=m,
-                          excluded_embed_metadata_keys=list(m), excluded_llm_metadata_keys=list(m))
-                 for c, v, m in zip(chunks, vectors, metadata)]
-        for i in range(0, len(nodes), 4000):
+        for i in range(0, len(chunks), 4000):  # nodes built per batch: memory stays flat at 100k chunks
+            nodes = [TextNode(id_=c.id, text=c.indexed_text, embedding=v.tolist(), metadata=m,
+                              excluded_embed_metadata_keys=list(m), excluded_llm_metadata_keys=list(m))
+                     for c, v, m in zip(chunks[i : i + 4000], vectors[i : i + 4000], metadata[i : i + 4000])]
             with self._calling("add"):
-                self.store.add(nodes[i : i + 4000])
+                self.store.add(nodes)
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors by chunk id (to reuse them without re-embedding)."""

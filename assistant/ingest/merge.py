@@ -3,6 +3,9 @@ richest metadata and every source."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 from assistant.records import Paper
 
 
@@ -11,8 +14,22 @@ def _richer_authors(a: Paper, b: Paper) -> Paper:
     return max((a, b), key=lambda p: (len(p.authors), not p.authors_et_al))
 
 
+_MARKUP = re.compile(r"\\[a-zA-Z]+\s*\{")
+
+
+def _better_abstract(current: str, other: str) -> bool:
+    """Does `other` read better? The longer copy wins, except that a copy free
+    of LaTeX markup (\\textit{...}) beats a marked-up one nearly as long."""
+    in_other, in_current = len(_MARKUP.findall(other)), len(_MARKUP.findall(current))
+    if in_other != in_current:
+        fewer, more = (other, current) if in_other < in_current else (current, other)
+        if len(fewer) >= 0.8 * len(more):
+            return fewer is other
+    return len(other) > len(current)
+
+
 def merge_into(base: Paper, other: Paper) -> None:
-    if len(other.abstract) > len(base.abstract):
+    if _better_abstract(base.abstract, other.abstract):
         base.abstract = other.abstract
     richer = _richer_authors(base, other)
     base.authors, base.authors_et_al = list(richer.authors), richer.authors_et_al
@@ -40,5 +57,7 @@ def merge_papers(papers: list[Paper]) -> tuple[list[Paper], int]:
             merge_into(by_key[key], paper)
             merged += 1
         else:
-            by_key[key] = Paper.from_dict(paper.to_dict())  # copy: inputs stay untouched
+            # A copy whose lists are its own: merging must leave the inputs untouched.
+            by_key[key] = replace(paper, authors=list(paper.authors), affiliations=list(paper.affiliations),
+                                  sources=list(paper.sources))
     return list(by_key.values()), merged
