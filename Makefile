@@ -24,11 +24,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Until the chat UI lands: build the index if missing, show what it holds,
-# and answer one demo question on the command line.
-QUESTION ?= hard patches mining for masked image modeling
+# and answer one demo question (with citations) on the command line.
+QUESTION ?= What is hard patches mining in masked image modeling?
 run: install
 	$(VENV)/bin/papers status
-	$(VENV)/bin/papers search "$(QUESTION)" --k 5
+	$(VENV)/bin/papers ask "$(QUESTION)"
 
 test: install
 	$(PY) -m pytest -q -rs

@@ -7,10 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from assistant.answer.chat import previous_papers, resolve, history_text
+from assistant.answer.engine import AnswerEngine, AnswerStream
+from assistant.compare import Comparison, compare, methods_in_question
 from assistant.index import PaperIndex, UpdateStats
 from assistant.ingest import IngestResult, ingest_paths
-from assistant.records import Paper
-from assistant.retrieve import Filters, SearchResult, search
+from assistant.llm import ChatLLM, LLMError, make_llm
+from assistant.prompts import render
+from assistant.records import Answer, Paper
+from assistant.retrieve import Filters, QueryError, SearchResult, search
 from assistant.settings import Settings
 from assistant.store import IndexFolder
 
@@ -44,15 +49,22 @@ def _content(paper: Paper) -> tuple:
 
 
 class PaperAssistant:
-    def __init__(self, settings: Settings | None = None, index: PaperIndex | None = None):
+    def __init__(self, settings: Settings | None = None, index: PaperIndex | None = None,
+                 llm: ChatLLM | None | bool = True):
+        """`llm`: True (default) builds the LLM from the settings when one is
+        configured; None/False forces the extractive backend; or pass a ChatLLM."""
         self.settings = settings or Settings()
         self.index = index or PaperIndex(self.settings)
+        self.llm = make_llm(self.settings) if llm is True else (llm or None)
+        self.engine = AnswerEngine(self.index, self.settings, self.llm)
 
     @classmethod
     def open(cls, settings: Settings | None = None, build: bool = True,
-             progress: FileProgress | None = None, embed_progress: EmbedProgress | None = None) -> "PaperAssistant":
-        """Open the configured index; build it from the bundled corpus if it is missing."""
-        assistant = cls(settings)
+             progress: FileProgress | None = None, embed_progress: EmbedProgress | None = None,
+             llm: ChatLLM | None | bool = True) -> "PaperAssistant":
+        """Open the configured index; build it from the bundled corpus if it is missing.
+        `llm` as in the constructor (False: extractive answers even with a key set)."""
+        assistant = cls(settings, llm=llm)
         if build and not assistant.index.exists:
             assistant.ingest([assistant.settings.corpus_dir], progress=progress, embed_progress=embed_progress)
         return assistant
@@ -127,6 +139,100 @@ class PaperAssistant:
                mmr: bool | None = None) -> SearchResult:
         """Hybrid search; returns ranked paper hits with their matched chunks."""
         return search(self.index, query, k=k, filters=filters, mmr=mmr)
+
+    # --- answers ----------------------------------------------------------------
+    def ask(self, question: str, filters: Filters | dict[str, Any] | None = None,
+            stream: bool = False) -> Answer | AnswerStream:
+        """Answer a question from the indexed abstracts, with citations [n].
+        A question that asks to compare methods ("compare A and B", "A vs B")
+        gets the comparison table as its answer. `stream=True` returns an
+        AnswerStream: iterate it for text as it comes, then read `.answer`."""
+        methods = methods_in_question(question) if isinstance(question, str) else None
+        if methods:
+            try:
+                answer = self._comparison_answer(question, self.compare(methods, filters=filters))
+            except QueryError:
+                answer = None  # e.g. no paper names these: answer it as an ordinary question
+            if answer is not None:
+                return self._maybe_stream(answer, stream)
+        return self.engine.ask(question, filters=filters, stream=stream)
+
+    def compare(self, methods: list[str], filters: Filters | dict[str, Any] | None = None) -> Comparison:
+        """A side-by-side table of 2-6 methods (names, or paper ids), every cell cited."""
+        return compare(self.index, self.engine.vectors, list(methods), llm=self.llm, filters=filters)
+
+    def chat(self, message: str, history: Iterable[Any] | None = None,
+             filters: Filters | dict[str, Any] | None = None, stream: bool = False) -> Answer | AnswerStream:
+        """A conversational turn. `history`: earlier Answers, or chat messages
+        ({"role", "content"} dicts or (user, assistant) pairs). Follow-ups are
+        condensed into a standalone question by the LLM, or resolved against
+        the previous answer's sources without one."""
+        history = list(history or [])
+        notices: list[str] = []
+        question, restrict = message, None
+        if history and isinstance(message, str) and message.strip():
+            standalone = None
+            if self.llm is not None:
+                try:
+                    completion = self.llm.complete(render("condense", self.settings, history=history_text(history),
+                                                          question=message), max_tokens=200)
+                    standalone = " ".join(completion.text.split()) or None
+                except LLMError as exc:
+                    notices.append(f"The LLM could not condense the follow-up ({exc}); "
+                                   f"it was resolved against the previous answer instead.")
+            if standalone:
+                question = standalone
+            else:
+                resolved = resolve(message, previous_papers(history, self.index))
+                if resolved.compare:
+                    comparison = self.compare([p.id for p in resolved.papers], filters=filters)
+                    answer = self._comparison_answer(message, comparison)
+                    answer.standalone_question = resolved.question
+                    answer.notices = notices + answer.notices
+                    return self._maybe_stream(answer, stream)
+                if resolved.papers:
+                    question, restrict = resolved.question, [p.id for p in resolved.papers]
+        if restrict is None:
+            result = self.ask(question, filters=filters, stream=stream)
+        else:
+            result = self.engine.ask(question, filters=filters, stream=stream, restrict=restrict, asked=message)
+        def finish(answer: Answer) -> None:
+            answer.standalone_question = question if question != message else None
+            answer.notices = notices + answer.notices
+
+        if isinstance(result, Answer):
+            finish(result)
+        else:
+            result.finishers.append(finish)
+        return result
+
+    @staticmethod
+    def _maybe_stream(answer: Answer, stream: bool) -> Answer | AnswerStream:
+        if not stream:
+            return answer
+
+        def replay():
+            yield answer.text
+            return answer
+
+        return AnswerStream(replay())
+
+    def _comparison_answer(self, question: str, comparison: Comparison) -> Answer:
+        return Answer(question, comparison.markdown(), comparison.citations, comparison.sources,
+                      backend=comparison.backend, confidence=1.0, notices=list(comparison.notices),
+                      timings=dict(comparison.timings), usage=dict(comparison.usage), table=comparison)
+
+    def backend_info(self) -> dict[str, Any]:
+        """Which answer backend is active (never shows a secret)."""
+        if self.llm is None:
+            return {"backend": "extractive", "detail": "grounded extractive answers (no LLM configured)"}
+        return self.llm.describe()
+
+    def health(self) -> dict[str, Any]:
+        """Backend check for the UI: the LLM endpoint answers, or extractive mode."""
+        if self.llm is None:
+            return {"ok": True, **self.backend_info()}
+        return {**self.llm.describe(), **self.llm.health()}
 
     def stats(self) -> dict:
         """Counts a researcher wants at a glance: papers per source file, year, category."""

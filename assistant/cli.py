@@ -153,6 +153,72 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_sources(answer) -> None:
+    """Numbered sources under an answer, with the quoted sentence(s) each citation uses."""
+    quotes: dict[int, list[str]] = {}
+    for c in answer.citations:
+        if c.quote and c.quote not in quotes.setdefault(c.n, []):
+            quotes[c.n].append(c.quote)
+    cited = {c.n for c in answer.citations}
+    shown = [s for s in answer.sources if s.n in cited] or answer.sources[:5]
+    if not shown:
+        return
+    print("\nSources:" if cited else "\nClosest papers:")
+    for src in shown:
+        p = src.paper
+        authors = ", ".join(p.authors[:3]) + (" et al." if len(p.authors) > 3 or p.authors_et_al else "")
+        meta = " · ".join(x for x in (authors, str(p.year) if p.year else "", p.url or "") if x)
+        print(f"[{src.n}] {p.title}" + (f"\n    {meta}" if meta else ""))
+        for quote in quotes.get(src.n, []):
+            print(f"    “{_snippet(quote, 300)}”")
+
+
+def _print_notices(notices) -> None:
+    for notice in notices:
+        print(f"note: {notice}", file=sys.stderr)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    pa = _open(args)
+    if args.json:
+        answer = pa.ask(args.question, filters=_filters(args))
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    stream = pa.ask(args.question, filters=_filters(args), stream=True)
+    streamed = []
+    for delta in stream:  # text as it is written (the LLM streams tokens)
+        streamed.append(delta)
+        if pa.llm is not None:
+            print(delta, end="", flush=True)
+    answer = stream.result()
+    if pa.llm is not None:
+        print()
+        if answer.text.strip() != "".join(streamed).strip():  # checked text differs from the raw stream
+            print("\n— checked answer —")
+            print(answer.text)
+    else:
+        print(answer.text)
+    _print_sources(answer)
+    _print_notices(answer.notices)
+    usage = answer.usage
+    tokens = (f", {usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)} tokens"
+              if usage.get("prompt_tokens") is not None else "")
+    print(f"({answer.backend}, {answer.timings.get('total', 0):.2f} s{tokens})")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    pa = _open(args)
+    table = pa.compare(args.methods, filters=_filters(args))
+    if args.json:
+        print(json.dumps(table.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    print(table.markdown())
+    _print_notices(table.notices)
+    print(f"({table.backend}, {table.timings.get('total', 0):.2f} s)")
+    return 0
+
+
 def _snippet(text: str, width: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -193,6 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index-dir", metavar="DIR", help="folder holding the indexes (default: ./indexes)")
     common.add_argument("--index-name", metavar="NAME", help="index to use inside --index-dir (default: default)")
+    # Metadata filters shared by search, ask and compare.
+    filters = argparse.ArgumentParser(add_help=False)
+    filters.add_argument("--year-from", type=int, metavar="Y", help="only papers from year Y on")
+    filters.add_argument("--year-to", type=int, metavar="Y", help="only papers up to year Y")
+    filters.add_argument("--author", help="only papers with an author containing this text")
+    filters.add_argument("--category", help="only papers in this category (e.g. LG, CV)")
+    filters.add_argument("--source", help="only papers read from a file whose name contains this text")
+    filters.add_argument("--has-code", action="store_true", help="only papers marked as having code")
+
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -212,21 +287,38 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.set_defaults(func=cmd_ingest)
 
     search = sub.add_parser(
-        "search", parents=[common], help="hybrid (dense + BM25) search over the indexed papers",
+        "search", parents=[common, filters], help="hybrid (dense + BM25) search over the indexed papers",
         description="Find the papers that best match a query. Builds the default index from the "
                     "bundled corpus the first time.",
         epilog='example: papers search "hard patches mining for masked image modeling" --k 5')
     search.add_argument("query", help="what you are looking for, in words")
     search.add_argument("--k", type=int, default=None, help="number of papers to return (default 10)")
-    search.add_argument("--year-from", type=int, metavar="Y", help="only papers from year Y on")
-    search.add_argument("--year-to", type=int, metavar="Y", help="only papers up to year Y")
-    search.add_argument("--author", help="only papers with an author containing this text")
-    search.add_argument("--category", help="only papers in this category (e.g. LG, CV)")
-    search.add_argument("--source", help="only papers read from a file whose name contains this text")
-    search.add_argument("--has-code", action="store_true", help="only papers marked as having code")
     search.add_argument("--mmr", action="store_true", help="diversify results (maximal marginal relevance)")
     search.add_argument("--json", action="store_true", help="print {hits: [...]} as JSON")
     search.set_defaults(func=cmd_search)
+
+    ask = sub.add_parser(
+        "ask", parents=[common, filters], help="answer a question from the abstracts, with citations",
+        description="Answer a question from the indexed abstracts. Every sentence cites its paper [n]; "
+                    "the quoted sentences are listed under the answer. Without an LLM configured the answer "
+                    "is extractive (quoted sentences); with OPENAI_API_KEY/OPENAI_BASE_URL set, the model in "
+                    "PAPERS_LLM_MODEL writes it. When the abstracts do not answer, it says so and lists the "
+                    "closest papers.",
+        epilog='example: papers ask "What is hard patches mining in masked image modeling?"')
+    ask.add_argument("question", help="your question, in words")
+    ask.add_argument("--json", action="store_true",
+                     help="print {answer, citations, sources, abstained, timings, usage, ...} as JSON")
+    ask.set_defaults(func=cmd_ask)
+
+    compare = sub.add_parser(
+        "compare", parents=[common, filters], help="side-by-side table of 2-6 methods, every cell cited",
+        description="Compare methods (names as the abstracts write them, e.g. ADAHESSIAN, M-FAC, or paper ids): "
+                    "problem addressed, approach, key claims/results, limitations/assumptions and year, each "
+                    "cell citing the sentence it comes from.",
+        epilog="example: papers compare ADAHESSIAN M-FAC")
+    compare.add_argument("methods", nargs="+", metavar="METHOD", help="two to six method names or paper ids")
+    compare.add_argument("--json", action="store_true", help="print {methods, rows, markdown, sources} as JSON")
+    compare.set_defaults(func=cmd_compare)
 
     status = sub.add_parser("status", parents=[common], help="show what is indexed (builds the default index if missing)",
                             description="Show what the index holds: papers per source, year and category. "
@@ -241,6 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from assistant.index import IndexMismatch
     from assistant.index.embed import EmbeddingError
     from assistant.index.vectors import VectorStoreError
+    from assistant.llm import LLMError
+    from assistant.prompts import PromptError
     from assistant.retrieve import QueryError
     from assistant.store import CorruptIndex
     from pydantic import ValidationError
@@ -248,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CorruptIndex, IndexMismatch, QueryError, VectorStoreError, EmbeddingError) as exc:
+    except (CorruptIndex, IndexMismatch, QueryError, VectorStoreError, EmbeddingError, LLMError, PromptError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

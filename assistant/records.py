@@ -204,3 +204,97 @@ class Hit:
                 "has_code": self.paper.has_code, "url": self.paper.url,
                 "sources": sorted({s.file for s in self.paper.sources}),
                 "chunks": [c.to_dict() for c in self.chunks]}
+
+
+def short_authors(authors: list[str], et_al: bool = False) -> str:
+    """'Wang', 'Wang and Li', 'Wang et al.' (surnames) for inline citations."""
+    surnames = [a.split()[-1] for a in authors if a.strip()]
+    if not surnames:
+        return ""
+    if len(surnames) == 1 and not et_al:
+        return surnames[0]
+    if len(surnames) == 2 and not et_al:
+        return f"{surnames[0]} and {surnames[1]}"
+    return f"{surnames[0]} et al."
+
+
+@dataclass
+class Source:
+    """A paper an answer was written from, numbered as its citation marker [n]."""
+
+    n: int
+    paper: Paper
+    score: float  # retrieval score (fused)
+    relevance: float = 0.0  # best question-sentence match in its abstract (0-1)
+
+    def to_dict(self) -> dict[str, Any]:
+        p = self.paper
+        return {"n": self.n, "paper_id": p.id, "title": p.title, "authors": p.authors, "year": p.year,
+                "category": p.category, "url": p.url, "sources": sorted({s.file for s in p.sources}),
+                "score": round(self.score, 6), "relevance": round(self.relevance, 4)}
+
+
+@dataclass
+class Citation:
+    """A marker [n] in an answer, tied to a paper and the sentence that supports it."""
+
+    n: int
+    paper_id: str
+    title: str
+    authors: list[str]
+    year: int | None
+    quote: str  # the supporting sentence, verbatim from the abstract
+    start: int  # its character span in the abstract
+    end: int
+    source: str  # the file(s) the paper was read from
+    url: str | None = None
+    support: float = 1.0  # how well the quote supports the answer sentence (1 in extractive mode)
+    sentence: int | None = None  # index of the answer sentence that carries the marker
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "paper_id": self.paper_id, "title": self.title, "authors": self.authors,
+                "year": self.year, "quote": self.quote, "start": self.start, "end": self.end,
+                "source": self.source, "url": self.url, "support": round(self.support, 4),
+                "sentence": self.sentence}
+
+
+@dataclass
+class CitationChecks:
+    """What checking the citations of an answer found."""
+
+    removed_markers: list[str] = field(default_factory=list)  # markers that named no source (removed)
+    uncited_sentences: list[str] = field(default_factory=list)  # answer sentences with no marker
+    weak_citations: list[int] = field(default_factory=list)  # markers whose best quote barely supports the sentence
+    ok: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    """An answer with its evidence. `text` holds the markers [n]; `citations`
+    map them to papers and sentences; `sources` are the papers read."""
+
+    question: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    abstained: bool = False
+    backend: str = "extractive"  # or "llm:<model>"
+    confidence: float = 0.0  # evidence confidence compared with the abstention threshold
+    checks: CitationChecks = field(default_factory=CitationChecks)
+    notices: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
+    standalone_question: str | None = None  # a follow-up, as resolved against the conversation
+    table: Any = None  # a Comparison when the question asked to compare methods
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"question": self.question, "answer": self.text,
+                "citations": [c.to_dict() for c in self.citations],
+                "sources": [s.to_dict() for s in self.sources], "abstained": self.abstained,
+                "backend": self.backend, "confidence": round(self.confidence, 4), "checks": self.checks.to_dict(),
+                "notices": self.notices, "timings": {k: round(v, 4) for k, v in self.timings.items()},
+                "usage": self.usage, "standalone_question": self.standalone_question,
+                "comparison": self.table.to_dict() if self.table is not None else None}

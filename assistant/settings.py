@@ -9,7 +9,7 @@ import hashlib
 import json
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -63,6 +63,50 @@ class Settings(BaseSettings):
     mmr: bool = Field(False, description="Re-rank papers with maximal marginal relevance for diversity.")
     mmr_lambda: float = Field(0.7, ge=0, le=1, description="MMR trade-off: 1 = relevance only, 0 = diversity only.")
     max_query_chars: int = Field(2000, ge=10, description="Longer queries are cut to this many characters (with a notice).")
+
+    # --- answers ------------------------------------------------------------
+    prompts_dir: Path = Field(PROJECT_DIR / "prompts", description="Folder of the prompt files, loaded by name.")
+    answer_papers: int = Field(
+        6, ge=1, le=50, description="Retrieved papers whose abstracts are read to write an answer.")
+    answer_sentences: int = Field(
+        4, ge=1, le=20, description="Most sentences an extractive answer quotes.")
+    abstain_threshold: float = Field(
+        0.356, ge=0, le=1,
+        description="Evidence confidence (0-1) below which the assistant abstains and lists the closest papers. "
+                    "Calibrated on the dev split of evals/datasets/golden.jsonl (see docs/evaluation.md).")
+
+    # --- LLM (optional) -----------------------------------------------------
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_API_KEY", "PAPERS_OPENAI_API_KEY"),
+        description="API key of the OpenAI-compatible endpoint (env OPENAI_API_KEY). Never printed.")
+    openai_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_BASE_URL", "PAPERS_OPENAI_BASE_URL"),
+        description="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 for vLLM, "
+                    "http://127.0.0.1:11434/v1 for Ollama (env OPENAI_BASE_URL). Unset with a key: api.openai.com.")
+    llm_model: str = Field(
+        "gpt-4o-mini", description="Chat model name sent to the endpoint (env PAPERS_LLM_MODEL).")
+    llm_enabled: bool = Field(
+        True, description="Use the LLM when OPENAI_API_KEY or OPENAI_BASE_URL is set; false forces the extractive "
+                          "backend.")
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature of the LLM.")
+    llm_max_tokens: int = Field(600, ge=16, le=16384, description="Most tokens the LLM may write per answer.")
+    llm_context_tokens: int = Field(
+        8192, ge=512, description="Context window of the model: prompt + sources + answer must fit "
+                                  "(counted with tiktoken cl100k_base).")
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds before one LLM request times out.")
+    llm_max_attempts: int = Field(
+        4, ge=1, le=20, description="Attempts per LLM request (retries on 429, 5xx, timeouts, connection errors).")
+    llm_max_retry_seconds: float = Field(
+        60.0, gt=0, description="No retry starts after this many seconds in total (a started request may still run "
+                          "llm_timeout longer); then the answer falls back to extractive.")
+    llm_retry_initial: float = Field(
+        0.5, ge=0, description="Scale of the retry waits: the n-th retry waits a random time up to "
+                                "llm_retry_initial * 2^n seconds (capped at llm_retry_max).")
+    llm_retry_max: float = Field(8.0, ge=0, description="Longest wait between two retries, in seconds.")
+
+    @property
+    def llm_configured(self) -> bool:
+        return self.llm_enabled and bool(self.openai_api_key or self.openai_base_url)
 
     @property
     def index_path(self) -> Path:

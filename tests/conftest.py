@@ -13,6 +13,10 @@ import pytest
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
+# The OpenAI-compatible test server (tests/llm_server.py) and its `llm_server` fixture.
+# "llm_server", not "tests.llm_server": tests/ is on sys.path (no __init__.py).
+pytest_plugins = ["llm_server"]
+
 
 @pytest.fixture(scope="session")
 def project_dir() -> Path:
@@ -57,9 +61,11 @@ def make_assistant(embedder):
     from assistant.index import PaperIndex
     from assistant.settings import Settings
 
-    def make(index_dir: Path, **overrides) -> "PaperAssistant":
+    def make(index_dir: Path, llm=False, **overrides) -> "PaperAssistant":
+        # Extractive unless a test passes llm=True (with settings pointing at its test server)
+        # or a ChatLLM: a developer's own OPENAI_API_KEY must never be used by the tests.
         settings = Settings(index_dir=index_dir, **overrides)
-        return PaperAssistant(settings, index=PaperIndex(settings, embedder=embedder))
+        return PaperAssistant(settings, index=PaperIndex(settings, embedder=embedder), llm=llm)
 
     return make
 
@@ -98,10 +104,10 @@ def write_jsonl():
 
 @pytest.fixture(scope="session")
 def papers_cli(project_dir):
-    """Run `python -m assistant.cli ARGS...` as a user does (no PAPERS_* from the
-    caller's environment, offline); never a traceback. Always pass --index-dir:
+    """Run `python -m assistant.cli ARGS...` as a user does (no PAPERS_* or OPENAI_*
+    from the caller's environment, offline); never a traceback. Always pass --index-dir:
     a missing index makes `search` build the bundled corpus."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERS_", "OPENAI_"))}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", ANONYMIZED_TELEMETRY="False", PYTHONIOENCODING="utf-8")
 
     def run(*args, env_extra: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -8,6 +8,7 @@ missing years, `Code` markers, middle initials, trailing counts after dates.
 
 from __future__ import annotations
 
+import html
 from collections import Counter
 from pathlib import Path
 
@@ -44,6 +45,10 @@ def raw_lines(corpus_dir: Path):
 
 def squash(text: str) -> str:
     return " ".join(text.split())
+
+
+def clean_text(text: str) -> str:
+    return html.unescape(squash(text))
 
 
 def find(papers: list[Paper], title: str) -> Paper:
@@ -131,9 +136,12 @@ def test_profile_entries_match_raw_paragraphs(reports, raw_lines):
     for p in reports[PROFILE].papers:
         line = p.sources[0].line  # marker; blank; title; blank; abstract
         assert lines[line - 3] == f"preprint{p.year}arXiv"
-        assert p.title == lines[line - 1]
-        assert p.abstract == squash(lines[line + 1])
+        assert p.title == clean_text(lines[line - 1])
+        assert p.abstract == clean_text(lines[line + 1])
         assert p.venue == "arXiv"
+    # The page's HTML character references (&#34; &#39;) are decoded.
+    assert sum('"' in p.abstract for p in reports[PROFILE].papers) >= 10
+    assert not [p.title for p in reports[PROFILE].papers if "&#" in p.abstract + p.title]
 
 
 def test_no_navigation_or_header_text_becomes_a_paper(reports):

@@ -3,6 +3,8 @@ and small text helpers (dates, whitespace)."""
 
 from __future__ import annotations
 
+import html
+
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -38,6 +40,16 @@ def squash(text: str) -> str:
     return " ".join(text.split())
 
 
+_ENTITY = re.compile(r"&(?:#\d{1,6}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z]{2,8});")
+
+
+def clean_text(text: str) -> str:
+    """squash(), and HTML character references (&#34; &amp;) that saved pages
+    leave in their text turned into the characters they stand for."""
+    text = squash(text)
+    return html.unescape(text) if _ENTITY.search(text) else text
+
+
 def preview(text: str, width: int = 60) -> str:
     text = squash(text)
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -60,7 +72,7 @@ class Collector:
         """Validate and store one entry; returns the paper or None if skipped."""
         self._entries += 1
         entry = self._entries
-        title, abstract = squash(title or ""), squash(abstract or "")
+        title, abstract = clean_text(title or ""), clean_text(abstract or "")
         if not title and not abstract:
             self.skip(line, "entry has neither title nor abstract", entry)
             return None

@@ -1,0 +1,231 @@
+"""The query engine: question -> evidence -> answer, with one of two backends.
+
+- extractive (default, no key, no network): quotes the abstract sentences that
+  answer the question, each with its citation;
+- LLM: any OpenAI-compatible endpoint writes the answer from numbered sources;
+  its citations are then checked and tied to supporting sentences. When the
+  endpoint fails for good, the extractive answer is given with a notice.
+
+Both abstain, listing the closest papers, when the evidence is too weak."""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from typing import Any, Generator, Iterator
+
+from assistant.answer import citations as cites
+from assistant.answer import extractive
+from assistant.answer.evidence import Evidence, SentenceVectors, gather
+from assistant.answer.text import content_terms
+from assistant.index import PaperIndex
+from assistant.llm import ChatLLM, LLMError, count_tokens, fit_to_budget
+from assistant.prompts import render
+from assistant.records import Answer, Source, short_authors
+from assistant.retrieve import Filters, QueryError
+from assistant.settings import Settings
+
+ABSTAIN_PHRASE = "INSUFFICIENT_EVIDENCE"
+Events = Generator[str, None, Answer]
+
+
+class AnswerStream:
+    """Iterate for text as it is written; `.answer` holds the checked Answer once
+    the iteration is over (its text may differ from the streamed one: markers
+    that named no source are removed, a failed LLM gives way to the extractive answer)."""
+
+    def __init__(self, events: Events):
+        self._events = events
+        self.answer: Answer | None = None
+        self.finishers: list = []  # callables applied to the answer when it is complete
+
+    def __iter__(self) -> Iterator[str]:
+        answer = yield from self._events
+        for finish in self.finishers:
+            finish(answer)
+        self.answer = answer
+
+    def result(self) -> Answer:
+        """Drain the stream (if not done) and return the answer."""
+        if self.answer is None:
+            for _ in self:
+                pass
+        assert self.answer is not None
+        return self.answer
+
+
+def drain(events: Events) -> Answer:
+    stream = AnswerStream(events)
+    return stream.result()
+
+
+def check_question(question: Any, max_chars: int) -> tuple[str, list[str]]:
+    if not isinstance(question, str) or not question.strip():
+        raise QueryError("empty question: ask something about the papers, e.g. "
+                         "\"What is hard patches mining in masked image modeling?\"")
+    notices = []
+    question = " ".join(question.split())
+    if len(question) > max_chars:
+        notices.append(f"question cut from {len(question)} to {max_chars} characters")
+        question = question[:max_chars]
+    if not content_terms(question):
+        raise QueryError(f"the question {question[:80]!r} has no words to search for (only words like "
+                         f"'which', 'the', 'is'); say what the papers should be about")
+    return question, notices
+
+
+def source_block(src: Source, abstract: str | None = None) -> str:
+    p = src.paper
+    clean = lambda s: re.sub(r"</?\s*source", lambda m: html.escape(m.group(0)), s, flags=re.IGNORECASE)
+    lines = [f'<source n="{src.n}">', f"Title: {clean(p.title)}"]
+    if p.authors:
+        lines.append(f"Authors: {clean(', '.join(p.authors))}{' et al.' if p.authors_et_al else ''}")
+    if p.year:
+        lines.append(f"Year: {p.year}")
+    lines += [f"Abstract: {clean(abstract if abstract is not None else p.abstract)}", "</source>"]
+    return "\n".join(lines)
+
+
+class AnswerEngine:
+    def __init__(self, index: PaperIndex, settings: Settings, llm: ChatLLM | None = None):
+        self.index, self.settings, self.llm = index, settings, llm
+        self.vectors = SentenceVectors(index)
+
+    @property
+    def backend(self) -> str:
+        return f"llm:{self.llm.model}" if self.llm else "extractive"
+
+    # --- evidence -------------------------------------------------------------
+    def evidence(self, question: str, filters: Filters | dict | None = None,
+                 restrict: list[str] | None = None, asked: str | None = None) -> Evidence:
+        return gather(self.index, self.vectors, question, self.settings.answer_papers, filters, restrict, asked)
+
+    def abstains(self, evidence: Evidence) -> bool:
+        return not evidence.sources or evidence.confidence < self.settings.abstain_threshold
+
+    # --- answers ----------------------------------------------------------------
+    def ask(self, question: str, filters: Filters | dict | None = None, stream: bool = False,
+            restrict: list[str] | None = None, asked: str | None = None) -> Answer | AnswerStream:
+        events = self.events(question, filters, restrict, asked)
+        return AnswerStream(events) if stream else drain(events)
+
+    def events(self, question: str, filters=None, restrict: list[str] | None = None,
+               asked: str | None = None) -> Events:
+        t0 = time.perf_counter()
+        question, notices = check_question(question, self.settings.max_query_chars)
+        evidence = self.evidence(question, filters, restrict, asked)
+        notices += evidence.notices
+        if self.abstains(evidence):
+            answer = self.abstention(question, evidence)
+            yield answer.text
+        elif self.llm is not None:
+            answer = yield from self._llm_answer(question, evidence)
+        else:
+            answer = self.extractive(question, evidence)
+            for paragraph in answer.text.split("\n\n"):  # streamed paragraph by paragraph
+                yield paragraph + "\n\n"
+        answer.notices = notices + answer.notices
+        answer.timings = {**evidence.timings, **answer.timings, "total": time.perf_counter() - t0}
+        return answer
+
+    def abstention(self, question: str, evidence: Evidence) -> Answer:
+        lines = ["The indexed abstracts do not answer this question."]
+        if evidence.sources:
+            lines[0] += (f" (The best evidence scores {evidence.confidence:.2f}, below the "
+                         f"{self.settings.abstain_threshold:.2f} needed to answer.) The closest papers are:")
+            lines.append("")
+            for src in evidence.sources[:5]:
+                p = src.paper
+                meta = ", ".join(x for x in (short_authors(p.authors, p.authors_et_al),
+                                             str(p.year) if p.year else "") if x)
+                lines.append(f"- **{p.title}**" + (f" ({meta})" if meta else ""))
+        else:
+            lines[0] += " No indexed paper matches it."
+        return Answer(question, "\n".join(lines), [], evidence.sources, abstained=True, backend=self.backend,
+                      confidence=evidence.confidence)
+
+    def extractive(self, question: str, evidence: Evidence, backend: str = "extractive") -> Answer:
+        t = time.perf_counter()
+        text, citations = extractive.compose(evidence, self.settings.answer_sentences)
+        text, per_sentence, checks = cites.check(text, evidence.sources)
+        # Number each citation with the answer sentence that quotes it.
+        quoted = iter(i for i, marks in enumerate(per_sentence) for _ in marks)
+        for c in citations:
+            c.sentence = next(quoted, None)
+        return Answer(question, text, citations, evidence.sources, backend=backend, confidence=evidence.confidence,
+                      checks=checks, timings={"compose": time.perf_counter() - t})
+
+    # --- LLM ----------------------------------------------------------------------
+    def answer_messages(self, question: str, evidence: Evidence) -> tuple[list[dict], list[Source]]:
+        """The answer prompt with as many sources as fit the context budget."""
+        s = self.settings
+        frame = render("answer", s, question=question, sources="", abstain_phrase=ABSTAIN_PHRASE)
+        budget = s.llm_context_tokens - s.llm_max_tokens - sum(count_tokens(m["content"]) for m in frame) - 64
+        blocks = [source_block(src) for src in evidence.sources]
+        fit = fit_to_budget([b + "\n\n" for b in blocks], budget)
+        used = evidence.sources[:fit]
+        if fit == 0 and blocks:  # not even one whole abstract: cut the best one to the budget
+            src = evidence.sources[0]
+            words = src.paper.abstract.split()
+            while words and count_tokens(source_block(src, " ".join(words))) > budget:
+                words = words[: int(len(words) * 0.8)]
+            blocks, used = [source_block(src, " ".join(words))], [src]
+        messages = render("answer", s, question=question, sources="\n\n".join(blocks[: len(used)]),
+                          abstain_phrase=ABSTAIN_PHRASE)
+        return messages, used
+
+    def _llm_answer(self, question: str, evidence: Evidence) -> Events:
+        assert self.llm is not None
+        t = time.perf_counter()
+        messages, used = self.answer_messages(question, evidence)
+        try:
+            stream = self.llm.stream(messages)
+            for delta in stream:
+                yield delta
+            completion = stream.completion
+        except LLMError as exc:
+            answer = self.extractive(question, evidence)
+            answer.notices.append(f"The LLM ({self.llm.model} at {self.llm.base_url}) failed: {exc}. "
+                                  f"This is the extractive answer instead.")
+            answer.backend = "extractive (LLM fallback)"
+            yield "\n\n" + answer.text
+            return answer
+        usage = {**completion.usage.to_dict(), "model": completion.model, "attempts": completion.attempts}
+        timings = {"llm": completion.seconds}
+        raw = (completion.text or "").strip()
+        if ABSTAIN_PHRASE in raw or not raw:
+            if not raw:
+                answer = self.extractive(question, evidence)
+                answer.notices.append("The LLM returned an empty answer; this is the extractive answer instead.")
+                answer.backend = "extractive (LLM fallback)"
+            else:
+                answer = self.abstention(question, evidence)
+                answer.notices.append("The LLM found no answer in the sources.")
+            answer.usage = usage
+            return answer
+        sources = evidence.sources
+        text, per_sentence, checks = cites.check(raw, used)
+        if not any(per_sentence):
+            answer = self.extractive(question, evidence)
+            answer.notices.append("The LLM's answer cited none of the sources, so it is not shown; "
+                                  "this is the extractive answer instead.")
+            answer.backend = "extractive (LLM fallback)"
+            answer.usage = usage
+            return answer
+        tc = time.perf_counter()
+        citations = cites.support(self.vectors, text, used, per_sentence, checks)
+        timings["citations"] = time.perf_counter() - tc
+        notices = []
+        if checks.removed_markers:
+            notices.append(f"Removed citation markers that named no source: {', '.join(checks.removed_markers)}.")
+        if checks.uncited_sentences:
+            notices.append(f"{len(checks.uncited_sentences)} sentence(s) of the answer cite no source.")
+        if checks.weak_citations:
+            notices.append("Weakly supported citation(s): " + ", ".join(f"[{n}]" for n in checks.weak_citations))
+        timings["answer"] = time.perf_counter() - t
+        return Answer(question, text, citations, sources, backend=self.backend, confidence=evidence.confidence,
+                      checks=checks, notices=notices, timings=timings, usage=usage)
+
+
+__all__ = ["AnswerEngine", "AnswerStream", "ABSTAIN_PHRASE"]

@@ -1,0 +1,148 @@
+"""From a question to evidence: retrieve papers, split their abstracts into
+sentences, score each sentence against the question, and say how confident
+the evidence is (the number abstention compares with its threshold)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from assistant.answer.text import content_terms, overlap, sentence_spans
+from assistant.index import PaperIndex
+from assistant.records import Paper, Source
+from assistant.retrieve import Filters, search
+
+# Weights of a sentence's score: meaning (MiniLM cosine) and shared content words.
+DENSE_WEIGHT, LEXICAL_WEIGHT = 0.65, 0.35
+CONTRIBUTION_BONUS = 0.05
+_CONTRIBUTION = re.compile(r"\b(?:we|this (?:paper|work)|our (?:work|method))\s+(?:propose|introduce|present|develop)",
+                           re.IGNORECASE)
+
+
+@dataclass
+class Sentence:
+    """One sentence of a source's abstract, scored against the question."""
+
+    source: Source
+    position: int  # index of the sentence in its abstract
+    start: int
+    end: int
+    dense: float = 0.0
+    lexical: float = 0.0
+    score: float = 0.0
+
+    @property
+    def paper(self) -> Paper:
+        return self.source.paper
+
+    @property
+    def text(self) -> str:
+        return self.paper.abstract[self.start:self.end]
+
+
+@dataclass
+class Evidence:
+    question: str
+    terms: frozenset[str]
+    sources: list[Source]
+    sentences: list[Sentence]  # best first
+    confidence: float
+    notices: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    signals: dict[str, Any] = field(default_factory=dict)  # what the confidence was made of
+
+    def best_of(self, n: int) -> list[Sentence]:
+        return [s for s in self.sentences if s.source.n == n]
+
+
+class SentenceVectors:
+    """Embeddings of abstract sentences, computed on first use and kept (LRU)."""
+
+    def __init__(self, index: PaperIndex, capacity: int = 50_000):
+        self.index, self.capacity = index, capacity
+        self._cache: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+
+    def get(self, items: list[tuple[Paper, int, int]]) -> np.ndarray:
+        keys = [(p.id, s, e) for p, s, e in items]
+        todo = [i for i, k in enumerate(keys) if k not in self._cache]
+        if todo:
+            vectors = self.index.embedder.embed_documents([items[i][0].abstract[items[i][1]:items[i][2]] for i in todo])
+            for i, v in zip(todo, vectors):
+                self._cache[keys[i]] = v
+        for k in keys:
+            self._cache.move_to_end(k)
+        while len(self._cache) > self.capacity:
+            self._cache.popitem(last=False)
+        return np.vstack([self._cache[k] for k in keys]) if keys else np.zeros((0, 1), dtype=np.float32)
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        return self.index.embedder.embed_documents(texts) if texts else np.zeros((0, 1), dtype=np.float32)
+
+
+def score_sentences(vectors: SentenceVectors, question_vec: np.ndarray, terms: frozenset[str],
+                    sources: list[Source]) -> list[Sentence]:
+    sentences = [Sentence(src, i, s, e) for src in sources
+                 for i, (s, e) in enumerate(sentence_spans(src.paper.abstract))]
+    if not sentences:
+        return []
+    matrix = vectors.get([(x.paper, x.start, x.end) for x in sentences])
+    dense = matrix @ question_vec
+    for x, d in zip(sentences, dense):
+        x.dense = float(max(d, 0.0))
+        x.lexical = overlap(terms, x.text)
+        # A mild prior for the retrieval rank, so ties go to the better paper, and for the
+        # sentence that states the contribution ("we propose ...").
+        x.score = (DENSE_WEIGHT * x.dense + LEXICAL_WEIGHT * x.lexical + (CONTRIBUTION_BONUS if _CONTRIBUTION.search(
+            x.text) else 0.0)) * (1.0 - 0.03 * (x.source.n - 1))
+    for src in sources:
+        src.relevance = max((x.score for x in sentences if x.source is src), default=0.0)
+    return sorted(sentences, key=lambda x: -x.score)
+
+
+def confidence(question_vec: np.ndarray, terms: frozenset[str], sources: list[Source],
+               sentences: list[Sentence]) -> tuple[float, dict[str, Any]]:
+    """How well the best source answers the question, 0-1: the mean of the best
+    sentence's meaning match and the share of the question's content words the
+    paper (title + abstract) contains, for the best of the top three papers."""
+    best, signals = 0.0, {}
+    for src in sources[:3]:
+        top = max((x.dense for x in sentences if x.source is src), default=0.0)
+        cover = overlap(terms, f"{src.paper.title} {src.paper.abstract}") if terms else 0.0
+        value = 0.5 * top + 0.5 * cover
+        if value > best:
+            best, signals = value, {"paper": src.n, "sentence_match": round(top, 4), "coverage": round(cover, 4)}
+    return best, signals
+
+
+def gather(index: PaperIndex, vectors: SentenceVectors, question: str, k: int,
+           filters: Filters | dict | None = None, restrict: list[str] | None = None,
+           asked: str | None = None) -> Evidence:
+    """Retrieve `k` papers for `question` and score their sentences.
+    `restrict`: only these paper ids (a follow-up about earlier sources);
+    `asked`: the words the user typed, when `question` adds the titles a follow-up
+    refers to (those titles must not count as evidence that the question is answered)."""
+    t0 = time.perf_counter()
+    result = search(index, question, k=k if restrict is None else max(k, len(restrict) * 3), filters=filters)
+    hits = result.hits if restrict is None else [h for h in result.hits if h.paper_id in restrict]
+    if restrict is not None:  # papers named by the conversation come even when the new words miss them
+        have = {h.paper_id for h in hits}
+        extra = [index.paper_by_id[pid] for pid in restrict if pid not in have and pid in index.paper_by_id]
+        sources = [Source(0, h.paper, h.score) for h in hits] + [Source(0, p, 0.0) for p in extra]
+    else:
+        sources = [Source(0, h.paper, h.score) for h in hits]
+    for n, src in enumerate(sources, start=1):
+        src.n = n
+    timings = {f"search_{k_}": v for k_, v in result.timings.items()}
+    t = time.perf_counter()
+    terms = content_terms(asked or question)
+    qvec = index.embedder.embed_query(asked or question)
+    sentences = score_sentences(vectors, qvec, terms, sources)
+    conf, signals = confidence(qvec, terms, sources, sentences)
+    timings["sentences"] = time.perf_counter() - t
+    timings["evidence"] = time.perf_counter() - t0
+    return Evidence(result.query, terms, sources, sentences, conf, list(result.notices), timings, signals)

@@ -1,0 +1,76 @@
+"""The grounded extractive backend: answers with the abstract sentences that
+best answer the question, grouped by paper, each followed by its citation.
+No model writes anything: every word after a paper's name is quoted."""
+
+from __future__ import annotations
+
+import re
+
+from assistant.answer.citations import citation
+from assistant.answer.evidence import Evidence, Sentence
+from assistant.records import Citation, Paper, short_authors
+
+_LOOKUP = re.compile(
+    r"^\s*(?:(?:which|what)\s+(?:\w+\s+){0,2}(?:papers?|works?|stud(?:y|ies)|articles?|publications?)\b"
+    r"|(?:is|are)\s+there\s+(?:any\s+)?(?:papers?|works?|stud(?:y|ies))\b"
+    r"|(?:find|list|show(?:\s+me)?|name)\s+(?:\w+\s+){0,2}(?:papers?|works?|stud(?:y|ies))\b"
+    r"|(?:any|a)\s+papers?\b)", re.IGNORECASE)
+CLOSE = 0.8  # a further sentence (or paper) joins the answer when it scores this close to the best
+
+
+def is_lookup(question: str) -> bool:
+    """'Which paper ...?' asks for papers, not facts: lead with the paper."""
+    return bool(_LOOKUP.search(question))
+
+
+def paper_label(paper: Paper) -> str:
+    who = short_authors(paper.authors, paper.authors_et_al)
+    meta = ", ".join(x for x in (who, str(paper.year) if paper.year else "") if x)
+    return f"**{paper.title}**" + (f" ({meta})" if meta else "")
+
+
+def _quote(sentence: Sentence) -> str:
+    text = " ".join(sentence.text.split())
+    text = re.sub(r"\[(\d+)\]", r"(\1)", text)  # a reference "[12]" in an abstract is not our marker
+    return text[:-1] if text.endswith(".") else text
+
+
+def select(evidence: Evidence, max_sentences: int, lookup: bool) -> list[Sentence]:
+    """The sentences to quote: the best one, then others close to it, from at most
+    two papers (three for lookups, which name candidates), at most one per
+    paper for lookups."""
+    if not evidence.sentences:
+        return []
+    best = evidence.sentences[0]
+    papers = [best.source.n]
+    chosen = [best]
+    for x in evidence.sentences[1:]:
+        if len(chosen) >= max_sentences or x.score < CLOSE * best.score:
+            break
+        if x.source.n not in papers:
+            if len(papers) >= (3 if lookup else 2):
+                continue
+            papers.append(x.source.n)
+        elif lookup:
+            continue
+        chosen.append(x)
+    return chosen
+
+
+def compose(evidence: Evidence, max_sentences: int) -> tuple[str, list[Citation]]:
+    """Answer text (Markdown, markers [n]) and its citations."""
+    lookup = is_lookup(evidence.question)
+    chosen = select(evidence, max_sentences, lookup)
+    groups: dict[int, list[Sentence]] = {}
+    for x in sorted(chosen, key=lambda x: x.source.n):  # papers in retrieval order; sentences in abstract order
+        groups.setdefault(x.source.n, []).append(x)
+    paragraphs, citations = [], []
+    for i, (n, sentences) in enumerate(groups.items()):
+        sentences.sort(key=lambda x: x.position)
+        quoted = " ".join(f"{_quote(x)} [{n}]." for x in sentences)
+        lead = paper_label(sentences[0].paper)
+        if lookup:
+            lead = ("The best match is " if i == 0 else "Also relevant: ") + lead
+        paragraphs.append(f"{lead}: {quoted}")
+        citations += [citation(x, answer_sentence=None) for x in sentences]
+    return "\n\n".join(paragraphs), citations

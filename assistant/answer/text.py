@@ -1,0 +1,78 @@
+"""Text helpers of the answer engine: sentence spans of an abstract, and the
+content words of a question (for overlap scores and abstention)."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from assistant.index.lexical import tokenize
+
+# A sentence ends at . ! or ? (plus closing quotes/brackets) followed by space and
+# something that can start a sentence.
+_BOUNDARY = re.compile(r"[.!?][\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
+_NOT_AN_END = re.compile(
+    r"(?:\b(?:e\.g|i\.e|et al|vs|etc|cf|fig|figs|eq|eqs|sec|resp|approx|incl|w\.r\.t|i\.i\.d|no|dr|mr|ms|st)\.|"
+    r"\b[A-Z]\.|\d\.)$", re.IGNORECASE)
+MIN_SENTENCE = 12  # shorter pieces ("(Fig. 2).", "Why?") are glued to the previous sentence
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of `text` (stripped of surrounding space)."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _BOUNDARY.finditer(text):
+        piece = text[start:m.end()].rstrip()
+        if _NOT_AN_END.search(piece):
+            continue
+        spans.append((start, start + len(piece)))
+        start = m.end()
+    if text[start:].strip():
+        spans.append((start, len(text.rstrip())))
+    merged: list[tuple[int, int]] = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        if merged and e - s < MIN_SENTENCE:
+            merged[-1] = (merged[-1][0], e)
+        elif e > s:
+            merged.append((s, e))
+    return merged
+
+
+def sentences(text: str) -> list[str]:
+    return [text[s:e] for s, e in sentence_spans(text)]
+
+
+# Words that say what kind of question it is, not what it is about.
+QUESTION_WORDS = frozenset(
+    "which what who whom whose when where why how does do did is are was were can could should would "
+    "paper papers work works study studies article articles approach approaches method methods propose proposes "
+    "proposed introduce introduces present presents describe describes find finds found show shows report "
+    "reports use uses used using author authors there any some one tell me about explain mean means "
+    "compare comparison differ difference between versus vs".split())
+
+
+@lru_cache(maxsize=4096)
+def content_terms(text: str) -> frozenset[str]:
+    """Stemmed content words (stopwords and question words removed)."""
+    return frozenset(t for t in tokenize(text)
+                     if t not in QUESTION_WORDS and (not t.isdigit() or len(t) >= 4))  # keep years, not "2"
+
+
+def overlap(question_terms: frozenset[str], text: str) -> float:
+    """Share of the question's content words found in `text` (0-1)."""
+    if not question_terms:
+        return 0.0
+    return len(question_terms & content_terms(text)) / len(question_terms)
+
+
+_MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+
+
+def markers(text: str) -> list[int]:
+    """Citation numbers in `text`: [1], [2, 3], [1][4]."""
+    return [int(n) for m in _MARKER.finditer(text) for n in re.split(r"[,;]", m.group(1))]
+
+
+MARKER_RE = _MARKER

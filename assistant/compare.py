@@ -1,0 +1,332 @@
+"""Cited side-by-side comparison of methods.
+
+Evidence is retrieved for each method on its own (the paper(s) that name it),
+then each row (problem, approach, results, limitations, year) is filled with a
+sentence of that method's abstract, or by the LLM from those abstracts, and
+every cell carries its citation. An empty cell says so."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.answer.citations import citation, support
+from assistant.answer.evidence import Sentence, SentenceVectors
+from assistant.answer.engine import source_block
+from assistant.answer.text import sentence_spans
+from assistant.index import PaperIndex
+from assistant.llm import ChatLLM, LLMError
+from assistant.prompts import render
+from assistant.records import Citation, CitationChecks, Paper, Source, short_authors
+from assistant.retrieve import Filters, QueryError, search
+
+NOT_STATED = "not stated in the indexed abstracts"
+MAX_METHODS = 6
+PAPERS_PER_METHOD = 2
+
+# Each row: (name, cue pattern, where in the abstract it tends to be: "early", "late" or None).
+ROWS: list[tuple[str, re.Pattern, str | None]] = [
+    ("Problem addressed", re.compile(
+        r"\b(problem|challeng\w*|however|suffer\w*|difficult\w*|bottleneck|costly|expensive|remains?|lacks?|"
+        r"fails?|issue|gap|limited|existing|prior|previous|conventional|typically|often|hinders?|struggl\w*)\b",
+        re.I), "early"),
+    ("Approach", re.compile(
+        r"\b(we (propose|introduce|present|develop|design|describe|formulate)|our (method|approach|framework|"
+        r"algorithm|model)|this (paper|work) (proposes|introduces|presents)|based on|by (using|leveraging|"
+        r"introducing|exploiting|approximating)|relies on|consists of|uses?|leverag\w*|approximat\w*|"
+        r"estimat\w*)\b", re.I), None),
+    ("Key claims / results", re.compile(
+        r"\b(outperform\w*|achiev\w*|improv\w*|results?|experiments?|empirical\w*|state-of-the-art|sota|"
+        r"speed-?ups?|faster|accuracy|benchmarks?|demonstrat\w*|show(s|n)? that|competitive|gains?|"
+        r"reduc\w*|\d+(\.\d+)?\s?(%|x|×))", re.I), "late"),
+    ("Limitations / assumptions", re.compile(
+        r"\b(assum\w*|limitations?|restrict\w*|requir\w*|under (the|mild|certain) \w+ (assumptions?|conditions?)|"
+        r"provided that|trade-?offs?|at the (cost|expense) of|cannot|drawbacks?|only (applies|works|holds)|"
+        r"is limited to|are limited to)\b", re.I), None),
+]
+# Rows take their sentence in this order (a sentence serves one row): the approach
+# first, the row a reader wants most.
+FILL_ORDER = ["Approach", "Key claims / results", "Problem addressed", "Limitations / assumptions"]
+YEAR_ROW = "Year"
+ROW_NAMES = [r[0] for r in ROWS] + [YEAR_ROW]
+
+
+@dataclass
+class Cell:
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "citations": [c.to_dict() for c in self.citations]}
+
+
+@dataclass
+class Comparison:
+    methods: list[str]
+    rows: list[str]
+    cells: dict[str, dict[str, Cell]]  # row -> method -> cell
+    sources: list[Source]
+    papers: dict[str, list[int]]  # method -> its source numbers
+    backend: str = "extractive"
+    notices: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def citations(self) -> list[Citation]:
+        return [c for row in self.rows for m in self.methods for c in self.cells[row][m].citations]
+
+    def markdown(self) -> str:
+        def esc(s: str) -> str:
+            return " ".join(s.replace("|", "\\|").split())
+
+        def show(cell: Cell) -> str:
+            marks = "".join(f"[{n}]" for n in dict.fromkeys(c.n for c in cell.citations))
+            return esc(cell.text) + (f" {marks}" if marks else "")
+
+        lines = ["| | " + " | ".join(esc(m) for m in self.methods) + " |",
+                 "|---|" + "---|" * len(self.methods)]
+        lines += [f"| **{row}** | " + " | ".join(show(self.cells[row][m]) for m in self.methods) + " |"
+                  for row in self.rows]
+        if self.sources:
+            lines += ["", "Sources:"]
+            for src in self.sources:
+                p = src.paper
+                meta = ", ".join(x for x in (short_authors(p.authors, p.authors_et_al),
+                                             str(p.year) if p.year else "") if x)
+                lines.append(f"[{src.n}] {p.title}" + (f" ({meta})" if meta else ""))
+        return "\n".join(lines)
+
+    def csv_rows(self) -> list[list[str]]:
+        out = [["row", *self.methods]]
+        for row in self.rows:
+            out.append([row, *(self.cells[row][m].text + "".join(
+                f" [{n}]" for n in dict.fromkeys(c.n for c in self.cells[row][m].citations)) for m in self.methods)])
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"methods": self.methods,
+                "rows": [{"row": row, "cells": {m: self.cells[row][m].to_dict() for m in self.methods}}
+                         for row in self.rows],
+                "markdown": self.markdown(), "sources": [s.to_dict() for s in self.sources],
+                "papers": self.papers, "backend": self.backend, "notices": self.notices,
+                "timings": {k: round(v, 4) for k, v in self.timings.items()}, "usage": self.usage}
+
+
+def _name_pattern(method: str) -> re.Pattern:
+    parts = [re.escape(p) for p in re.split(r"[\s\-]+", method.strip()) if p]
+    return re.compile(r"(?<![\w-])" + r"[\s\-]*".join(parts) + r"(?![\w-])", re.IGNORECASE)
+
+
+def find_papers(index: PaperIndex, method: str, filters: Filters | dict | None = None) -> list[Paper]:
+    """The papers about `method`: a paper id, or papers whose title or abstract
+    names it (title first, then how often the abstract does, then rank)."""
+    if method in index.paper_by_id:
+        return [index.paper_by_id[method]]
+    pattern = _name_pattern(method)
+    hits = search(index, method, k=20, filters=filters).hits
+    scored = []
+    for rank, hit in enumerate(hits):
+        in_title = bool(pattern.search(hit.paper.title))
+        mentions = len(pattern.findall(hit.paper.abstract))
+        if in_title or mentions:
+            scored.append(((in_title, mentions >= 2, -rank), hit.paper))
+    scored.sort(key=lambda x: x[0], reverse=True)
+    papers = [p for _, p in scored]
+    if not papers:
+        return []
+    # A second paper only when it, too, is named after the method.
+    return papers[:1] + [p for p in papers[1:PAPERS_PER_METHOD] if pattern.search(p.title)]
+
+
+def _label(method: str, index: PaperIndex) -> str:
+    if method in index.paper_by_id:  # a paper id: show a short title
+        title = index.paper_by_id[method].title
+        return title if len(title) <= 60 else title[:57].rstrip() + "..."
+    return method.strip()
+
+
+def extractive_cells(methods: list[str], papers: dict[str, list[Source]]) -> dict[str, dict[str, Cell]]:
+    cells: dict[str, dict[str, Cell]] = {row: {} for row in ROW_NAMES}
+    for method in methods:
+        srcs = papers[method]
+        if not srcs:
+            for row in ROW_NAMES:
+                cells[row][method] = Cell(f"no indexed abstract mentions {method}")
+            continue
+        pattern = _name_pattern(method)
+        candidates: list[tuple[Sentence, float]] = []  # (sentence, place in its abstract: 0 first .. 1 last)
+        for src in srcs:
+            spans = sentence_spans(src.paper.abstract)
+            candidates += [(Sentence(src, i, s, e), i / max(len(spans) - 1, 1)) for i, (s, e) in enumerate(spans)]
+        used: set[tuple[str, int]] = set()
+        for name, cue, where in sorted(ROWS, key=lambda r: FILL_ORDER.index(r[0])):
+            best, best_score = None, 0.0
+            for x, rel_pos in candidates:
+                if (x.paper.id, x.position) in used:
+                    continue
+                hits = len(cue.findall(x.text))
+                if not hits:
+                    continue
+                score = min(hits, 3) + (0.5 if pattern.search(x.text) else 0.0) - 0.2 * (x.source.n - srcs[0].n)
+                if where == "early":
+                    score += 1.0 - rel_pos
+                elif where == "late":
+                    score += rel_pos
+                if score > best_score:
+                    best, best_score = x, score
+            if best is None:
+                cells[name][method] = Cell(NOT_STATED)
+            else:
+                used.add((best.paper.id, best.position))
+                cells[name][method] = Cell(" ".join(best.text.split()), [citation(best)])
+        first = srcs[0].paper
+        cells[YEAR_ROW][method] = Cell(str(first.year), [_meta_citation(srcs[0])]) if first.year else Cell(NOT_STATED)
+    return cells
+
+
+def _meta_citation(src: Source) -> Citation:
+    """A citation of the paper's record itself (the year), not of a sentence: empty quote."""
+    p = src.paper
+    return Citation(src.n, p.id, p.title, list(p.authors), p.year, "", 0, 0,
+                    ", ".join(sorted({s.file for s in p.sources})), p.url)
+
+
+def parse_methods(methods: list[str]) -> list[str]:
+    cleaned = [" ".join(str(m).split()) for m in methods if str(m).strip()]
+    if len(cleaned) < 2:
+        raise QueryError(f"a comparison needs at least two methods (got {len(cleaned)}: "
+                         f"{', '.join(cleaned) or 'none'}); e.g. `papers compare ADAHESSIAN M-FAC`")
+    if len(cleaned) > MAX_METHODS:
+        raise QueryError(f"compare at most {MAX_METHODS} methods at once (got {len(cleaned)})")
+    lowered = [m.lower() for m in cleaned]
+    dupes = sorted({m for m in cleaned if lowered.count(m.lower()) > 1})
+    if dupes:
+        raise QueryError(f"the same method is named twice: {', '.join(dupes)}")
+    return cleaned
+
+
+def compare(index: PaperIndex, vectors: SentenceVectors, methods: list[str], llm: ChatLLM | None = None,
+            filters: Filters | dict | None = None) -> Comparison:
+    t0 = time.perf_counter()
+    methods = parse_methods(methods)
+    sources: list[Source] = []
+    papers: dict[str, list[Source]] = {}
+    labels: dict[str, str] = {}
+    seen: dict[str, Source] = {}
+    for method in methods:
+        label = _label(method, index)
+        labels[method] = label
+        papers[label] = []
+        for paper in find_papers(index, method, filters):
+            if paper.id not in seen:
+                seen[paper.id] = Source(len(sources) + 1, paper, 0.0)
+                sources.append(seen[paper.id])
+            papers[label].append(seen[paper.id])
+    shown = [labels[m] for m in methods]
+    unknown = [m for m in shown if not papers[m]]
+    if len(unknown) == len(shown):
+        raise QueryError(f"no indexed abstract mentions {' or '.join(shown)}; check the spelling "
+                         f"or search with `papers search`")
+    notices = [f"No indexed abstract mentions {m}; its column is empty." for m in unknown]
+    timings = {"retrieve": time.perf_counter() - t0}
+    t = time.perf_counter()
+    cells = extractive_cells(shown, papers)
+    backend, usage = "extractive", {}
+    if llm is not None:
+        try:
+            cells, backend, usage, more = _llm_cells(llm, vectors, shown, papers, sources, cells)
+            notices += more
+        except LLMError as exc:
+            notices.append(f"The LLM ({llm.model} at {llm.base_url}) failed: {exc}. "
+                           f"This is the extractive table instead.")
+            backend = "extractive (LLM fallback)"
+    timings["table"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    return Comparison(shown, list(ROW_NAMES), cells, sources, {m: [s.n for s in papers[m]] for m in shown},
+                      backend, notices, timings, usage)
+
+
+def _llm_cells(llm: ChatLLM, vectors: SentenceVectors, methods: list[str], papers: dict[str, list[Source]],
+               sources: list[Source], fallback: dict[str, dict[str, Cell]]):
+    blocks = []
+    for method in methods:
+        for src in papers[method]:
+            blocks.append(source_block(src).replace(f'<source n="{src.n}">',
+                                                    f'<source n="{src.n}" method="{method}">', 1))
+    rows = [r for r in ROW_NAMES if r != YEAR_ROW]
+    messages = render("compare", methods=json.dumps(methods), rows=json.dumps(rows), sources="\n\n".join(blocks),
+                      not_stated=NOT_STATED)
+    completion = llm.complete(messages)
+    usage = {**completion.usage.to_dict(), "model": completion.model, "attempts": completion.attempts}
+    data = _json_object(completion.text)
+    notices: list[str] = []
+    if data is None or not isinstance(data.get("cells"), dict):
+        notices.append("The LLM's table was not valid JSON; this is the extractive table instead.")
+        return fallback, "extractive (LLM fallback)", usage, notices
+    cells: dict[str, dict[str, Cell]] = {row: dict(fallback[row]) for row in ROW_NAMES}
+    replaced = 0
+    for row in rows:
+        for method in methods:
+            allowed = {s.n for s in papers[method]}
+            got = (data["cells"].get(row) or {}).get(method) if isinstance(data["cells"].get(row), dict) else None
+            if not isinstance(got, dict) or not isinstance(got.get("text"), str):
+                replaced += 1
+                continue
+            text = " ".join(got["text"].split())
+            marks = [n for n in got.get("citations") or [] if isinstance(n, int)]
+            if text.lower().rstrip(".") == NOT_STATED or not text:
+                cells[row][method] = Cell(NOT_STATED) if allowed else fallback[row][method]
+                continue
+            if not marks or not set(marks) <= allowed:
+                replaced += 1  # uncited, or cites another method's paper: keep the extractive cell
+                continue
+            checks = CitationChecks()
+            cited = support(vectors, text + " " + "".join(f"[{n}]" for n in marks), sources,
+                            [marks], checks)
+            cells[row][method] = Cell(text, cited)
+    if replaced:
+        notices.append(f"{replaced} cell(s) of the LLM's table were missing or cited no paper of their method; "
+                       f"they hold the extractive sentence instead.")
+    return cells, f"llm:{llm.model}", usage, notices
+
+
+def _json_object(text: str) -> dict | None:
+    text = re.sub(r"^```(?:json)?\s*|\s*```$", "", (text or "").strip())
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    try:
+        data = json.loads(text[start:end + 1])
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+_SPLIT = re.compile(r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|vs\.?|versus|with|to|against|from)\s+", re.IGNORECASE)
+_COMPARE_FORMS = [
+    re.compile(r"^(?:please\s+)?compare\s+(?:the\s+)?(?:methods?\s+)?(?P<rest>.+)$", re.I),
+    re.compile(r"^(?:what\s+(?:is|are)\s+)?(?:the\s+)?differences?\s+between\s+(?P<rest>.+)$", re.I),
+    re.compile(r"^how\s+(?:does|do|did)\s+(?P<a>.+?)\s+(?:differ\s+from|compare\s+(?:to|with|against))\s+"
+               r"(?P<b>.+)$", re.I),
+    re.compile(r"^(?P<rest>[^?]{2,80}?\s+(?:vs\.?|versus)\s+[^?]{2,80})$", re.I),
+]
+
+
+def methods_in_question(question: str) -> list[str] | None:
+    """['ADAHESSIAN', 'M-FAC'] for 'Compare ADAHESSIAN and M-FAC', 'How does X differ
+    from Y?', 'X vs Y', 'difference between X and Y'; None when it is not a comparison."""
+    q = " ".join(question.split()).rstrip(" ?.!")
+    q = re.split(r"\s+(?:in terms of|with respect to|regarding)\s+", q, maxsplit=1)[0]
+    for form in _COMPARE_FORMS:
+        m = form.match(q)
+        if not m:
+            continue
+        parts = [m.group("a"), m.group("b")] if "a" in form.groupindex else _SPLIT.split(m.group("rest"))
+        names = [p.strip(" \"'`") for p in parts if p and p.strip(" \"'`")]
+        if 2 <= len(names) <= MAX_METHODS and all(len(n.split()) <= 6 for n in names):
+            return names
+    return None

@@ -1,0 +1,97 @@
+"""Calibrate the abstention threshold on the dev split of the golden set.
+
+For every answerable (lookup, factual) and unanswerable question of the split,
+compute the evidence confidence the answer engine compares with
+`abstain_threshold`, then pick the threshold that maximises
+abstention recall - false-abstention rate (Youden's J; ties go to fewer false
+abstentions). Comparison questions are answered by the comparison table and
+never abstain, so they are left out. The chosen value is reported on the test
+split too (for reporting only: it is not tuned there).
+
+    HF_HUB_OFFLINE=1 .venv/bin/python -m evals.calibrate [--split dev] [--index-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DATASET = Path(__file__).resolve().parent / "datasets" / "golden.jsonl"
+
+
+def load(split: str | None = None, path: Path = DATASET) -> list[dict]:
+    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [i for i in items if split is None or i["split"] == split]
+
+
+def confidences(pa, items: list[dict], progress: bool = True) -> list[tuple[float, bool]]:
+    """(confidence, answerable) per lookup/factual/unanswerable item."""
+    from tqdm import tqdm
+
+    out = []
+    for item in tqdm([i for i in items if i["type"] != "comparison"], desc="evidence", disable=not progress,
+                     file=sys.stderr):
+        evidence = pa.engine.evidence(item["question"])
+        out.append((evidence.confidence, item["type"] != "unanswerable"))
+    return out
+
+
+def rates(scored: list[tuple[float, bool]], threshold: float) -> dict:
+    answerable = [c for c, a in scored if a]
+    unanswerable = [c for c, a in scored if not a]
+    recall = sum(c < threshold for c in unanswerable) / max(len(unanswerable), 1)
+    false = sum(c < threshold for c in answerable) / max(len(answerable), 1)
+    abstained = sum(c < threshold for c, _ in scored)
+    precision = sum(c < threshold for c in unanswerable) / abstained if abstained else 1.0
+    return {"threshold": round(threshold, 4), "abstention_recall": round(recall, 4),
+            "abstention_precision": round(precision, 4), "false_abstention": round(false, 4),
+            "answerable": len(answerable), "unanswerable": len(unanswerable)}
+
+
+def choose(scored: list[tuple[float, bool]]) -> dict:
+    values = sorted({round(c, 6) for c, _ in scored})
+    # Candidate cut points: midway between neighbouring confidences (and the ends).
+    cuts = [0.0] + [(a + b) / 2 for a, b in zip(values, values[1:])] + [values[-1] + 1e-6 if values else 1.0]
+    best = max((rates(scored, t) for t in cuts),
+               key=lambda r: (r["abstention_recall"] - r["false_abstention"], -r["false_abstention"]))
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.calibrate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--split", default="dev", help="split to calibrate on (default: dev)")
+    parser.add_argument("--index-dir", type=Path, help="index folder (default: the project's indexes/)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args(argv)
+
+    from assistant.api import PaperAssistant
+    from assistant.settings import Settings
+
+    settings = Settings(**({"index_dir": args.index_dir} if args.index_dir else {}))
+    pa = PaperAssistant.open(settings, llm=False)
+    tuned = confidences(pa, load(args.split))
+    chosen = choose(tuned)
+    others = sorted({i["split"] for i in load()} - {args.split})
+    report = {"calibrated_on": args.split, "chosen": chosen,
+              "current_setting": rates(tuned, settings.abstain_threshold),
+              "held_out": {s: rates(confidences(pa, load(s)), chosen["threshold"]) for s in others}}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"calibrated on {args.split}: threshold {chosen['threshold']:.3f} -> abstention recall "
+              f"{chosen['abstention_recall']:.2f}, false abstention {chosen['false_abstention']:.2f} "
+              f"({chosen['answerable']} answerable, {chosen['unanswerable']} unanswerable)")
+        cur = report["current_setting"]
+        print(f"current setting {cur['threshold']:.3f} on {args.split}: recall {cur['abstention_recall']:.2f}, "
+              f"false {cur['false_abstention']:.2f}")
+        for split, r in report["held_out"].items():
+            print(f"held-out {split} at {r['threshold']:.3f}: recall {r['abstention_recall']:.2f}, "
+                  f"precision {r['abstention_precision']:.2f}, false {r['false_abstention']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

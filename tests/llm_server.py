@@ -1,0 +1,343 @@
+"""TEST INFRASTRUCTURE ONLY - never shipped with, or imported by, the product.
+
+A small but real OpenAI-compatible HTTP server on 127.0.0.1 (stdlib
+`ThreadingHTTPServer` in a thread, random free port) for exercising
+`assistant.llm` through the real `openai` client over real sockets. It is not a
+model: every reply is scripted by the test.
+
+Routes: POST /v1/chat/completions (JSON, or SSE when `"stream": true`:
+`data: {chunk}\\n\\n` ... `data: [DONE]\\n\\n`, with a final usage chunk when
+`stream_options.include_usage` is set), GET /v1/models.
+
+Scripting:
+    server.plan(status=429, headers={"Retry-After": "0"})   # one planned response
+    server.plan(status=500)                                 # queued in order
+    server.plan(delay=2.0)                                  # answer late (client timeouts)
+    server.plan(text="Sparse retrieval [1] helps.")         # this exact reply
+    server.plan(chunks=["Spa", "rse"])                      # these exact stream deltas
+    server.plan(raw=b"not json")                            # this body, as is
+    server.plan(stream_break_after=3)                       # drop the connection after 3 deltas
+    server.plan(usage=False)                                # report no usage
+    server.plan(route="/v1/models", status=401)             # plans for another route
+    server.reply = lambda request_json: "text"              # default when no plan is queued
+    server.api_key = "test-key"                             # then other keys get 401
+    server.requests                                         # every chat request body (parsed JSON)
+    server.hits                                             # (method, path) of every request
+
+Use the `llm_server` fixture (function scope) and `server.settings(**overrides)`
+(or `llm_settings(server, ...)`) for `Settings` that point at it with short waits.
+Register in tests/conftest.py with:  pytest_plugins = ["llm_server"]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+import pytest
+
+CHAT = "/v1/chat/completions"
+MODELS = "/v1/models"
+
+
+@dataclass
+class Plan:
+    """One scripted response. Unset fields fall back to a normal 200 answer."""
+    route: str = CHAT
+    status: int = 200
+    headers: dict = field(default_factory=dict)
+    text: str | None = None                 # the reply (default: server.reply(request))
+    chunks: list[str] | None = None         # exact stream deltas (default: text split after words)
+    raw: bytes | None = None                # send this body as is (with content_type)
+    content_type: str = "application/json"  # for raw
+    error: str | None = None                # error message for status >= 400
+    delay: float = 0.0                      # seconds before answering
+    chunk_delay: float = 0.0                # seconds between stream chunks
+    stream_break_after: int | None = None   # close the socket after this many deltas
+    usage: dict | bool | None = None        # None: default counts; False: none; dict: these numbers
+    model: str | None = None                # model name in the answer (default: the requested one)
+
+
+def split_words(text: str) -> list[str]:
+    """'a b  c' -> ['a ', 'b  ', 'c']: deltas whose concatenation is the text."""
+    return re.findall(r"\s+\S*\s*|\S+\s*", text) if text else []
+
+
+class LLMTestServer:
+    def __init__(self) -> None:
+        self.reply: Callable[[dict], str] = lambda request: "This is a scripted test reply."
+        self.models: list[str] = ["test-model"]
+        self.api_key: str | None = None
+        self.requests: list[Any] = []
+        self.hits: list[tuple[str, str]] = []
+        self._plans: deque[Plan] = deque()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    # --- scripting ------------------------------------------------------------------------
+
+    def plan(self, **kwargs) -> Plan:
+        plan = Plan(**kwargs)
+        with self._lock:
+            self._plans.append(plan)
+        return plan
+
+    def pending(self, route: str = CHAT) -> int:
+        with self._lock:
+            return sum(1 for p in self._plans if p.route == route)
+
+    def _next_plan(self, route: str) -> Plan:
+        with self._lock:
+            for plan in self._plans:
+                if plan.route == route:
+                    self._plans.remove(plan)
+                    return plan
+        return Plan(route=route)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def settings(self, **overrides):
+        return llm_settings(self, **overrides)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> "LLMTestServer":
+        server = self
+
+        class Handler(_Handler):
+            owner = server
+
+        self._stopping.clear()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"llm-test-server-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening (later connections are refused) and wake delayed handlers."""
+        self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> "LLMTestServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: LLMTestServer
+    protocol_version = "HTTP/1.1"  # needed for chunked streams; every response closes its connection
+
+    def log_message(self, format, *args) -> None:  # quiet
+        pass
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, socket.timeout, OSError):
+            pass  # the client gave up (timeout) or we dropped the connection on purpose
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json",
+              headers: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        for k, v in (headers or {}).items():
+            self.send_header(k, str(v))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+        self.close_connection = True
+
+    def _json(self, status: int, obj: Any, headers: dict | None = None) -> None:
+        self._send(status, json.dumps(obj).encode(), headers=headers)
+
+    def _error(self, status: int, message: str, headers: dict | None = None) -> None:
+        kind = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                404: "not_found_error", 429: "rate_limit_error"}.get(status, "server_error")
+        self._json(status, {"error": {"message": message, "type": kind, "param": None, "code": status}}, headers)
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _authorized(self) -> bool:
+        key = self.owner.api_key
+        if key is None or self.headers.get("Authorization") == f"Bearer {key}":
+            return True
+        self._error(401, "Incorrect API key provided.")
+        return False
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep; False if the server is stopping (then just drop the request)."""
+        return not (seconds > 0 and self.owner._stopping.wait(seconds))
+
+    # --- routes ---------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0]
+        self.owner.hits.append(("GET", path))
+        if path != MODELS:
+            return self._error(404, f"no route {path}")
+        if not self._authorized():
+            return
+        plan = self.owner._next_plan(MODELS)
+        if not self._wait(plan.delay):
+            return
+        if plan.raw is not None:
+            return self._send(plan.status, plan.raw, plan.content_type, plan.headers)
+        if plan.status != 200:
+            return self._error(plan.status, plan.error or f"planned status {plan.status}", plan.headers)
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "tests"} for m in self.owner.models]
+        self._json(200, {"object": "list", "data": data}, plan.headers)
+
+    def do_POST(self) -> None:
+        path = self.path.split("?")[0]
+        self.owner.hits.append(("POST", path))
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if path != CHAT:
+            return self._error(404, f"no route {path}")
+        try:
+            request = json.loads(raw or b"null")
+        except ValueError:
+            request = None
+        self.owner.requests.append(request)
+        if not self._authorized():
+            return
+        if not isinstance(request, dict):
+            return self._error(400, "the body is not a JSON object")
+        plan = self.owner._next_plan(CHAT)
+        if not self._wait(plan.delay):
+            return
+        if plan.raw is not None:
+            return self._send(plan.status, plan.raw, plan.content_type, plan.headers)
+        if plan.status != 200:
+            return self._error(plan.status, plan.error or f"planned status {plan.status}", plan.headers)
+        if plan.chunks is not None:
+            chunks = list(plan.chunks)
+        else:
+            text = plan.text if plan.text is not None else self.owner.reply(request)
+            chunks = split_words(text)
+        model = plan.model or request.get("model") or "unknown"
+        usage = self._usage(plan, request, chunks)
+        if request.get("stream"):
+            self._stream(plan, request, chunks, model, usage)
+        else:
+            body = {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": model,
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": "".join(chunks)}}]}
+            if usage is not None:
+                body["usage"] = usage
+            self._json(200, body, plan.headers)
+
+    @staticmethod
+    def _usage(plan: Plan, request: dict, chunks: list[str]) -> dict | None:
+        """Default counts are deliberately simple (words + messages; one per delta) so
+        tests can tell them from a tiktoken estimate."""
+        if plan.usage is False:
+            return None
+        if isinstance(plan.usage, dict):
+            usage = dict(plan.usage)
+        else:
+            words = sum(len(str(m.get("content", "")).split()) for m in request.get("messages") or []
+                        if isinstance(m, dict))
+            usage = {"prompt_tokens": words + len(request.get("messages") or []), "completion_tokens": len(chunks)}
+        usage.setdefault("total_tokens", usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0))
+        return usage
+
+    def _stream(self, plan: Plan, request: dict, chunks: list[str], model: str, usage: dict | None) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
+        for k, v in plan.headers.items():
+            self.send_header(k, str(v))
+        self.end_headers()
+        self.close_connection = True
+        created = int(time.time())
+
+        def event(delta: dict | None, finish: str | None = None, usage_: dict | None = None) -> None:
+            obj = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": created, "model": model,
+                   "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            if usage_ is not None:
+                obj["usage"] = usage_
+            self._chunk(b"data: " + json.dumps(obj).encode() + b"\n\n")
+
+        event({"role": "assistant", "content": ""})
+        for i, piece in enumerate(chunks):
+            if plan.stream_break_after is not None and i >= plan.stream_break_after:
+                return self._drop()
+            if not self._wait(plan.chunk_delay):
+                return self._drop()
+            event({"content": piece})
+        if plan.stream_break_after is not None and plan.stream_break_after <= len(chunks):
+            return self._drop()
+        event({}, finish="stop")
+        include = (request.get("stream_options") or {}).get("include_usage")
+        if include and usage is not None:
+            event(None, usage_=usage)
+        self._chunk(b"data: [DONE]\n\n")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _drop(self) -> None:
+        """End the connection without finishing the chunked body (a broken stream)."""
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def llm_settings(server: LLMTestServer, **overrides):
+    """Settings pointing at `server`, with waits and timeouts short enough for tests."""
+    from assistant.settings import Settings
+
+    values = dict(openai_base_url=server.url + "/v1", openai_api_key="test-key", llm_model="test-model",
+                  llm_enabled=True, llm_timeout=2.0, llm_max_attempts=3, llm_max_retry_seconds=10.0,
+                  llm_retry_initial=0.01, llm_retry_max=0.05)
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def llm_server(monkeypatch):
+    """A started LLMTestServer, stopped after the test."""
+    for name in ("NO_PROXY", "no_proxy"):  # never send 127.0.0.1 through a proxy from the environment
+        current = [p for p in os.environ.get(name, "").split(",") if p]
+        monkeypatch.setenv(name, ",".join(current + ["127.0.0.1", "localhost"]))
+    server = LLMTestServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+

@@ -1,0 +1,272 @@
+"""The answer engine over the whole bundled corpus, extractive backend (no key):
+grounded answers with checked citations, abstention, comparison tables,
+follow-ups, bad questions, and the CLI. Real index, real MiniLM."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from assistant.answer.citations import check, normalize_markers
+from assistant.answer.text import markers, sentence_spans
+from assistant.compare import NOT_STATED, ROW_NAMES, methods_in_question
+from assistant.records import Answer, Source, paper_id
+from assistant.retrieve import QueryError
+
+HPM_Q = "What is hard patches mining in masked image modeling?"
+HPM = paper_id("Hard Patches Mining for Masked Image Modeling")
+ADAHESSIAN = paper_id("ADAHESSIAN: An Adaptive Second Order Optimizer for Machine Learning")
+MFAC = paper_id("M-FAC: Efficient Matrix-Free Approximations of Second-Order Information")
+
+
+@pytest.fixture(scope="module")
+def pa(full_index):
+    return full_index
+
+
+@pytest.fixture(scope="module")
+def hpm_answer(pa) -> Answer:
+    return pa.ask(HPM_Q)
+
+
+def assert_grounded(answer: Answer, pa) -> None:
+    """Every citation quotes its paper verbatim at its span, names a source of the
+    answer, and every sentence of the answer carries a marker."""
+    by_n = {s.n: s.paper for s in answer.sources}
+    assert answer.citations
+    for c in answer.citations:
+        paper = pa.index.paper_by_id[c.paper_id]
+        assert by_n[c.n].id == c.paper_id
+        assert paper.abstract[c.start:c.end] == c.quote and c.quote
+        assert (c.title, c.year, c.authors) == (paper.title, paper.year, paper.authors)
+    assert set(markers(answer.text)) == {c.n for c in answer.citations}
+    _, per_sentence, checks = check(answer.text, answer.sources)
+    assert checks.ok and not checks.uncited_sentences and all(per_sentence)
+
+
+def test_hard_patches_question_is_answered_from_that_paper(hpm_answer, pa):
+    a = hpm_answer
+    assert not a.abstained and a.backend == "extractive"
+    assert a.sources[0].paper.id == HPM
+    assert a.text.startswith("**Hard Patches Mining for Masked Image Modeling**")
+    assert "we propose Hard Patches Mining (HPM)" in a.text
+    assert {c.paper_id for c in a.citations} >= {HPM}
+    assert_grounded(a, pa)
+    assert a.timings["total"] > 0 and a.usage == {}
+
+
+def test_answer_json_has_the_documented_names(hpm_answer):
+    data = json.loads(json.dumps(hpm_answer.to_dict()))
+    assert {"answer", "citations", "sources", "abstained", "timings", "usage"} <= set(data)
+    for c in data["citations"]:
+        assert {"n", "paper_id", "title", "authors", "year", "quote"} <= set(c)
+    assert data["answer"] == hpm_answer.text
+    assert hpm_answer.citations[0].title == data["citations"][0]["title"]
+
+
+@pytest.mark.parametrize("question", [
+    "Who won the 2026 football world cup?",
+    "What is a good recipe for sourdough bread?",
+    "Which party won the last parliamentary election in Portugal?",
+])
+def test_out_of_scope_questions_abstain_and_list_the_closest_papers(pa, question):
+    a = pa.ask(question)
+    assert a.abstained
+    assert a.text.startswith("The indexed abstracts do not answer this question.")
+    assert not a.citations and not markers(a.text)
+    assert a.sources and a.confidence < pa.settings.abstain_threshold
+    assert a.sources[0].paper.title in a.text  # the closest papers are listed
+
+
+def test_lookup_questions_lead_with_the_paper(pa):
+    a = pa.ask("Which paper proposes an adaptive second order optimizer that estimates the Hessian diagonal?")
+    assert a.text.startswith("The best match is **ADAHESSIAN")
+    assert a.citations[0].paper_id == ADAHESSIAN
+    assert_grounded(a, pa)
+
+
+def test_streaming_gives_the_same_answer(pa, hpm_answer):
+    stream = pa.ask(HPM_Q, stream=True)
+    parts = list(stream)
+    assert len(parts) >= 2  # paragraph by paragraph
+    assert "".join(parts).strip() == stream.answer.text == hpm_answer.text
+
+
+@pytest.mark.parametrize("question, message", [
+    ("", "empty question"),
+    ("   \n\t ", "empty question"),
+    ("what is the which of and?", "no words to search for"),
+])
+def test_bad_questions_are_clear_errors(pa, question, message):
+    with pytest.raises(QueryError, match=message):
+        pa.ask(question)
+
+
+def test_a_10000_character_question_is_cut_with_a_notice(pa):
+    question = ("hard patches mining for masked image modeling " * 250)[:10_000]
+    a = pa.ask(question)
+    assert any("question cut from 10000" in n for n in a.notices)
+    assert a.sources and a.sources[0].paper.id == HPM
+
+
+def test_filters_apply_to_answers(pa):
+    a = pa.ask(HPM_Q, filters={"year_from": 2030})
+    assert a.abstained and not a.sources
+    with pytest.raises(QueryError, match="unknown filter"):
+        pa.ask(HPM_Q, filters={"colour": "red"})
+
+
+# --- citation checking (unit) ---------------------------------------------------------------
+
+
+def _sources(pa, n):
+    return [Source(i + 1, p, 1.0) for i, p in enumerate(pa.papers[:n])]
+
+
+def test_markers_pointing_at_no_source_are_removed_and_reported(pa):
+    text, per_sentence, checks = check("HPM masks hard patches [1]. It also predicts losses [2][7]. "
+                                       "Nothing cites this", _sources(pa, 3))
+    assert text == "HPM masks hard patches [1]. It also predicts losses [2]. Nothing cites this"
+    assert checks.removed_markers == ["[7]"]
+    assert checks.uncited_sentences == ["Nothing cites this"]
+    assert per_sentence == [[1], [2], []] and not checks.ok
+
+
+def test_marker_forms_are_normalised():
+    assert normalize_markers("A claim. [1] Next one [2, 3].") == "A claim [1]. Next one [2][3]."
+    assert sentence_spans(normalize_markers("First claim. [1][2] Second claim. [3]"))[1][0] > 0
+    assert markers("x [1] y [2, 3] z [4][5]") == [1, 2, 3, 4, 5]
+
+
+# --- comparison -------------------------------------------------------------------------------
+
+
+def test_compare_builds_a_cited_table(pa):
+    table = pa.compare(["ADAHESSIAN", "M-FAC"])
+    assert table.methods == ["ADAHESSIAN", "M-FAC"] and table.rows == ROW_NAMES
+    assert table.papers == {"ADAHESSIAN": [1], "M-FAC": [2]}
+    own = {"ADAHESSIAN": ADAHESSIAN, "M-FAC": MFAC}
+    filled = 0
+    for row in table.rows:
+        for method in table.methods:
+            cell = table.cells[row][method]
+            if cell.text == NOT_STATED:
+                assert not cell.citations
+                continue
+            filled += 1
+            assert cell.citations and {c.paper_id for c in cell.citations} == {own[method]}
+            for c in cell.citations:
+                if c.quote:  # sentence cells quote their paper; the year cell cites the record
+                    assert pa.index.paper_by_id[c.paper_id].abstract[c.start:c.end] == c.quote == cell.text
+    assert filled >= 6
+    approach = table.cells["Approach"]["ADAHESSIAN"].text
+    assert approach.startswith("We introduce ADAHESSIAN, a second order stochastic optimization algorithm")
+    md = table.markdown()
+    assert md.splitlines()[0] == "| | ADAHESSIAN | M-FAC |"
+    assert "[1] ADAHESSIAN: An Adaptive Second Order Optimizer" in md
+    data = json.loads(json.dumps(table.to_dict()))
+    assert data["methods"] == ["ADAHESSIAN", "M-FAC"] and data["markdown"] == md
+    assert {r["row"] for r in data["rows"]} == set(ROW_NAMES)
+    assert all({"text", "citations"} <= set(cell) for r in data["rows"] for cell in r["cells"].values())
+
+
+def test_compare_questions_are_routed_to_the_table(pa):
+    assert methods_in_question("How does ADAHESSIAN differ from M-FAC?") == ["ADAHESSIAN", "M-FAC"]
+    assert methods_in_question("What is the difference between SAM and ASAM?") == ["SAM", "ASAM"]
+    assert methods_in_question("compare ADAHESSIAN, M-FAC and K-FAC") == ["ADAHESSIAN", "M-FAC", "K-FAC"]
+    assert methods_in_question(HPM_Q) is None
+    assert methods_in_question("Which paper compares optimizers?") is None
+    a = pa.ask("Compare ADAHESSIAN and M-FAC")
+    assert a.table is not None and a.table.methods == ["ADAHESSIAN", "M-FAC"]
+    assert a.text == a.table.markdown() and a.citations and not a.abstained
+
+
+def test_compare_with_bad_methods(pa):
+    with pytest.raises(QueryError, match="at least two methods"):
+        pa.compare(["ADAHESSIAN"])
+    with pytest.raises(QueryError, match="named twice"):
+        pa.compare(["M-FAC", "m-fac"])
+    with pytest.raises(QueryError, match="no indexed abstract mentions"):
+        pa.compare(["Zorblax", "Quuxformer"])
+    table = pa.compare(["ADAHESSIAN", "Zorblax"])
+    assert table.notices == ["No indexed abstract mentions Zorblax; its column is empty."]
+    assert all(table.cells[row]["Zorblax"].text == "no indexed abstract mentions Zorblax" for row in table.rows)
+    assert table.cells["Approach"]["ADAHESSIAN"].citations
+
+
+# --- follow-ups -------------------------------------------------------------------------------
+
+
+def test_follow_up_resolves_the_second_source(pa, hpm_answer):
+    second = [c.n for c in hpm_answer.citations]
+    second = list(dict.fromkeys(second))[1]
+    target = next(s.paper for s in hpm_answer.sources if s.n == second)
+    a = pa.chat("What does the second one predict?", [hpm_answer])
+    assert target.title in a.standalone_question
+    assert {s.paper.id for s in a.sources} == {target.id}
+    assert all(c.paper_id == target.id for c in a.citations)
+
+
+def test_follow_up_compare_it_to_the_second_one(pa, hpm_answer):
+    a = pa.chat("How does it compare to the second one?", [hpm_answer])
+    assert a.table is not None and len(a.table.methods) == 2
+    first = hpm_answer.citations[0].paper_id
+    assert a.table.sources[0].paper.id == first
+
+
+def test_follow_up_with_text_only_history(pa, hpm_answer):
+    """A chat UI keeps messages, not Answer objects: titles in bold are enough."""
+    history = [{"role": "user", "content": HPM_Q}, {"role": "assistant", "content": hpm_answer.text}]
+    a = pa.chat("What does the second one predict?", history)
+    assert a.standalone_question and "(about " in a.standalone_question
+    assert len({s.paper.id for s in a.sources}) == 1
+
+
+def test_a_new_question_in_a_chat_is_not_rewritten(pa, hpm_answer):
+    a = pa.chat("Which paper proposes an adaptive second order optimizer?", [hpm_answer])
+    assert a.standalone_question is None
+    assert a.citations[0].paper_id == ADAHESSIAN
+
+
+# --- CLI ------------------------------------------------------------------------------------------
+
+
+def test_cli_ask_and_compare(papers_cli, pa):
+    index = ["--index-dir", pa.settings.index_dir]
+    proc = papers_cli("ask", HPM_Q, *index)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("**Hard Patches Mining for Masked Image Modeling**")
+    assert "\nSources:\n[1] Hard Patches Mining for Masked Image Modeling" in proc.stdout
+    proc = papers_cli("ask", "Who won the 2026 football world cup?", "--json", *index)
+    data = json.loads(proc.stdout)
+    assert data["abstained"] is True and data["citations"] == [] and data["sources"]
+    proc = papers_cli("compare", "ADAHESSIAN", "M-FAC", "--json", *index)
+    data = json.loads(proc.stdout)
+    assert data["methods"] == ["ADAHESSIAN", "M-FAC"] and data["markdown"].startswith("| | ADAHESSIAN | M-FAC |")
+    assert all(c["citations"] for r in data["rows"] for c in r["cells"].values() if c["text"] != NOT_STATED)
+    for args, message in ((("ask", "  "), "empty question"), (("compare", "ADAHESSIAN"), "at least two methods")):
+        proc = papers_cli(*args, *index)
+        assert proc.returncode == 2 and proc.stderr.startswith("error: ") and message in proc.stderr
+        assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("message, picked", [
+    ("What does the second one predict?", ["B"]),
+    ("and the latter?", ["C"]),
+    ("what about paper 2 and [3]", ["B", "C"]),
+    ("How does it compare to the second one?", ["A", "B"]),
+    ("What dataset does it use?", ["A"]),
+    ("Which paper proposes an adaptive second order optimizer?", []),
+    ("Are first-order methods enough?", []),
+    ("Which works study graph neural networks?", []),
+])
+def test_follow_up_references(message, picked):
+    from assistant.answer.chat import resolve
+    from assistant.records import Paper
+
+    previous = [Paper(title=t, abstract="x") for t in ("A", "B", "C")]
+    resolved = resolve(message, previous)
+    assert [p.title for p in resolved.papers] == picked
+    assert resolved.compare == (picked == ["A", "B"])
