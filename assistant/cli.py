@@ -219,6 +219,75 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _overrides(pairs: list[str]) -> dict:
+    """--set key=value pairs as settings overrides (checked by Settings itself)."""
+    from assistant.retrieve import QueryError
+    from assistant.settings import Settings
+
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        key = key.strip().lower().removeprefix("papers_")
+        if not sep or key not in Settings.model_fields:
+            raise QueryError(f"--set {pair!r}: expected KEY=VALUE with KEY one of the settings "
+                             f"(e.g. rrf_k, dense_weight, bm25_weight, candidates, abstain_threshold)")
+        out[key] = value
+    return out
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from evals import harness
+
+    if args.compare:
+        a, b = (harness.load_run(Path(p)) for p in args.compare)
+        rows, regressions = harness.compare_runs(a, b)
+        if args.json:
+            print(json.dumps({"rows": rows, "regressions": regressions}, indent=2))
+        else:
+            print(harness.compare_markdown(a, b, rows, regressions))
+        return 1 if regressions and args.fail_on_regression else 0
+    from assistant.api import PaperAssistant
+    from assistant.settings import Settings
+
+    base = _settings(args)
+    settings = Settings(**{**base.model_dump(exclude={"openai_api_key", "openai_base_url"}),
+                           **_overrides(args.set)})
+    notes = [f"--set {pair}" for pair in args.set or []]
+    if args.dataset.startswith("beir:"):
+        items, records, more = harness.load_beir_items(Path(args.dataset[5:]).expanduser(), args.split)
+        settings = settings.model_copy(update={"index_dir": Path(args.out) / "beir-indexes",
+                                               "index_name": Path(args.dataset[5:]).name or "beir"})
+        pa = PaperAssistant(settings)
+        print(f"Indexing {records} into {settings.index_path} ...", file=sys.stderr)
+        pa.ingest([records], prune=True, embed_progress=_EmbedBar())
+        notes += more
+    else:
+        path = harness.GOLDEN if args.dataset == "golden" else Path(args.dataset)
+        items = harness.load_golden(path, args.split)
+        pa = _open_with(settings)
+    if args.limit:
+        items = items[: args.limit]
+    folder = harness.run(pa, items, Path(args.out), args.name, args.dataset, args.split, k=args.k,
+                         plots=not args.no_plots, price_in=args.price_in, price_out=args.price_out, notes=notes)
+    report = harness.load_run(folder)
+    if args.json:
+        print(json.dumps({"run": str(folder), "summary": report["summary"]}, indent=2))
+    else:
+        print(harness.summary_markdown(report))
+        print(f"Run written to {folder}/ (run.json, summary.md, metrics_by_type.png, latency.png)")
+    return 0
+
+
+def _open_with(settings):
+    from assistant.api import PaperAssistant
+
+    pa = PaperAssistant(settings)
+    if not pa.index.exists:
+        print(f"No index at {settings.index_path} yet: building it from the bundled corpus.", file=sys.stderr)
+        pa = PaperAssistant.open(settings, progress=_progress("Parsing"), embed_progress=_EmbedBar())
+    return pa
+
+
 def _snippet(text: str, width: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -320,6 +389,35 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--json", action="store_true", help="print {methods, rows, markdown, sources} as JSON")
     compare.set_defaults(func=cmd_compare)
 
+    ev = sub.add_parser(
+        "eval", parents=[common], help="offline evaluation: retrieval, answer and comparison metrics, reports",
+        description="Run the golden questions (or a BEIR dataset) through search, ask and compare, and write "
+                    "a run folder (run.json with settings and git commit, summary.md, PNG plots). "
+                    "With --compare, print the metric deltas of two runs and flag regressions.",
+        epilog="examples:\n  papers eval                          # golden test split\n"
+               "  papers eval --split dev --set rrf_k=30 --name rrf30\n"
+               "  papers eval --dataset beir:~/data/scifact\n"
+               "  papers eval --compare evals/runs/A evals/runs/B",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ev.add_argument("--dataset", default="golden",
+                    help="'golden' (evals/datasets/golden.jsonl), a JSONL path of the same schema, "
+                         "or beir:FOLDER (corpus.jsonl, queries.jsonl, qrels/<split>.tsv)")
+    ev.add_argument("--split", default="test", help="dev, test or all (default: test; tune on dev)")
+    ev.add_argument("--name", default="run", help="name of the run folder (default: run)")
+    ev.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "evals" / "runs"),
+                    help="where run folders go (default: evals/runs)")
+    ev.add_argument("--k", type=int, default=10, help="papers retrieved per question (default 10)")
+    ev.add_argument("--limit", type=int, help="only the first N items (a quick look)")
+    ev.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="override a setting for this run, e.g. --set rrf_k=30 --set bm25_weight=0.5")
+    ev.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    ev.add_argument("--price-in", type=float, metavar="USD", help="USD per million prompt tokens (cost estimate)")
+    ev.add_argument("--price-out", type=float, metavar="USD", help="USD per million completion tokens")
+    ev.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="compare two run folders")
+    ev.add_argument("--fail-on-regression", action="store_true", help="with --compare: exit 1 on a regression")
+    ev.add_argument("--json", action="store_true", help="print the summary (or the comparison) as JSON")
+    ev.set_defaults(func=cmd_eval)
+
     status = sub.add_parser("status", parents=[common], help="show what is indexed (builds the default index if missing)",
                             description="Show what the index holds: papers per source, year and category. "
                                         "Builds the index from the bundled corpus when it does not exist yet.")
@@ -335,6 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from assistant.index.vectors import VectorStoreError
     from assistant.llm import LLMError
     from assistant.prompts import PromptError
+    from evals.harness import EvalError
     from assistant.retrieve import QueryError
     from assistant.store import CorruptIndex
     from pydantic import ValidationError
@@ -342,7 +441,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CorruptIndex, IndexMismatch, QueryError, VectorStoreError, EmbeddingError, LLMError, PromptError) as exc:
+    except (CorruptIndex, IndexMismatch, QueryError, VectorStoreError, EmbeddingError, LLMError, PromptError,
+            EvalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

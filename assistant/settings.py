@@ -70,6 +70,10 @@ class Settings(BaseSettings):
         6, ge=1, le=50, description="Retrieved papers whose abstracts are read to write an answer.")
     answer_sentences: int = Field(
         4, ge=1, le=20, description="Most sentences an extractive answer quotes.")
+    answer_close: float = Field(
+        0.95, gt=0, le=1,
+        description="A further sentence (or paper) joins an extractive answer when it scores at least this "
+                    "fraction of the best sentence's score (tuned on the golden dev split).")
     abstain_threshold: float = Field(
         0.356, ge=0, le=1,
         description="Evidence confidence (0-1) below which the assistant abstains and lists the closest papers. "

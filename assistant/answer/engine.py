@@ -147,7 +147,7 @@ class AnswerEngine:
 
     def extractive(self, question: str, evidence: Evidence, backend: str = "extractive") -> Answer:
         t = time.perf_counter()
-        text, citations = extractive.compose(evidence, self.settings.answer_sentences)
+        text, citations = extractive.compose(evidence, self.settings.answer_sentences, self.settings.answer_close)
         text, per_sentence, checks = cites.check(text, evidence.sources)
         # Number each citation with the answer sentence that quotes it.
         quoted = iter(i for i, marks in enumerate(per_sentence) for _ in marks)

@@ -15,7 +15,6 @@ _LOOKUP = re.compile(
     r"|(?:is|are)\s+there\s+(?:any\s+)?(?:papers?|works?|stud(?:y|ies))\b"
     r"|(?:find|list|show(?:\s+me)?|name)\s+(?:\w+\s+){0,2}(?:papers?|works?|stud(?:y|ies))\b"
     r"|(?:any|a)\s+papers?\b)", re.IGNORECASE)
-CLOSE = 0.8  # a further sentence (or paper) joins the answer when it scores this close to the best
 
 
 def is_lookup(question: str) -> bool:
@@ -35,32 +34,39 @@ def _quote(sentence: Sentence) -> str:
     return text[:-1] if text.endswith(".") else text
 
 
-def select(evidence: Evidence, max_sentences: int, lookup: bool) -> list[Sentence]:
-    """The sentences to quote: the best one, then others close to it, from at most
-    two papers (three for lookups, which name candidates), at most one per
-    paper for lookups."""
+SAME_PAPER = 0.8  # more sentences of an already quoted paper join at this fraction of the best score
+
+
+def select(evidence: Evidence, max_sentences: int, lookup: bool, close: float) -> list[Sentence]:
+    """The sentences to quote: the best one; more sentences of the same paper(s)
+    scoring at least SAME_PAPER x the best (not for lookups, which quote one per
+    paper); another paper only when its sentence scores at least `close` x the
+    best - or when it is the paper retrieval ranked first and scores SAME_PAPER x
+    the best. At most two papers (three for lookups, which name candidates)."""
     if not evidence.sentences:
         return []
     best = evidence.sentences[0]
     papers = [best.source.n]
     chosen = [best]
     for x in evidence.sentences[1:]:
-        if len(chosen) >= max_sentences or x.score < CLOSE * best.score:
+        if len(chosen) >= max_sentences or x.score < SAME_PAPER * best.score:
             break
-        if x.source.n not in papers:
-            if len(papers) >= (3 if lookup else 2):
-                continue
-            papers.append(x.source.n)
-        elif lookup:
+        if x.source.n in papers:
+            if not lookup:
+                chosen.append(x)
             continue
+        if len(papers) >= (3 if lookup else 2) or (x.score < close * best.score and x.source.n != 1):
+            continue
+        papers.append(x.source.n)
         chosen.append(x)
     return chosen
 
 
-def compose(evidence: Evidence, max_sentences: int) -> tuple[str, list[Citation]]:
-    """Answer text (Markdown, markers [n]) and its citations."""
+def compose(evidence: Evidence, max_sentences: int, close: float = 0.95) -> tuple[str, list[Citation]]:
+    """Answer text (Markdown, markers [n]) and its citations. `close`: a further
+    sentence joins when it scores at least this fraction of the best one."""
     lookup = is_lookup(evidence.question)
-    chosen = select(evidence, max_sentences, lookup)
+    chosen = select(evidence, max_sentences, lookup, close)
     groups: dict[int, list[Sentence]] = {}
     for x in sorted(chosen, key=lambda x: x.source.n):  # papers in retrieval order; sentences in abstract order
         groups.setdefault(x.source.n, []).append(x)
