@@ -1,6 +1,6 @@
 # The two commands of the README:
-#   make run    install everything, build the index if missing, start the assistant
-#   make test   install everything, run the whole test suite
+#   make run    install everything, build the index if missing, start the chat UI
+#   make test   install everything (incl. chromium for the browser tests), run the whole test suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install run test test-fast clean-index
+.PHONY: install run ask browser test test-fast clean-index
 
 install: $(VENV)/.installed
 
@@ -23,15 +23,24 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --quiet -e '.[test]'
 	touch $@
 
-# Until the chat UI lands: build the index if missing, show what it holds,
-# and answer one demo question (with citations) on the command line.
-QUESTION ?= What is hard patches mining in masked image modeling?
+# The main job: the chat UI over the bundled corpus on http://127.0.0.1:7860
+# (builds the index on the first run, about a minute on 2 cores). Ctrl-C stops it.
+# `make ask QUESTION="..."` answers one question on the command line instead.
 run: install
-	$(VENV)/bin/papers status
+	$(PY) app.py
+
+QUESTION ?= What is hard patches mining in masked image modeling?
+ask: install
 	$(VENV)/bin/papers ask "$(QUESTION)"
 
-test: install
-	$(PY) -m pytest -q -rs
+# Debian's chromium for the browser tests (Playwright drives it; `playwright install` is not used).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends chromium; fi; }
+
+test: install browser
+	PAPERS_REQUIRE_BROWSER=1 $(PY) -m pytest -q -rs
 
 # Everything but the server/browser tests (marked slow).
 test-fast: install

@@ -1,13 +1,27 @@
-"""Entry point of the assistant: `python app.py [QUESTION]`.
+"""Start the paper assistant's web UI: `python app.py [--host H] [--port P]`.
 
-The Gradio chat UI is not built yet; until it is, this answers one question
-on the command line over the default index (built from the bundled corpus
-on first use), exactly like `make run`."""
+Serves the chat, compare, corpus and settings tabs on http://127.0.0.1:7860
+over the default index (PAPERS_* settings, see the README). The first run
+builds the index from the bundled corpus (about a minute on 2 cores) and
+says so on the console. Everything runs locally; nothing is shared publicly.
+"""
 
+from __future__ import annotations
+
+import os
 import sys
 
-from assistant.cli import main
+for _name, _value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"),
+                      ("ANONYMIZED_TELEMETRY", "False"), ("GRADIO_ANALYTICS_ENABLED", "False")):
+    os.environ.setdefault(_name, _value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Same as `papers serve [--host H] [--port P]`: one code path, one place for errors."""
+    from assistant.cli import main as papers
+
+    return papers(["serve", *(sys.argv[1:] if argv is None else argv)])
+
 
 if __name__ == "__main__":
-    question = " ".join(sys.argv[1:]) or "hard patches mining for masked image modeling"
-    sys.exit(main(["search", question, "--k", "5"]))
+    sys.exit(main())

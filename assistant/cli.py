@@ -288,6 +288,13 @@ def _open_with(settings):
     return pa
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from assistant.ui import serve
+
+    serve(host=args.host, port=args.port, settings=_settings(args), open_browser=args.open)
+    return 0
+
+
 def _snippet(text: str, width: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -417,6 +424,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--fail-on-regression", action="store_true", help="with --compare: exit 1 on a regression")
     ev.add_argument("--json", action="store_true", help="print the summary (or the comparison) as JSON")
     ev.set_defaults(func=cmd_eval)
+
+    serve = sub.add_parser("serve", parents=[common],
+                           help="start the web UI (chat, compare, corpus, settings) on 127.0.0.1:7860",
+                           description="Start the Gradio web UI over the index (built from the bundled corpus "
+                                       "on first run). It listens on loopback unless --host says otherwise.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=7860, help="port to listen on (default: 7860)")
+    serve.add_argument("--open", action="store_true", help="open the UI in a browser tab")
+    serve.set_defaults(func=cmd_serve)
 
     status = sub.add_parser("status", parents=[common], help="show what is indexed (builds the default index if missing)",
                             description="Show what the index holds: papers per source, year and category. "

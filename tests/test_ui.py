@@ -1,0 +1,368 @@
+"""The web UI (assistant/ui.py): a fast test of the handlers, then browser tests
+that drive the real Gradio app with Playwright and the Debian chromium
+(/usr/bin/chromium; `apt-get install -y chromium`). Screenshots of each state
+go to test-output/screenshots/."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+SHOTS = PROJECT_DIR / "test-output" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+WAIT_MS = 60_000
+
+# gradio 6.31's queue calls pandas options that pandas 3 deprecates; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
+
+HPM_QUESTION = "What is hard patches mining in masked image modeling?"
+HPM_TITLE = "Hard Patches Mining for Masked Image Modeling"
+HESSIAN_QUESTION = "Which paper proposes an adaptive second order optimizer that estimates the Hessian diagonal?"
+WORLD_CUP = "Who won the 2026 football world cup?"
+
+
+# --- fast: the handlers, no browser -----------------------------------------------------------
+
+
+def test_build_app_and_chat_handler(full_index):
+    from assistant.ui import build_app
+
+    demo = build_app(full_index)
+    ui = demo.paper_ui
+
+    steps = list(ui.respond(HPM_QUESTION, [], []))
+    assert len(steps) >= 2  # the question shows at once, the answer follows
+    chat, box, answers = steps[-1]
+    assert box == "" and [m["role"] for m in chat] == ["user", "assistant"]
+    final = chat[-1]["content"]
+    assert "[1]" in final and 'class="pa-sources"' in final and HPM_TITLE in final
+    assert 'class="pa-quote"' in final and "Traceback" not in final
+    assert len(answers) == 1 and answers[0].citations and not answers[0].abstained
+    quote = answers[0].citations[0].quote
+    assert quote and quote[:40] in final
+
+    # A follow-up is answered with the earlier Answer objects as history.
+    chat, _, answers = list(ui.respond("What does it predict?", chat, answers))[-1]
+    assert len(answers) == 2 and len(chat) == 4 and 'class="pa-foot"' in chat[-1]["content"]
+
+    # Bad input and bad filters are friendly messages, never tracebacks.
+    chat, _, answers = list(ui.respond(HPM_QUESTION, [], [], year_from="2024", year_to="2020"))[-1]
+    assert "pa-notice-error" in chat[-1]["content"] and "year range is empty" in chat[-1]["content"]
+    assert answers == []
+    chat, _, _ = list(ui.respond("   ", [], []))[-1]
+    assert chat == []
+
+    # Compare: cited table, and the two download files on disk.
+    table, notes, md, csv_file = ui.compare("ADAHESSIAN", "M-FAC", "", "")
+    assert "ADAHESSIAN" in table and "M-FAC" in table and "[1]" in table and "[2]" in table
+    md_text = Path(md.value["path"]).read_text(encoding="utf-8")
+    assert md_text.startswith("# Comparison: ADAHESSIAN vs M-FAC") and "[2]" in md_text
+    csv_text = Path(csv_file.value["path"]).read_text(encoding="utf-8")
+    assert next(csv.reader(io.StringIO(csv_text))) == ["row", "ADAHESSIAN", "M-FAC"]
+    assert "pa-notice-error" in ui.compare("ADAHESSIAN", "", "", "")[0]
+    assert "at least two methods" in ui.compare("ADAHESSIAN", "", "", "")[0]
+
+    # Corpus: counts, the paper list filter, and the refresh outputs.
+    header, stats_md, *_ = ui.refresh()
+    assert f"{len(full_index.papers):,} papers" in header and "Source file" in stats_md
+    frame, count = ui.paper_rows("hard patches")
+    assert HPM_TITLE in list(frame["Title"]) and "matching" in count
+
+
+def test_chat_handler_with_llm_streams_and_warns_on_fallback(full_index, llm_server):
+    from llm_server import llm_settings
+
+    from assistant.api import PaperAssistant
+    from assistant.llm import ChatLLM
+    from assistant.ui import PaperUI
+
+    settings = llm_settings(llm_server, index_dir=full_index.settings.index_dir, llm_max_attempts=1)
+    ui = PaperUI(PaperAssistant(settings, index=full_index.index, llm=ChatLLM(settings)))
+
+    llm_server.plan(chunks=["Hard Patches Mining ", "predicts patch-wise losses ", "to decide where to mask [1]."])
+    steps = list(ui.respond(HPM_QUESTION, [], []))
+    partial = [chat[-1]["content"] for chat, _, _ in steps[1:-1]]
+    assert len(partial) >= 3 and "pa-thinking" in partial[-1]  # streamed, the searching note until the end
+    assert any("Hard Patches Mining" in p and "to decide where" not in p for p in partial)
+    chat, _, answers = steps[-1]
+    assert answers[0].backend == "llm:test-model" and "language model failed" not in chat[-1]["content"]
+    assert "pa-sources" in chat[-1]["content"] and "predicts patch-wise losses" in chat[-1]["content"]
+
+    llm_server.plan(status=500)  # the LLM fails: the extractive answer, with a clear notice
+    chat, _, answers = list(ui.respond(HPM_QUESTION, [], []))[-1]
+    assert "fallback" in answers[0].backend
+    assert "pa-notice-warn" in chat[-1]["content"] and "language model failed" in chat[-1]["content"]
+
+    settings_md = ui.backend_markdown() + ui.health()
+    assert "test-model" in settings_md and "test-key" not in settings_md
+
+
+def test_render_escapes_and_redacts():
+    from assistant.ui import kv_list, mark_citations, redact
+
+    assert mark_citations("a [1] and [2].", {1: 'T<"x">'}).count('class="pa-cite"') == 2
+    assert "&lt;" in mark_citations("[1]", {1: "<b>"}) and "[link](http://x)" in mark_citations("[link](http://x)")
+    assert "secret" not in redact("http://user:secret@host/v1") and "sk-abcd***" == redact("sk-abcdefghijklmnop")
+    assert "hunter2" not in kv_list({"api_key": "hunter2", "model": "m"})
+
+
+def test_upload_waits_for_running_questions():
+    from assistant.ui import ReadWriteLock
+
+    lock, events = ReadWriteLock(), []
+    lock.acquire_read()  # a question is being answered
+
+    def upload():
+        with lock.writing(timeout=10) as got:
+            events.append(got)
+
+    thread = threading.Thread(target=upload)
+    thread.start()
+    time.sleep(0.2)
+    assert events == [] and not lock.try_read()  # the upload waits; new questions queue behind it
+    lock.release_read()
+    thread.join(10)
+    assert events == [True] and lock.try_read()
+    with lock.writing(timeout=0.1) as got:  # a question holds the index: the upload gives up in time
+        assert not got
+    lock.release_read()
+
+
+# --- browser ----------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def _serving(demo):
+    port = _free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        message = "browser tests need Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)"
+        if os.environ.get("PAPERS_REQUIRE_BROWSER") == "1":  # set by .ci/run: in CI a missing browser fails
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(browser, full_index):
+    """The UI over the whole bundled corpus (shared, read-only: nothing is uploaded to it)."""
+    from assistant.ui import build_app
+
+    with _serving(build_app(full_index)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def small_app(browser, tmp_path_factory, make_assistant, sample_rows, write_jsonl):
+    """A separate 5-paper index and its own app, for the upload test."""
+    from assistant.ui import build_app
+
+    root = tmp_path_factory.mktemp("ui-upload")
+    pa = make_assistant(root / "idx")
+    pa.ingest([write_jsonl(root / "five.jsonl", sample_rows[:5])])
+    assert len(pa.papers) == 5
+    with _serving(build_app(pa)) as url:
+        yield url, pa
+
+
+def _open(browser, url: str):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(url)
+    page.locator("#question textarea").wait_for()
+    return page
+
+
+@pytest.fixture
+def page(browser, app_url):
+    page = _open(browser, app_url)
+    yield page
+    page.context.close()
+
+
+def _ask(page, question: str) -> None:
+    turns = page.locator("#chatbot .pa-foot").count() + page.locator("#chatbot .pa-notice-error").count()
+    box = page.locator("#question textarea")
+    box.fill(question)
+    box.press("Enter")
+    _wait_answers(page, turns + 1)
+
+
+def _wait_answers(page, n: int) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator("#chatbot .pa-foot, #chatbot .pa-notice-error")).to_have_count(n, timeout=WAIT_MS)
+
+
+def _shot(page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.mark.slow
+def test_chat_answer_cites_sources(page, full_index):
+    from playwright.sync_api import expect
+
+    expect(page.locator("#pa-status")).to_contain_text(f"{len(full_index.papers):,} papers")
+    _ask(page, HPM_QUESTION)
+    answer = page.locator('#chatbot [data-testid="bot"]').last
+    expect(answer).to_contain_text("[1]")
+    expect(answer.locator(".pa-notice-abstain")).to_have_count(0)
+    card = answer.locator(".pa-card.pa-src-1")
+    expect(card).to_be_visible()
+    expect(card.locator(".pa-card-title")).to_contain_text(HPM_TITLE)
+    quote = card.locator(".pa-quote").first.inner_text().strip("“” \n")
+    abstract = next(p.abstract for p in full_index.papers if p.title == HPM_TITLE)
+    assert len(quote) > 30 and " ".join(quote.split()) in " ".join(abstract.split())
+    _shot(page, "chat-answer-hard-patches-mining")
+
+
+@pytest.mark.slow
+def test_chat_abstains_on_unanswerable_question(page):
+    from playwright.sync_api import expect
+
+    _ask(page, WORLD_CUP)
+    answer = page.locator('#chatbot [data-testid="bot"]').last
+    expect(answer.locator(".pa-notice-abstain")).to_contain_text("Not answered")
+    expect(answer).to_contain_text("do not answer")
+    expect(answer.locator(".pa-cite")).to_have_count(0)
+    _shot(page, "chat-abstains-world-cup")
+
+
+@pytest.mark.slow
+def test_compare_table_and_downloads(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Compare").click()
+    page.locator("#method-1 textarea, #method-1 input").first.fill("ADAHESSIAN")
+    page.locator("#method-2 textarea, #method-2 input").first.fill("M-FAC")
+    page.locator("#compare-btn").click()
+    table = page.locator("#compare-table table")
+    expect(table).to_be_visible()
+    for text in ("ADAHESSIAN", "M-FAC", "Approach", "[1]", "[2]"):
+        expect(table).to_contain_text(text)
+    expect(page.locator("#compare-notes .pa-card")).to_have_count(2)
+    _shot(page, "compare-adahessian-vs-m-fac")
+
+    files = {}
+    for button in ("#download-md", "#download-csv"):
+        with page.expect_download() as info:
+            page.locator(button).click()
+        download = info.value
+        files[Path(download.suggested_filename).suffix] = Path(download.path()).read_text(encoding="utf-8")
+    assert "| **Approach** |" in files[".md"] and "ADAHESSIAN" in files[".md"] and "[2]" in files[".md"]
+    rows = list(csv.reader(io.StringIO(files[".csv"])))
+    assert rows[0] == ["row", "ADAHESSIAN", "M-FAC"] and any("[1]" in cell for row in rows for cell in row)
+
+
+@pytest.mark.slow
+def test_settings_show_backend_without_secrets(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Settings").click()
+    expect(page.locator("#backend-info")).to_contain_text("extractive")
+    page.locator("#check").click()
+    expect(page.locator("#health .pa-notice-ok")).to_contain_text("Backend OK")
+    content = page.content()
+    assert "Traceback" not in content and not re.search(r"\bsk-[A-Za-z0-9]{8,}", content)
+    _shot(page, "settings-backend-check")
+
+
+@pytest.mark.slow
+def test_upload_adds_papers(browser, small_app, tmp_path, write_jsonl):
+    from playwright.sync_api import expect
+
+    url, pa = small_app
+    page = _open(browser, url)
+    try:
+        page.get_by_role("tab", name="Corpus").click()
+        expect(page.locator("#corpus-stats")).to_contain_text("5 papers")
+        _shot(page, "corpus-before-upload")
+        rows = [
+            {"title": "Tidal Flow Forecasting with Sparse Gaussian Processes",
+             "abstract": "We forecast tidal flows in estuaries with sparse Gaussian processes. "
+                         "The model is trained on ten years of gauge readings and beats harmonic analysis.",
+             "authors": ["Ada Lovelace", "Alan Turing"], "year": 2025},
+            {"title": "Counting Bees in Hive Videos with Point Supervision",
+             "abstract": "We count honey bees at hive entrances from video using only point labels. "
+                         "A density-map network trained on 400 annotated frames reaches 95% counting accuracy.",
+             "authors": ["Grace Hopper"], "year": 2024},
+            {"title": "A title with no abstract"},
+        ]
+        upload = write_jsonl(tmp_path / "new-papers.jsonl", rows)
+        page.locator("#upload input[type=file]").set_input_files(str(upload))
+        expect(page.locator("#upload")).to_contain_text("new-papers.jsonl")
+        page.locator("#ingest").click()
+        report = page.locator("#ingest-report")
+        expect(report).to_contain_text("2 new paper(s)")
+        expect(report).to_contain_text("7 papers")
+        expect(report).to_contain_text("skipped")  # the row without an abstract, with its line
+        expect(page.locator("#pa-status")).to_contain_text("7 papers")
+        expect(page.locator("#corpus-stats")).to_contain_text("7 papers")
+        assert len(pa.papers) == 7
+        page.locator("#paper-query textarea, #paper-query input").first.fill("hive videos")
+        expect(page.locator("#paper-table")).to_contain_text("Counting Bees in Hive Videos")
+        expect(page.locator("#paper-count")).to_contain_text("1 paper")
+        _shot(page, "corpus-after-upload")
+    finally:
+        page.context.close()
+
+
+@pytest.mark.slow
+def test_two_sessions_at_once(browser, app_url):
+    pages = [_open(browser, app_url), _open(browser, app_url)]
+    try:
+        questions = [HPM_QUESTION, HESSIAN_QUESTION]
+        for p, question in zip(pages, questions):
+            p.locator("#question textarea").fill(question)
+        start = time.monotonic()
+        for p in pages:
+            p.locator("#question textarea").press("Enter")
+        for p in pages:
+            _wait_answers(p, 1)
+        elapsed = time.monotonic() - start
+        first = pages[0].locator('#chatbot [data-testid="bot"]').last.inner_text()
+        second = pages[1].locator('#chatbot [data-testid="bot"]').last.inner_text()
+        assert HPM_TITLE in first and "ADAHESSIAN" not in first
+        assert "ADAHESSIAN" in second and HPM_TITLE not in second
+        for p, name in zip(pages, ("concurrent-session-1-hpm", "concurrent-session-2-adahessian")):
+            assert p.locator('#chatbot [data-testid="user"]').count() == 1  # each session sees only its own turn
+            _shot(p, name)
+        assert elapsed < 60
+    finally:
+        for p in pages:
+            p.context.close()
