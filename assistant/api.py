@@ -196,6 +196,7 @@ class PaperAssistant:
             result = self.ask(question, filters=filters, stream=stream)
         else:
             result = self.engine.ask(question, filters=filters, stream=stream, restrict=restrict, asked=message)
+
         def finish(answer: Answer) -> None:
             answer.standalone_question = question if question != message else None
             answer.notices = notices + answer.notices

@@ -282,7 +282,7 @@ class Answer:
     sources: list[Source] = field(default_factory=list)
     abstained: bool = False
     backend: str = "extractive"  # or "llm:<model>"
-    confidence: float = 0.0  # evidence confidence compared with the abstention threshold
+    confidence: float = 0.0  # evidence confidence compared with the abstention threshold (1.0: a comparison table)
     checks: CitationChecks = field(default_factory=CitationChecks)
     notices: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)

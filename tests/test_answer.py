@@ -270,3 +270,18 @@ def test_follow_up_references(message, picked):
     resolved = resolve(message, previous)
     assert [p.title for p in resolved.papers] == picked
     assert resolved.compare == (picked == ["A", "B"])
+
+
+def test_concurrent_questions_get_their_own_answers(pa):
+    """The UI answers several sessions at once on one PaperAssistant."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = [HPM_Q, "Which paper proposes an adaptive second order optimizer that estimates the Hessian diagonal?",
+                 "What ImageNet top-1 accuracy does EfficientNet-B7 reach?"] * 2
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        answers = list(pool.map(pa.ask, questions))
+    for question, answer in zip(questions, answers):
+        assert answer.question == question and not answer.abstained
+        assert_grounded(answer, pa)
+    assert answers[0].citations[0].paper_id == HPM and answers[1].citations[0].paper_id == ADAHESSIAN
+    assert "84.3% top-1 accuracy" in answers[2].text

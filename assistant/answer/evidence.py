@@ -5,6 +5,7 @@ the evidence is (the number abstention compares with its threshold)."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -66,19 +67,23 @@ class SentenceVectors:
     def __init__(self, index: PaperIndex, capacity: int = 50_000):
         self.index, self.capacity = index, capacity
         self._cache: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # the UI answers several sessions at once
 
     def get(self, items: list[tuple[Paper, int, int]]) -> np.ndarray:
         keys = [(p.id, s, e) for p, s, e in items]
-        todo = [i for i, k in enumerate(keys) if k not in self._cache]
-        if todo:
+        with self._lock:
+            found = {k: self._cache[k] for k in keys if k in self._cache}
+        todo = [i for i, k in enumerate(keys) if k not in found]
+        if todo:  # embedded outside the lock
             vectors = self.index.embedder.embed_documents([items[i][0].abstract[items[i][1]:items[i][2]] for i in todo])
-            for i, v in zip(todo, vectors):
-                self._cache[keys[i]] = v
-        for k in keys:
-            self._cache.move_to_end(k)
-        while len(self._cache) > self.capacity:
-            self._cache.popitem(last=False)
-        return np.vstack([self._cache[k] for k in keys]) if keys else np.zeros((0, 1), dtype=np.float32)
+            found.update((keys[i], v) for i, v in zip(todo, vectors))
+        with self._lock:
+            for k in keys:
+                self._cache[k] = found[k]
+                self._cache.move_to_end(k)
+            while len(self._cache) > self.capacity:
+                self._cache.popitem(last=False)
+        return np.vstack([found[k] for k in keys]) if keys else np.zeros((0, 1), dtype=np.float32)
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         return self.index.embedder.embed_documents(texts) if texts else np.zeros((0, 1), dtype=np.float32)
