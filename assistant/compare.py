@@ -312,7 +312,9 @@ _COMPARE_FORMS = [
     re.compile(r"^(?:what\s+(?:is|are)\s+)?(?:the\s+)?differences?\s+between\s+(?P<rest>.+)$", re.I),
     re.compile(r"^how\s+(?:does|do|did)\s+(?P<a>.+?)\s+(?:differ\s+from|compare\s+(?:to|with|against))\s+"
                r"(?P<b>.+)$", re.I),
-    re.compile(r"^(?P<rest>[^?]{2,80}?\s+(?:vs\.?|versus)\s+[^?]{2,80})$", re.I),
+    # "A vs B", but not "Which paper studies A vs B?" (a question about papers, answered as one)
+    re.compile(r"^(?!(?:which|what|who|whom|where|when|why|how|is|are|do|does|did|can|could|should|find|list|show)\b)"
+               r"(?P<rest>[^?]{2,80}?\s+(?:vs\.?|versus)\s+[^?]{2,80})$", re.I),
 ]
 
 

@@ -178,6 +178,8 @@ def test_compare_questions_are_routed_to_the_table(pa):
     assert methods_in_question("compare ADAHESSIAN, M-FAC and K-FAC") == ["ADAHESSIAN", "M-FAC", "K-FAC"]
     assert methods_in_question(HPM_Q) is None
     assert methods_in_question("Which paper compares optimizers?") is None
+    assert methods_in_question("ADAHESSIAN vs M-FAC") == ["ADAHESSIAN", "M-FAC"]
+    assert methods_in_question("Which paper studies transformers vs CNNs?") is None
     a = pa.ask("Compare ADAHESSIAN and M-FAC")
     assert a.table is not None and a.table.methods == ["ADAHESSIAN", "M-FAC"]
     assert a.text == a.table.markdown() and a.citations and not a.abstained
@@ -285,3 +287,17 @@ def test_concurrent_questions_get_their_own_answers(pa):
         assert_grounded(answer, pa)
     assert answers[0].citations[0].paper_id == HPM and answers[1].citations[0].paper_id == ADAHESSIAN
     assert "84.3% top-1 accuracy" in answers[2].text
+
+
+@pytest.mark.parametrize("question, lookup", [
+    ("Which paper proposes an adaptive second order optimizer?", True),
+    ("Which planning algorithm lets a learned value network score every successor?", True),
+    ("Is there a paper on graph rewiring?", True),
+    ("What masking ratio does MAE find works best?", False),
+    ("Which two contributions does the grokking paper introduce?", False),
+    ("Which dataset does GraphNAS evaluate on?", False),
+])
+def test_lookup_questions_are_recognised(question, lookup):
+    from assistant.answer.extractive import is_lookup
+
+    assert is_lookup(question) is lookup

@@ -10,9 +10,12 @@ from assistant.answer.citations import citation
 from assistant.answer.evidence import Evidence, Sentence
 from assistant.records import Citation, Paper, short_authors
 
+_ARTIFACT = (r"(?:papers?|works?|stud(?:y|ies)|articles?|publications?|methods?|approach(?:es)?|techniques?|"
+             r"algorithms?|systems?|frameworks?|architectures?|models?|networks?|datasets?|benchmarks?|"
+             r"pipelines?|suites?|contributions?|releases?)")
 _LOOKUP = re.compile(
-    r"^\s*(?:(?:which|what)\s+(?:\w+\s+){0,2}(?:papers?|works?|stud(?:y|ies)|articles?|publications?)\b"
-    r"|(?:is|are)\s+there\s+(?:any\s+)?(?:papers?|works?|stud(?:y|ies))\b"
+    r"^\s*(?:(?:which|what)\s+(?:[\w-]+\s+){0,3}" + _ARTIFACT + r"\b(?!\s+(?:does|do|did|is|are|was|were)\b)"
+    r"|(?:is|are)\s+there\s+(?:any\s+|an?\s+)?(?:papers?|works?|stud(?:y|ies))\b"
     r"|(?:find|list|show(?:\s+me)?|name)\s+(?:\w+\s+){0,2}(?:papers?|works?|stud(?:y|ies))\b"
     r"|(?:any|a)\s+papers?\b)", re.IGNORECASE)
 
