@@ -26,7 +26,8 @@ def _progress(desc: str):
     return wrap
 
 
-def _settings(args: argparse.Namespace):
+def _settings(args: argparse.Namespace, **extra):
+    """Settings from the environment, --index-dir/--index-name, then `extra` (validated)."""
     from assistant.settings import Settings
 
     overrides = {}
@@ -34,7 +35,7 @@ def _settings(args: argparse.Namespace):
         overrides["index_dir"] = Path(args.index_dir)
     if getattr(args, "index_name", None):
         overrides["index_name"] = args.index_name
-    return Settings(**overrides)
+    return Settings(**{**overrides, **extra})
 
 
 def _print_file(report: FileReport, merged: int = 0) -> None:
@@ -118,12 +119,12 @@ def _filters(args: argparse.Namespace) -> dict:
     return {k: v for k, v in filters.items() if v is not None}
 
 
-def _open(args: argparse.Namespace, build: bool = True):
+def _open(args: argparse.Namespace, build: bool = True, settings=None):
     """Open the index, building it from the bundled corpus (with a word on
     stderr, since it takes a minute) when it does not exist yet."""
     from assistant.api import PaperAssistant
 
-    pa = PaperAssistant(_settings(args))
+    pa = PaperAssistant(settings or _settings(args))
     if build and not pa.index.exists:
         print(f"No index at {pa.settings.index_path} yet: building it from the bundled corpus "
               f"({pa.settings.corpus_dir}); this takes about a minute on 2 cores.", file=sys.stderr)
@@ -247,16 +248,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(harness.compare_markdown(a, b, rows, regressions))
         return 1 if regressions and args.fail_on_regression else 0
     from assistant.api import PaperAssistant
-    from assistant.settings import Settings
 
-    base = _settings(args)
-    settings = Settings(**{**base.model_dump(exclude={"openai_api_key", "openai_base_url"}),
-                           **_overrides(args.set)})
+    extra = _overrides(args.set)
     notes = [f"--set {pair}" for pair in args.set or []]
     if args.dataset.startswith("beir:"):
-        items, records, more = harness.load_beir_items(Path(args.dataset[5:]).expanduser(), args.split)
-        settings = settings.model_copy(update={"index_dir": Path(args.out) / "beir-indexes",
-                                               "index_name": Path(args.dataset[5:]).name or "beir"})
+        folder = Path(args.dataset[5:]).expanduser()
+        items, records, more = harness.load_beir_items(folder, args.split)
+        settings = _settings(args, **{**extra, "index_dir": Path(args.out) / "beir-indexes",
+                                      "index_name": folder.name or "beir"})
         pa = PaperAssistant(settings)
         print(f"Indexing {records} into {settings.index_path} ...", file=sys.stderr)
         pa.ingest([records], prune=True, embed_progress=_EmbedBar())
@@ -264,7 +263,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         path = harness.GOLDEN if args.dataset == "golden" else Path(args.dataset)
         items = harness.load_golden(path, args.split)
-        pa = _open_with(settings)
+        pa = _open(args, settings=_settings(args, **extra))
     if args.limit:
         items = items[: args.limit]
     folder = harness.run(pa, items, Path(args.out), args.name, args.dataset, args.split, k=args.k,
@@ -276,16 +275,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(harness.summary_markdown(report))
         print(f"Run written to {folder}/ (run.json, summary.md, metrics_by_type.png, latency.png)")
     return 0
-
-
-def _open_with(settings):
-    from assistant.api import PaperAssistant
-
-    pa = PaperAssistant(settings)
-    if not pa.index.exists:
-        print(f"No index at {settings.index_path} yet: building it from the bundled corpus.", file=sys.stderr)
-        pa = PaperAssistant.open(settings, progress=_progress("Parsing"), embed_progress=_EmbedBar())
-    return pa
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from assistant.answer.text import sentence_spans
 from assistant.index import PaperIndex
 from assistant.llm import ChatLLM, LLMError
 from assistant.prompts import render
-from assistant.records import Citation, CitationChecks, Paper, Source, short_authors
+from assistant.records import Citation, CitationChecks, Paper, Source
 from assistant.retrieve import Filters, QueryError, search
 
 NOT_STATED = "not stated in the indexed abstracts"
@@ -79,7 +79,8 @@ class Comparison:
     def citations(self) -> list[Citation]:
         return [c for row in self.rows for m in self.methods for c in self.cells[row][m].citations]
 
-    def markdown(self) -> str:
+    def markdown(self, sources: bool = True) -> str:
+        """The table; with `sources`, followed by the numbered list of papers it cites."""
         def esc(s: str) -> str:
             return " ".join(s.replace("|", "\\|").split())
 
@@ -91,13 +92,9 @@ class Comparison:
                  "|---|" + "---|" * len(self.methods)]
         lines += [f"| **{row}** | " + " | ".join(show(self.cells[row][m]) for m in self.methods) + " |"
                   for row in self.rows]
-        if self.sources:
+        if sources and self.sources:
             lines += ["", "Sources:"]
-            for src in self.sources:
-                p = src.paper
-                meta = ", ".join(x for x in (short_authors(p.authors, p.authors_et_al),
-                                             str(p.year) if p.year else "") if x)
-                lines.append(f"[{src.n}] {p.title}" + (f" ({meta})" if meta else ""))
+            lines += [f"[{src.n}] {src.paper.cited_as()}" for src in self.sources]
         return "\n".join(lines)
 
     def csv_rows(self) -> list[list[str]]:
@@ -192,7 +189,7 @@ def _meta_citation(src: Source) -> Citation:
     """A citation of the paper's record itself (the year), not of a sentence: empty quote."""
     p = src.paper
     return Citation(src.n, p.id, p.title, list(p.authors), p.year, "", 0, 0,
-                    ", ".join(sorted({s.file for s in p.sources})), p.url)
+                    ", ".join(p.source_files), p.url)
 
 
 def parse_methods(methods: list[str]) -> list[str]:

@@ -73,6 +73,17 @@ class Paper:
     def key(self) -> str:
         return normalize_title(self.title)
 
+    @property
+    def source_files(self) -> list[str]:
+        """The files this paper was read from, sorted, each once."""
+        return sorted({s.file for s in self.sources})
+
+    def cited_as(self) -> str:
+        """'Title (Wang et al., 2023)': how answers and tables name a paper."""
+        meta = ", ".join(x for x in (short_authors(self.authors, self.authors_et_al),
+                                     str(self.year) if self.year else "") if x)
+        return self.title + (f" ({meta})" if meta else "")
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         # `id` first: it is what people grep for in the JSON.
@@ -202,7 +213,7 @@ class Hit:
         return {"rank": self.rank, "paper_id": self.paper_id, "title": self.title, "authors": self.authors,
                 "year": self.year, "score": round(self.score, 6), "category": self.paper.category,
                 "has_code": self.paper.has_code, "url": self.paper.url,
-                "sources": sorted({s.file for s in self.paper.sources}),
+                "sources": self.paper.source_files,
                 "chunks": [c.to_dict() for c in self.chunks]}
 
 
@@ -230,7 +241,7 @@ class Source:
     def to_dict(self) -> dict[str, Any]:
         p = self.paper
         return {"n": self.n, "paper_id": p.id, "title": p.title, "authors": p.authors, "year": p.year,
-                "category": p.category, "url": p.url, "sources": sorted({s.file for s in p.sources}),
+                "category": p.category, "url": p.url, "sources": p.source_files,
                 "score": round(self.score, 6), "relevance": round(self.relevance, 4)}
 
 

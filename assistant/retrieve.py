@@ -73,10 +73,19 @@ class SearchResult:
     hits: list[Hit]
     notices: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    query_vector: np.ndarray | None = None  # the query's embedding (None when dense retrieval is off)
 
     def to_dict(self) -> dict[str, Any]:
         return {"query": self.query, "hits": [h.to_dict() for h in self.hits], "notices": self.notices,
                 "timings": {k: round(v, 4) for k, v in self.timings.items()}}
+
+
+def clip_query(text: str, max_chars: int, what: str = "query") -> tuple[str, list[str]]:
+    """Whitespace collapsed, cut to `max_chars` (with a notice saying so)."""
+    text = " ".join(text.split())
+    if len(text) <= max_chars:
+        return text, []
+    return text[:max_chars], [f"{what} cut from {len(text)} to {max_chars} characters"]
 
 
 def validate_filters(index: PaperIndex, filters: Filters) -> None:
@@ -121,11 +130,7 @@ def search(index: PaperIndex, query: str, k: int | None = None,
     if k < 1:
         raise QueryError(f"k must be at least 1 (got {k})")
     filters = Filters.coerce(filters)
-    notices: list[str] = []
-    query = " ".join(query.split())
-    if len(query) > s.max_query_chars:
-        notices.append(f"query cut from {len(query)} to {s.max_query_chars} characters")
-        query = query[: s.max_query_chars]
+    query, notices = clip_query(query, s.max_query_chars)
     if not index.exists:
         raise QueryError(f"the index {s.index_path} is empty; add papers with `papers ingest PATH`")
     validate_filters(index, filters)
@@ -190,7 +195,7 @@ def search(index: PaperIndex, query: str, k: int | None = None,
         hit.rank = rank
     timings["fuse"] = time.perf_counter() - t
     timings["total"] = sum(timings.values())
-    return SearchResult(query, hits, notices, timings)
+    return SearchResult(query, hits, notices, timings, vector if s.dense_weight > 0 else None)
 
 
 def _in_filter(paper_ids: list[str]):

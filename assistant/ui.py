@@ -262,11 +262,8 @@ def sources_block(sources: list[Source], citations: list[Citation], abstained: b
 
 
 def _answer_body(answer: Answer) -> str:
-    text = answer.text
-    if answer.table is not None:
-        # A comparison: its Markdown ends with a plain list of sources; the cards replace it.
-        text = text.split("\n\nSources:\n", 1)[0]
-    return text
+    # A comparison: the table alone; the source cards replace its plain list of sources.
+    return answer.table.markdown(sources=False) if answer.table is not None else answer.text
 
 
 def describe_filters(filters: dict[str, Any]) -> str:
@@ -432,7 +429,7 @@ class PaperUI:
             if not isinstance(exc, friendly_errors()):
                 log.exception("comparing %r failed", methods)
             return render_error(exc, "the comparison"), "", hidden, hidden
-        table = comparison.markdown().split("\n\nSources:\n", 1)[0]
+        table = comparison.markdown(sources=False)
         titles = {s.n: s.paper.title for s in comparison.sources}
         details = [notice("warn", esc(n)) for n in comparison.notices]
         cards = "".join(source_card(s.n, s.paper) for s in comparison.sources)

@@ -18,23 +18,17 @@ import json
 import sys
 from pathlib import Path
 
-DATASET = Path(__file__).resolve().parent / "datasets" / "golden.jsonl"
+from evals.harness import Item, load_golden
 
-
-def load(split: str | None = None, path: Path = DATASET) -> list[dict]:
-    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [i for i in items if split is None or i["split"] == split]
-
-
-def confidences(pa, items: list[dict], progress: bool = True) -> list[tuple[float, bool]]:
+def confidences(pa, items: list[Item], progress: bool = True) -> list[tuple[float, bool]]:
     """(confidence, answerable) per lookup/factual/unanswerable item."""
     from tqdm import tqdm
 
     out = []
-    for item in tqdm([i for i in items if i["type"] != "comparison"], desc="evidence", disable=not progress,
+    for item in tqdm([i for i in items if i.type != "comparison"], desc="evidence", disable=not progress,
                      file=sys.stderr):
-        evidence = pa.engine.evidence(item["question"])
-        out.append((evidence.confidence, item["type"] != "unanswerable"))
+        evidence = pa.engine.evidence(item.question)
+        out.append((evidence.confidence, item.type != "unanswerable"))
     return out
 
 
@@ -72,12 +66,12 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings(**({"index_dir": args.index_dir} if args.index_dir else {}))
     pa = PaperAssistant.open(settings, llm=False)
-    tuned = confidences(pa, load(args.split))
+    tuned = confidences(pa, load_golden(split=args.split))
     chosen = choose(tuned)
-    others = sorted({i["split"] for i in load()} - {args.split})
+    others = sorted({i.split for i in load_golden(split="all")} - {args.split})
     report = {"calibrated_on": args.split, "chosen": chosen,
               "current_setting": rates(tuned, settings.abstain_threshold),
-              "held_out": {s: rates(confidences(pa, load(s)), chosen["threshold"]) for s in others}}
+              "held_out": {s: rates(confidences(pa, load_golden(split=s)), chosen["threshold"]) for s in others}}
     if args.json:
         print(json.dumps(report, indent=2))
     else:

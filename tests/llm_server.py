@@ -200,20 +200,30 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- routes ---------------------------------------------------------------------------
 
+    def _planned(self, route: str) -> Plan | None:
+        """The next plan for `route`, or None when it was answered already
+        (refused key, planned delay cut short, raw body, planned error status)."""
+        if not self._authorized():
+            return None
+        plan = self.owner._next_plan(route)
+        if not self._wait(plan.delay):
+            return None
+        if plan.raw is not None:
+            self._send(plan.status, plan.raw, plan.content_type, plan.headers)
+            return None
+        if plan.status != 200:
+            self._error(plan.status, plan.error or f"planned status {plan.status}", plan.headers)
+            return None
+        return plan
+
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
         self.owner.hits.append(("GET", path))
         if path != MODELS:
             return self._error(404, f"no route {path}")
-        if not self._authorized():
+        plan = self._planned(MODELS)
+        if plan is None:
             return
-        plan = self.owner._next_plan(MODELS)
-        if not self._wait(plan.delay):
-            return
-        if plan.raw is not None:
-            return self._send(plan.status, plan.raw, plan.content_type, plan.headers)
-        if plan.status != 200:
-            return self._error(plan.status, plan.error or f"planned status {plan.status}", plan.headers)
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "tests"} for m in self.owner.models]
         self._json(200, {"object": "list", "data": data}, plan.headers)
 
@@ -229,17 +239,13 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             request = None
         self.owner.requests.append(request)
-        if not self._authorized():
-            return
         if not isinstance(request, dict):
-            return self._error(400, "the body is not a JSON object")
-        plan = self.owner._next_plan(CHAT)
-        if not self._wait(plan.delay):
+            if self._authorized():
+                self._error(400, "the body is not a JSON object")
             return
-        if plan.raw is not None:
-            return self._send(plan.status, plan.raw, plan.content_type, plan.headers)
-        if plan.status != 200:
-            return self._error(plan.status, plan.error or f"planned status {plan.status}", plan.headers)
+        plan = self._planned(CHAT)
+        if plan is None:
+            return
         if plan.chunks is not None:
             chunks = list(plan.chunks)
         else:

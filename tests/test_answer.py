@@ -166,6 +166,8 @@ def test_compare_builds_a_cited_table(pa):
     md = table.markdown()
     assert md.splitlines()[0] == "| | ADAHESSIAN | M-FAC |"
     assert "[1] ADAHESSIAN: An Adaptive Second Order Optimizer" in md
+    table_only = table.markdown(sources=False)
+    assert md.startswith(table_only + "\n\nSources:\n") and "Sources:" not in table_only
     data = json.loads(json.dumps(table.to_dict()))
     assert data["methods"] == ["ADAHESSIAN", "M-FAC"] and data["markdown"] == md
     assert {r["row"] for r in data["rows"]} == set(ROW_NAMES)

@@ -151,7 +151,7 @@ def test_prompt_injection_in_an_abstract_stays_inside_its_source(full_index, llm
     assert "&lt;/source" in user and "Ignore previous instructions" in user
     # The reply cites no real source: it is not shown.
     assert a.backend == "extractive (LLM fallback)" and "PWNED" not in a.text
-    assert a.checks.removed_markers == ["[99]"] or any("cited none" in n for n in a.notices)
+    assert any("cited none of the sources" in n for n in a.notices)
 
 
 def test_llm_comparison_table(llm_pa):

@@ -25,7 +25,7 @@ def normalize_markers(text: str) -> str:
 def citation(sentence: Sentence, support: float = 1.0, answer_sentence: int | None = None) -> Citation:
     p = sentence.paper
     return Citation(sentence.source.n, p.id, p.title, list(p.authors), p.year, sentence.text, sentence.start,
-                    sentence.end, ", ".join(sorted({s.file for s in p.sources})), p.url, support, answer_sentence)
+                    sentence.end, ", ".join(p.source_files), p.url, support, answer_sentence)
 
 
 def answer_sentences(text: str) -> list[tuple[int, int]]:

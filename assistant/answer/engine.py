@@ -22,8 +22,8 @@ from assistant.answer.text import content_terms
 from assistant.index import PaperIndex
 from assistant.llm import ChatLLM, LLMError, count_tokens, fit_to_budget
 from assistant.prompts import render
-from assistant.records import Answer, Source, short_authors
-from assistant.retrieve import Filters, QueryError
+from assistant.records import Answer, Source
+from assistant.retrieve import Filters, QueryError, clip_query
 from assistant.settings import Settings
 
 ABSTAIN_PHRASE = "INSUFFICIENT_EVIDENCE"
@@ -64,11 +64,7 @@ def check_question(question: Any, max_chars: int) -> tuple[str, list[str]]:
     if not isinstance(question, str) or not question.strip():
         raise QueryError("empty question: ask something about the papers, e.g. "
                          "\"What is hard patches mining in masked image modeling?\"")
-    notices = []
-    question = " ".join(question.split())
-    if len(question) > max_chars:
-        notices.append(f"question cut from {len(question)} to {max_chars} characters")
-        question = question[:max_chars]
+    question, notices = clip_query(question, max_chars, "question")
     if not content_terms(question):
         raise QueryError(f"the question {question[:80]!r} has no words to search for (only words like "
                          f"'which', 'the', 'is'); say what the papers should be about")
@@ -135,11 +131,7 @@ class AnswerEngine:
             lines[0] += (f" (The best evidence scores {evidence.confidence:.2f}, below the "
                          f"{self.settings.abstain_threshold:.2f} needed to answer.) The closest papers are:")
             lines.append("")
-            for src in evidence.sources[:5]:
-                p = src.paper
-                meta = ", ".join(x for x in (short_authors(p.authors, p.authors_et_al),
-                                             str(p.year) if p.year else "") if x)
-                lines.append(f"- **{p.title}**" + (f" ({meta})" if meta else ""))
+            lines += [f"- {extractive.paper_label(src.paper)}" for src in evidence.sources[:5]]
         else:
             lines[0] += " No indexed paper matches it."
         return Answer(question, "\n".join(lines), [], evidence.sources, abstained=True, backend=self.backend,

@@ -109,7 +109,7 @@ def score_sentences(vectors: SentenceVectors, question_vec: np.ndarray, terms: f
     return sorted(sentences, key=lambda x: -x.score)
 
 
-def confidence(question_vec: np.ndarray, terms: frozenset[str], sources: list[Source],
+def confidence(terms: frozenset[str], sources: list[Source],
                sentences: list[Sentence]) -> tuple[float, dict[str, Any]]:
     """How well the best source answers the question, 0-1: the mean of the best
     sentence's meaning match and the share of the question's content words the
@@ -134,20 +134,21 @@ def gather(index: PaperIndex, vectors: SentenceVectors, question: str, k: int,
     t0 = time.perf_counter()
     result = search(index, question, k=k if restrict is None else max(k, len(restrict) * 3), filters=filters)
     hits = result.hits if restrict is None else [h for h in result.hits if h.paper_id in restrict]
+    sources = [Source(0, h.paper, h.score) for h in hits]
     if restrict is not None:  # papers named by the conversation come even when the new words miss them
         have = {h.paper_id for h in hits}
-        extra = [index.paper_by_id[pid] for pid in restrict if pid not in have and pid in index.paper_by_id]
-        sources = [Source(0, h.paper, h.score) for h in hits] + [Source(0, p, 0.0) for p in extra]
-    else:
-        sources = [Source(0, h.paper, h.score) for h in hits]
+        sources += [Source(0, index.paper_by_id[pid], 0.0) for pid in restrict
+                    if pid not in have and pid in index.paper_by_id]
     for n, src in enumerate(sources, start=1):
         src.n = n
     timings = {f"search_{k_}": v for k_, v in result.timings.items()}
     t = time.perf_counter()
     terms = content_terms(asked or question)
-    qvec = index.embedder.embed_query(asked or question)
+    # The search embedded the question already; a follow-up is scored on the words the user typed.
+    qvec = result.query_vector if asked is None and result.query_vector is not None \
+        else index.embedder.embed_query(asked or question)
     sentences = score_sentences(vectors, qvec, terms, sources)
-    conf, signals = confidence(qvec, terms, sources, sentences)
+    conf, signals = confidence(terms, sources, sentences)
     timings["sentences"] = time.perf_counter() - t
     timings["evidence"] = time.perf_counter() - t0
     return Evidence(result.query, terms, sources, sentences, conf, list(result.notices), timings, signals)

@@ -8,7 +8,7 @@ import re
 
 from assistant.answer.citations import citation
 from assistant.answer.evidence import Evidence, Sentence
-from assistant.records import Citation, Paper, short_authors
+from assistant.records import Citation, Paper
 
 _ARTIFACT = (r"(?:papers?|works?|stud(?:y|ies)|articles?|publications?|methods?|approach(?:es)?|techniques?|"
              r"algorithms?|systems?|frameworks?|architectures?|models?|networks?|datasets?|benchmarks?|"
@@ -26,9 +26,8 @@ def is_lookup(question: str) -> bool:
 
 
 def paper_label(paper: Paper) -> str:
-    who = short_authors(paper.authors, paper.authors_et_al)
-    meta = ", ".join(x for x in (who, str(paper.year) if paper.year else "") if x)
-    return f"**{paper.title}**" + (f" ({meta})" if meta else "")
+    """'**Title** (Wang et al., 2023)'."""
+    return f"**{paper.title}**{paper.cited_as()[len(paper.title):]}"
 
 
 def _quote(sentence: Sentence) -> str:

@@ -93,9 +93,10 @@ class OpenAIEmbedder:
     def __init__(self, settings: Settings):
         from openai import OpenAI
 
-        if not os.environ.get("OPENAI_API_KEY") and not os.environ.get("OPENAI_BASE_URL"):
+        if not settings.openai_api_key and not settings.openai_base_url:
             raise EmbeddingError("embed_backend=openai needs OPENAI_API_KEY and/or OPENAI_BASE_URL")
-        self.client = OpenAI(api_key=os.environ.get("OPENAI_API_KEY") or "not-needed", max_retries=3, timeout=60)
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
+        self.client = OpenAI(api_key=key, base_url=settings.openai_base_url, max_retries=3, timeout=60)
         self.name = settings.embed_model
         self.batch_size = settings.embed_batch_size
         self.dim = len(self._call(["dimension probe"])[0])
