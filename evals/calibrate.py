@@ -28,7 +28,8 @@ def confidences(pa, items: list[Item], progress: bool = True) -> list[tuple[floa
     for item in tqdm([i for i in items if i.type != "comparison"], desc="evidence", disable=not progress,
                      file=sys.stderr):
         evidence = pa.engine.evidence(item.question)
-        out.append((evidence.confidence, item.type != "unanswerable"))
+        # A question whose asked-for quantity no abstract states abstains at any threshold.
+        out.append((-1.0 if evidence.nothing_stated else evidence.confidence, item.type != "unanswerable"))
     return out
 
 

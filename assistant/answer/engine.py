@@ -98,7 +98,8 @@ class AnswerEngine:
         return gather(self.index, self.vectors, question, self.settings.answer_papers, filters, restrict, asked)
 
     def abstains(self, evidence: Evidence) -> bool:
-        return not evidence.sources or evidence.confidence < self.settings.abstain_threshold
+        return (not evidence.sources or evidence.confidence < self.settings.abstain_threshold
+                or evidence.nothing_stated)
 
     # --- answers ----------------------------------------------------------------
     def ask(self, question: str, filters: Filters | dict | None = None, stream: bool = False,
@@ -121,19 +122,25 @@ class AnswerEngine:
             answer = self.extractive(question, evidence)
             for paragraph in answer.text.split("\n\n"):  # streamed paragraph by paragraph
                 yield paragraph + "\n\n"
+        if evidence.unstated and not answer.abstained:
+            notices.append("The top abstracts give no value for: "
+                           + "; ".join(f.describe() for f in evidence.unstated) + ".")
         answer.notices = notices + answer.notices
         answer.timings = {**evidence.timings, **answer.timings, "total": time.perf_counter() - t0}
         return answer
 
     def abstention(self, question: str, evidence: Evidence) -> Answer:
-        lines = ["The indexed abstracts do not answer this question."]
-        if evidence.sources:
-            lines[0] += (f" (The best evidence scores {evidence.confidence:.2f}, below the "
-                         f"{self.settings.abstain_threshold:.2f} needed to answer.) The closest papers are:")
-            lines.append("")
-            lines += [f"- {extractive.paper_label(src.paper)}" for src in evidence.sources[:5]]
+        if not evidence.sources:
+            lines = ["The indexed abstracts do not answer this question. No indexed paper matches it."]
         else:
-            lines[0] += " No indexed paper matches it."
+            if evidence.nothing_stated and evidence.confidence >= self.settings.abstain_threshold:
+                asked = "; ".join(f.describe() for f in evidence.unstated)
+                why = f"The closest abstracts do not state this ({asked}): none of their sentences gives a value for it."
+            else:
+                why = (f"The indexed abstracts do not answer this question. (The best evidence scores "
+                       f"{evidence.confidence:.2f}, below the {self.settings.abstain_threshold:.2f} needed to answer.)")
+            lines = [f"{why} The closest papers are:", ""]
+            lines += [f"- {extractive.paper_label(src.paper)}" for src in evidence.sources[:5]]
         return Answer(question, "\n".join(lines), [], evidence.sources, abstained=True, backend=self.backend,
                       confidence=evidence.confidence)
 

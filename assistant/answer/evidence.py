@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from assistant.answer.asked import Focus, asked_quantities, states
 from assistant.answer.text import content_terms, overlap, sentence_spans
 from assistant.index import PaperIndex
 from assistant.records import Paper, Source
@@ -36,6 +37,7 @@ class Sentence:
     dense: float = 0.0
     lexical: float = 0.0
     score: float = 0.0
+    gives: bool = False  # gives a value for a quantity the question asks for
 
     @property
     def paper(self) -> Paper:
@@ -51,11 +53,18 @@ class Evidence:
     question: str
     terms: frozenset[str]
     sources: list[Source]
-    sentences: list[Sentence]  # best first
+    sentences: list[Sentence]  # best first (those giving an asked-for quantity before the rest)
     confidence: float
     notices: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     signals: dict[str, Any] = field(default_factory=dict)  # what the confidence was made of
+    asked: list[Focus] = field(default_factory=list)  # quantities the question asks for
+    unstated: list[Focus] = field(default_factory=list)  # ... that no evidence sentence gives
+
+    @property
+    def nothing_stated(self) -> bool:
+        """The question asks only for quantities, and the evidence states none of them."""
+        return bool(self.asked) and len(self.unstated) == len(self.asked)
 
     def best_of(self, n: int) -> list[Sentence]:
         return [s for s in self.sentences if s.source.n == n]
@@ -149,6 +158,24 @@ def gather(index: PaperIndex, vectors: SentenceVectors, question: str, k: int,
         else index.embedder.embed_query(asked or question)
     sentences = score_sentences(vectors, qvec, terms, sources)
     conf, signals = confidence(terms, sources, sentences)
+    asked_for = asked_quantities(asked or question)
+    unstated = unstated_quantities(asked_for, [x for x in sentences if x.source.n <= STATED_PAPERS])
+    if len(unstated) < len(asked_for):  # sentences giving an asked-for value come first: they answer it
+        for x in sentences:
+            x.gives = any(states(f, x.text) for f in asked_for)
+        sentences.sort(key=lambda x: (not x.gives, -x.score))
+    if asked_for:
+        signals["asked"] = [f.describe() for f in asked_for]
+        signals["unstated"] = [f.describe() for f in unstated]
     timings["sentences"] = time.perf_counter() - t
     timings["evidence"] = time.perf_counter() - t0
-    return Evidence(result.query, terms, sources, sentences, conf, list(result.notices), timings, signals)
+    return Evidence(result.query, terms, sources, sentences, conf, list(result.notices), timings, signals,
+                    asked_for, unstated)
+
+
+STATED_PAPERS = 3  # an asked-for quantity must be given by one of the top papers (as for the confidence)
+
+
+def unstated_quantities(asked: list[Focus], sentences: list[Sentence]) -> list[Focus]:
+    """The asked-for quantities no sentence gives (a number next to the words naming it)."""
+    return [f for f in asked if not any(states(f, x.text) for x in sentences)]

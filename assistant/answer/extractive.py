@@ -6,24 +6,10 @@ from __future__ import annotations
 
 import re
 
+from assistant.answer.asked import is_lookup
 from assistant.answer.citations import citation
 from assistant.answer.evidence import Evidence, Sentence
 from assistant.records import Citation, Paper
-
-_ARTIFACT = (r"(?:papers?|works?|stud(?:y|ies)|articles?|publications?|methods?|approach(?:es)?|techniques?|"
-             r"algorithms?|systems?|frameworks?|architectures?|models?|networks?|datasets?|benchmarks?|"
-             r"pipelines?|suites?|contributions?|releases?)")
-_LOOKUP = re.compile(
-    r"^\s*(?:(?:which|what)\s+(?:[\w-]+\s+){0,3}" + _ARTIFACT + r"\b(?!\s+(?:does|do|did|is|are|was|were)\b)"
-    r"|(?:is|are)\s+there\s+(?:any\s+|an?\s+)?(?:papers?|works?|stud(?:y|ies))\b"
-    r"|(?:find|list|show(?:\s+me)?|name)\s+(?:\w+\s+){0,2}(?:papers?|works?|stud(?:y|ies))\b"
-    r"|(?:any|a)\s+papers?\b)", re.IGNORECASE)
-
-
-def is_lookup(question: str) -> bool:
-    """'Which paper ...?' asks for papers, not facts: lead with the paper."""
-    return bool(_LOOKUP.search(question))
-
 
 def paper_label(paper: Paper) -> str:
     """'**Title** (Wang et al., 2023)'."""
@@ -44,14 +30,16 @@ def select(evidence: Evidence, max_sentences: int, lookup: bool, close: float) -
     scoring at least SAME_PAPER x the best (not for lookups, which quote one per
     paper); another paper only when its sentence scores at least `close` x the
     best - or when it is the paper retrieval ranked first and scores SAME_PAPER x
-    the best. At most two papers (three for lookups, which name candidates)."""
+    the best. At most two papers (three for lookups, which name candidates).
+    When the question asks for a quantity and the best sentence gives it, only
+    sentences that give it are quoted."""
     if not evidence.sentences:
         return []
     best = evidence.sentences[0]
     papers = [best.source.n]
     chosen = [best]
     for x in evidence.sentences[1:]:
-        if len(chosen) >= max_sentences or x.score < SAME_PAPER * best.score:
+        if len(chosen) >= max_sentences or x.score < SAME_PAPER * best.score or (best.gives and not x.gives):
             break
         if x.source.n in papers:
             if not lookup:

@@ -50,14 +50,17 @@ QUESTION_WORDS = frozenset(
     "paper papers work works study studies article articles approach approaches method methods propose proposes "
     "proposed introduce introduces present presents describe describes find finds found show shows report "
     "reports use uses used using author authors there any some one tell me about explain mean means "
-    "compare comparison differ difference between versus vs".split())
+    "compare comparison differ difference between versus vs its their collection indexed many much take "
+    "takes took".split())
+# ... and their folded forms ("does" -> "doe", "studies" -> "study"), since terms are compared folded.
+_QUESTION_TERMS = QUESTION_WORDS | frozenset(t for w in QUESTION_WORDS for t in tokenize(w))
 
 
 @lru_cache(maxsize=4096)
 def content_terms(text: str) -> frozenset[str]:
     """Stemmed content words (stopwords and question words removed)."""
     return frozenset(t for t in tokenize(text)
-                     if t not in QUESTION_WORDS and (not t.isdigit() or len(t) >= 4))  # keep years, not "2"
+                     if t not in _QUESTION_TERMS and (not t.isdigit() or len(t) >= 4))  # keep years, not "2"
 
 
 def overlap(question_terms: frozenset[str], text: str) -> float:
