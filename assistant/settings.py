@@ -75,7 +75,7 @@ class Settings(BaseSettings):
         description="A further sentence (or paper) joins an extractive answer when it scores at least this "
                     "fraction of the best sentence's score (tuned on the golden dev split).")
     abstain_threshold: float = Field(
-        0.356, ge=0, le=1,
+        0.340, ge=0, le=1,
         description="Evidence confidence (0-1) below which the assistant abstains and lists the closest papers. "
                     "Calibrated on the dev split of evals/datasets/golden.jsonl (see docs/evaluation.md).")
 
