@@ -10,7 +10,7 @@ import re
 import pytest
 
 from assistant.answer.citations import check, normalize_markers
-from assistant.answer.text import markers, sentence_spans
+from assistant.answer.text import markers, sentence_spans, sentences
 from assistant.compare import NOT_STATED, ROW_NAMES, methods_in_question
 from assistant.records import Answer, Source, paper_id
 from assistant.retrieve import QueryError
@@ -336,3 +336,17 @@ def test_a_partly_stated_question_is_answered_with_a_notice(pa):
     assert not a.abstained
     assert any("8 encoder and 8 decoder layers" in c.quote for c in a.citations)
     assert any("give no value for: GPUs" in n for n in a.notices)
+
+
+def test_a_quantity_of_a_named_paper_is_not_answered_from_another_paper(pa):
+    # ColorMAE's abstract gives no masking ratio; other masked-autoencoder papers
+    # retrieved with it do. The question names ColorMAE, so their ratios do not answer it.
+    from assistant.answer.asked import asked_quantities, states
+
+    question = "What masking ratio does ColorMAE use?"
+    a = pa.ask(question)
+    assert a.abstained and a.text.startswith("The closest abstracts do not state this (masking ratio)")
+    assert a.sources[0].paper.title.startswith("ColorMAE")
+    [focus] = asked_quantities(question)
+    others = [s.paper for s in a.sources[1:]]
+    assert any(states(focus, sentence) for p in others for sentence in sentences(p.abstract))

@@ -50,6 +50,8 @@ def test_a_sentence_states_a_quantity_when_it_names_it_and_gives_a_value():
     gpus, epochs = asked_quantities("How many GPUs were used, and for how many epochs?")
     assert states(gpus, "training takes 8 days on 64 GPU nodes")  # gpus/gpu fold together
     assert states(epochs, "we train for 300 epochs") and not states(epochs, "we train on 64 GPUs")
+    assert states(gpus, "trained on eight GPUs")  # "how many": a number word is a value
+    assert not states(ratio, "we explore four types of masking filters")  # ... otherwise it is not
     [any_amount] = asked_quantities("By how much does it improve accuracy?")
     assert states(any_amount, "it improves MOTA by 9.6%") and not states(any_amount, "it improves MOTA")
 

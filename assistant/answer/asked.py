@@ -65,13 +65,15 @@ class Focus:
 
     phrase: str  # e.g. "dropout rate", "GPUs" ("" for "By how much does X improve ...")
     terms: frozenset[str]
+    count: bool = False  # "how many ...": a number word ("two networks") gives a value too
 
     def describe(self) -> str:
         return self.phrase or "the amount asked about"
 
 
-def has_number(text: str) -> bool:
-    return bool(_NUMBER.search(text) or _NUMBER_WORDS.search(text))
+def has_number(text: str, words: bool = True) -> bool:
+    """A value in `text`: digits, or (with `words`) a number word such as "two"."""
+    return bool(_NUMBER.search(text) or (words and _NUMBER_WORDS.search(text)))
 
 
 def asked_quantities(question: str) -> list[Focus]:
@@ -81,7 +83,8 @@ def asked_quantities(question: str) -> list[Focus]:
     found: list[Focus] = []
     for m in _HOW.finditer(question):
         phrase = (m.group("np") or "").strip()
-        found.append(Focus(phrase, content_terms(phrase) if phrase else frozenset()))
+        found.append(Focus(phrase, content_terms(phrase) if phrase else frozenset(),
+                           count="many" in m.group(0).lower()))
     m = _WHAT.match(question)
     if m:
         phrase = m.group("np").strip()
@@ -96,7 +99,7 @@ def asked_quantities(question: str) -> list[Focus]:
 def states(focus: Focus, sentence: str) -> bool:
     """Whether `sentence` gives a value for `focus`: a number, and (when the focus
     has words) at least one of them."""
-    if not has_number(sentence):
+    if not has_number(sentence, words=focus.count):
         return False
     return not focus.terms or any(_same(t, u) for t in focus.terms for u in content_terms(sentence))
 

@@ -17,7 +17,7 @@ from typing import Any, Generator, Iterator
 
 from assistant.answer import citations as cites
 from assistant.answer import extractive
-from assistant.answer.evidence import Evidence, SentenceVectors, gather
+from assistant.answer.evidence import Evidence, PaperTerms, SentenceVectors, gather
 from assistant.answer.text import content_terms
 from assistant.index import PaperIndex
 from assistant.llm import ChatLLM, LLMError, count_tokens, fit_to_budget
@@ -87,6 +87,7 @@ class AnswerEngine:
     def __init__(self, index: PaperIndex, settings: Settings, llm: ChatLLM | None = None):
         self.index, self.settings, self.llm = index, settings, llm
         self.vectors = SentenceVectors(index)
+        self.paper_terms = PaperTerms(index)
 
     @property
     def backend(self) -> str:
@@ -95,7 +96,8 @@ class AnswerEngine:
     # --- evidence -------------------------------------------------------------
     def evidence(self, question: str, filters: Filters | dict | None = None,
                  restrict: list[str] | None = None, asked: str | None = None) -> Evidence:
-        return gather(self.index, self.vectors, question, self.settings.answer_papers, filters, restrict, asked)
+        return gather(self.index, self.vectors, question, self.settings.answer_papers, filters, restrict, asked,
+                      self.paper_terms)
 
     def abstains(self, evidence: Evidence) -> bool:
         return (not evidence.sources or evidence.confidence < self.settings.abstain_threshold

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +98,26 @@ class SentenceVectors:
         return self.index.embedder.embed_documents(texts) if texts else np.zeros((0, 1), dtype=np.float32)
 
 
+class PaperTerms:
+    """How many indexed papers use each content term (title + abstract), to spot
+    the rare words by which a question names one paper ("MaskFeat", "token crisis").
+    Counted on first use and again when the indexed papers change."""
+
+    def __init__(self, index: PaperIndex):
+        self.index = index
+        self._key: tuple[int, int] | None = None
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def counts(self) -> Counter[str]:
+        key = (id(self.index.papers), len(self.index.papers))
+        with self._lock:
+            if key != self._key:
+                self._counts = Counter(t for p in self.index.papers for t in content_terms(f"{p.title} {p.abstract}"))
+                self._key = key
+            return self._counts
+
+
 def score_sentences(vectors: SentenceVectors, question_vec: np.ndarray, terms: frozenset[str],
                     sources: list[Source]) -> list[Sentence]:
     sentences = [Sentence(src, i, s, e) for src in sources
@@ -135,7 +155,7 @@ def confidence(terms: frozenset[str], sources: list[Source],
 
 def gather(index: PaperIndex, vectors: SentenceVectors, question: str, k: int,
            filters: Filters | dict | None = None, restrict: list[str] | None = None,
-           asked: str | None = None) -> Evidence:
+           asked: str | None = None, paper_terms: PaperTerms | None = None) -> Evidence:
     """Retrieve `k` papers for `question` and score their sentences.
     `restrict`: only these paper ids (a follow-up about earlier sources);
     `asked`: the words the user typed, when `question` adds the titles a follow-up
@@ -159,21 +179,34 @@ def gather(index: PaperIndex, vectors: SentenceVectors, question: str, k: int,
     sentences = score_sentences(vectors, qvec, terms, sources)
     conf, signals = confidence(terms, sources, sentences)
     asked_for = asked_quantities(asked or question)
-    unstated = unstated_quantities(asked_for, [x for x in sentences if x.source.n <= STATED_PAPERS])
-    if len(unstated) < len(asked_for):  # sentences giving an asked-for value come first: they answer it
-        for x in sentences:
-            x.gives = any(states(f, x.text) for f in asked_for)
-        sentences.sort(key=lambda x: (not x.gives, -x.score))
+    unstated: list[Focus] = []
     if asked_for:
-        signals["asked"] = [f.describe() for f in asked_for]
-        signals["unstated"] = [f.describe() for f in unstated]
+        named = named_sources(terms - frozenset().union(*(f.terms for f in asked_for)), sources,
+                              (paper_terms or PaperTerms(index)).counts())
+        scope = [x for x in sentences if (x.source in named if named else x.source.n <= STATED_PAPERS)]
+        unstated = unstated_quantities(asked_for, scope)
+        if len(unstated) < len(asked_for):  # sentences giving an asked-for value come first: they answer it
+            for x in scope:
+                x.gives = any(states(f, x.text) for f in asked_for)
+            sentences.sort(key=lambda x: (not x.gives, -x.score))
+        signals.update(asked=[f.describe() for f in asked_for], unstated=[f.describe() for f in unstated],
+                       named=[src.n for src in named])
     timings["sentences"] = time.perf_counter() - t
     timings["evidence"] = time.perf_counter() - t0
     return Evidence(result.query, terms, sources, sentences, conf, list(result.notices), timings, signals,
                     asked_for, unstated)
 
 
-STATED_PAPERS = 3  # an asked-for quantity must be given by one of the top papers (as for the confidence)
+STATED_PAPERS = 3  # an asked-for quantity must be given by one of the top papers (as for the confidence) ...
+NAMING_PAPERS = 3  # ... or, when the question names a paper by a word at most this many papers use, by it
+
+
+def named_sources(terms: frozenset[str], sources: list[Source], counts: Counter[str]) -> list[Source]:
+    """The sources a question names: those using one of its rare words (in at most
+    NAMING_PAPERS indexed papers): 'What FID does MaskFeat reach' names MaskFeat's paper,
+    so another paper's FID does not answer it."""
+    rare = {t for t in terms if 0 < counts[t] <= NAMING_PAPERS}
+    return [src for src in sources if rare & content_terms(f"{src.paper.title} {src.paper.abstract}")]
 
 
 def unstated_quantities(asked: list[Focus], sentences: list[Sentence]) -> list[Focus]:
