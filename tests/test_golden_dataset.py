@@ -52,65 +52,74 @@ def papers() -> dict:
     return {p.id: p for p in result.papers}
 
 
-@pytest.fixture(scope="module")
-def items() -> list[dict]:
-    assert GOLDEN.is_file(), f"missing {GOLDEN}"
+def read_jsonl(path: Path) -> list[dict]:
+    assert path.is_file(), f"missing {path}"
     rows = []
-    for n, line in enumerate(GOLDEN.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            pytest.fail(f"golden.jsonl line {n} is not JSON: {exc}")
-        assert isinstance(row, dict), f"golden.jsonl line {n} is not a JSON object"
+            pytest.fail(f"{path.name} line {n} is not JSON: {exc}")
+        assert isinstance(row, dict), f"{path.name} line {n} is not a JSON object"
         rows.append(row)
     return rows
 
 
+def check_item(it: dict, item_id: re.Pattern, splits, types) -> None:
+    """The schema of one dataset item (shared with the hold-out set's test)."""
+    iid = it.get("id", "<no id>")
+    keys = set(it)
+    assert REQUIRED <= keys, f"{iid}: missing fields {sorted(REQUIRED - keys)}"
+    assert keys <= REQUIRED | OPTIONAL, f"{iid}: unknown fields {sorted(keys - REQUIRED - OPTIONAL)}"
+    assert isinstance(iid, str) and item_id.fullmatch(iid), f"{iid}: id must look like {item_id.pattern}"
+    assert it["split"] in splits, f"{iid}: bad split {it['split']!r}"
+    assert it["type"] in types, f"{iid}: bad type {it['type']!r}"
+    assert isinstance(it["question"], str) and len(it["question"].strip()) >= 10, f"{iid}: empty question"
+    for field in ("gold_paper_ids", "gold_sentences"):
+        value = it[field]
+        assert isinstance(value, list) and all(isinstance(x, str) and x.strip() for x in value), \
+            f"{iid}: {field} must be a list of non-empty strings"
+    for pid in it["gold_paper_ids"]:
+        assert PAPER_ID.fullmatch(pid), f"{iid}: malformed paper id {pid!r}"
+    assert len(set(it["gold_paper_ids"])) == len(it["gold_paper_ids"]), f"{iid}: repeated gold paper"
+    for s in it["gold_sentences"]:
+        assert s == s.strip() and s[-1] in ".?!", f"{iid}: gold sentence is not one whole sentence: {s!r}"
+
+    kind = it["type"]
+    if kind == "comparison":
+        methods = it.get("methods")
+        assert isinstance(methods, list) and all(isinstance(m, str) and m.strip() for m in methods), \
+            f"{iid}: comparison needs a list of method names"
+        assert len(methods) == len(it["gold_paper_ids"]) >= 2, \
+            f"{iid}: need >= 2 methods and exactly one gold paper per method"
+        assert len(it["gold_sentences"]) == len(methods), f"{iid}: need one gold sentence per method"
+        for m in methods:
+            assert m.lower() in it["question"].lower(), f"{iid}: method {m!r} is not named in the question"
+    else:
+        assert "methods" not in it, f"{iid}: only comparison items have methods"
+    if kind == "factual":
+        assert isinstance(it.get("answer"), str) and it["answer"].strip(), f"{iid}: factual item needs an answer"
+    else:
+        assert "answer" not in it, f"{iid}: only factual items have an answer"
+    if kind in ("lookup", "factual"):
+        assert len(it["gold_paper_ids"]) == 1, f"{iid}: {kind} item must have exactly one gold paper"
+        assert it["gold_sentences"], f"{iid}: {kind} item needs gold sentences"
+    if kind == "lookup":
+        assert 1 <= len(it["gold_sentences"]) <= 2, f"{iid}: lookup items have 1-2 gold sentences"
+    if kind == "unanswerable":
+        assert it["gold_paper_ids"] == [] and it["gold_sentences"] == [], f"{iid}: unanswerable item has gold"
+
+
+@pytest.fixture(scope="module")
+def items() -> list[dict]:
+    return read_jsonl(GOLDEN)
+
+
 def test_fields_and_values(items):
     for it in items:
-        iid = it.get("id", "<no id>")
-        keys = set(it)
-        assert REQUIRED <= keys, f"{iid}: missing fields {sorted(REQUIRED - keys)}"
-        assert keys <= REQUIRED | OPTIONAL, f"{iid}: unknown fields {sorted(keys - REQUIRED - OPTIONAL)}"
-        assert isinstance(iid, str) and ITEM_ID.fullmatch(iid), f"{iid}: id must look like q001"
-        assert it["split"] in SPLITS, f"{iid}: bad split {it['split']!r}"
-        assert it["type"] in TYPES, f"{iid}: bad type {it['type']!r}"
-        assert isinstance(it["question"], str) and len(it["question"].strip()) >= 10, f"{iid}: empty question"
-        for field in ("gold_paper_ids", "gold_sentences"):
-            value = it[field]
-            assert isinstance(value, list) and all(isinstance(x, str) and x.strip() for x in value), \
-                f"{iid}: {field} must be a list of non-empty strings"
-        for pid in it["gold_paper_ids"]:
-            assert PAPER_ID.fullmatch(pid), f"{iid}: malformed paper id {pid!r}"
-        assert len(set(it["gold_paper_ids"])) == len(it["gold_paper_ids"]), f"{iid}: repeated gold paper"
-        for s in it["gold_sentences"]:
-            assert s == s.strip() and s[-1] in ".?!", f"{iid}: gold sentence is not one whole sentence: {s!r}"
-
-        kind = it["type"]
-        if kind == "comparison":
-            methods = it.get("methods")
-            assert isinstance(methods, list) and all(isinstance(m, str) and m.strip() for m in methods), \
-                f"{iid}: comparison needs a list of method names"
-            assert len(methods) == len(it["gold_paper_ids"]) >= 2, \
-                f"{iid}: need >= 2 methods and exactly one gold paper per method"
-            assert len(it["gold_sentences"]) == len(methods), f"{iid}: need one gold sentence per method"
-            for m in methods:
-                assert m.lower() in it["question"].lower(), f"{iid}: method {m!r} is not named in the question"
-        else:
-            assert "methods" not in it, f"{iid}: only comparison items have methods"
-        if kind == "factual":
-            assert isinstance(it.get("answer"), str) and it["answer"].strip(), f"{iid}: factual item needs an answer"
-        else:
-            assert "answer" not in it, f"{iid}: only factual items have an answer"
-        if kind in ("lookup", "factual"):
-            assert len(it["gold_paper_ids"]) == 1, f"{iid}: {kind} item must have exactly one gold paper"
-            assert it["gold_sentences"], f"{iid}: {kind} item needs gold sentences"
-        if kind == "lookup":
-            assert 1 <= len(it["gold_sentences"]) <= 2, f"{iid}: lookup items have 1-2 gold sentences"
-        if kind == "unanswerable":
-            assert it["gold_paper_ids"] == [] and it["gold_sentences"] == [], f"{iid}: unanswerable item has gold"
+        check_item(it, ITEM_ID, SPLITS, TYPES)
 
 
 def test_ids_unique_and_questions_distinct(items):
