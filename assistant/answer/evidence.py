@@ -63,7 +63,7 @@ class Evidence:
 
     @property
     def nothing_stated(self) -> bool:
-        """The question asks only for quantities, and the evidence states none of them."""
+        """The question asks for quantities and the evidence states none of them."""
         return bool(self.asked) and len(self.unstated) == len(self.asked)
 
     def best_of(self, n: int) -> list[Sentence]:
