@@ -49,7 +49,8 @@ _AUX = (r"(?:does|do|did|is|are|was|were|has|have|had|can|could|should|would|wil
 _WHAT = re.compile(r"^\s*(?:(?:on|in|for|at|with|from|to|under|by)\s+)?(?:what|which)\s+"
                    rf"(?P<np>[^?]{{1,80}}?)\s+{_AUX}\b", re.IGNORECASE)
 # "how many/much <noun phrase>? <auxiliary>": a quantity whatever the noun ("By how much does X improve").
-_HOW = re.compile(rf"(?:^|,|;|\band\b)\s*(?:(?:by|for|to|in|on)\s+)?how\s+(?:many|much)\b(?:\s+(?!{_AUX}\b)(?P<np>[^?,]{{1,60}}?))?(?=\s+{_AUX}\b|[?,]|$)", re.IGNORECASE)
+_HOW = re.compile(rf"(?:^|,|;|\band\b)\s*(?:(?:by|for|to|in|on)\s+)?how\s+(?:many|much)\b"
+                  rf"(?:\s+(?!{_AUX}\b)(?P<np>[^?,]{{1,60}}?))?(?=\s+{_AUX}\b|[?,]|$)", re.IGNORECASE)
 
 # A number that is a value, not part of a name: 75%, 8, 1.5x, 199; not ResNet-50, top-1, WMT'14, A100.
 _NUMBER = re.compile(r"(?<![\w'’\-.])(?:\d+(?:[.,]\d+)*|\.\d+)(?:\s?(?:%|x|×))?(?![\w\-]*[A-Za-z]{2})")

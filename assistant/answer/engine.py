@@ -137,7 +137,8 @@ class AnswerEngine:
         else:
             if evidence.nothing_stated and evidence.confidence >= self.settings.abstain_threshold:
                 asked = "; ".join(f.describe() for f in evidence.unstated)
-                why = f"The closest abstracts do not state this ({asked}): none of their sentences gives a value for it."
+                why = (f"The closest abstracts do not state this ({asked}): none of their sentences gives "
+                       f"a value for it.")
             else:
                 why = (f"The indexed abstracts do not answer this question. (The best evidence scores "
                        f"{evidence.confidence:.2f}, below the {self.settings.abstain_threshold:.2f} needed to answer.)")
