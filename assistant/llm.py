@@ -362,12 +362,7 @@ class ChatLLM:
             content = getattr(message, "content", None)
             return response, content if isinstance(content, str) else "", getattr(choices[0], "finish_reason", None)
 
-        try:
-            response, text, finish = self._retrying(attempt, lambda: attempts)
-        except LLMError:
-            raise
-        except Exception as exc:
-            raise self._error(exc, attempts, time.monotonic() - start) from None
+        response, text, finish = self._retrying(attempt, lambda: attempts, start)
         usage = self._usage(getattr(response, "usage", None), messages, text)
         model = getattr(response, "model", None)
         return Completion(text=text, usage=usage, attempts=attempts, seconds=time.monotonic() - start,
@@ -419,7 +414,9 @@ class ChatLLM:
                 return self._client.chat.completions.create(**params, **extra)
             raise
 
-    def _retrying(self, fn: Callable[[], T], attempts: Callable[[], int]) -> T:
+    def _retrying(self, fn: Callable[[], T], attempts: Callable[[], int], start: float) -> T:
+        """`fn` retried on transient failures; what still fails is raised as an LLMError
+        (`attempts()`: the attempts made so far; `start`: when the call began, monotonic)."""
         s = self.settings
         backoff = wait_random_exponential(multiplier=s.llm_retry_initial, max=s.llm_retry_max)
 
@@ -442,7 +439,12 @@ class ChatLLM:
             before_sleep=before_sleep,
             reraise=True,
         )
-        return retrying(fn)
+        try:
+            return retrying(fn)
+        except LLMError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, attempts(), time.monotonic() - start) from None
 
     def _usage(self, reported: Any, messages: list[dict], text: str) -> Usage:
         prompt = getattr(reported, "prompt_tokens", None) if reported is not None else None
@@ -478,12 +480,7 @@ class ChatLLM:
                 raise _Malformed("the stream carried no events (not an OpenAI-style SSE stream)")
             return stream, it, ""
 
-        try:
-            stream, it, first = self._retrying(open_stream, lambda: attempts)
-        except LLMError:
-            raise
-        except Exception as exc:
-            raise self._error(exc, attempts, time.monotonic() - start) from None
+        stream, it, first = self._retrying(open_stream, lambda: attempts, start)
 
         parts: list[str] = []
         try:
