@@ -265,6 +265,12 @@ def test_cli_ask_and_compare(papers_cli, pa):
     ("Which paper proposes an adaptive second order optimizer?", []),
     ("Are first-order methods enough?", []),
     ("Which works study graph neural networks?", []),
+    # New questions with a relative "that" are not follow-ups.
+    ("Which papers show that pruning helps transformers?", []),
+    ("Are there papers on diffusion models for audio that release code?", []),
+    ("Is pruning better than distillation for models that must run on phones?", []),
+    ("What are the limitations of this method?", ["A"]),
+    ("What about that?", ["A"]),
 ])
 def test_follow_up_references(message, picked):
     from assistant.answer.chat import resolve

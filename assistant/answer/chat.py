@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from assistant.answer.asked import is_lookup
 from assistant.index import PaperIndex
 from assistant.records import Answer, Paper
 
@@ -20,9 +21,11 @@ _ORDINAL = re.compile(
     r"\bthe\s+(" + "|".join(ORDINALS) + r")\b(?!-)(?!\s+(?!" + _NOUN + r"\b)[a-z]+\s+" + _NOUN + r"\b)"
     r"|\b(" + "|".join(ORDINALS) + r")\s+" + _NOUN + r"\b"
     r"|\b(?:paper|source|number|no\.?)\s*#?\s*(\d)\b|\[(\d)\]", re.IGNORECASE)
+_THING = r"(?:paper|method|approach|work|model|authors?|technique|algorithm|idea|study|result|results|one|ones)"
+# "it", "its", "this method", "the paper", "what about this?" - not the "that" of "papers show that ...".
 _PRONOUN = re.compile(
-    r"\b(it|its|they|them|their|this|that|these|those|the (?:paper|method|approach|work|model|authors?|"
-    r"technique|algorithm|idea|study))\b", re.IGNORECASE)
+    r"\b(?:it|its|they|them|their)\b|\b(?:this|that|these|those|the)\s+" + _THING + r"\b"
+    r"|\b(?:this|that)\s*[?.!]*\s*$", re.IGNORECASE)
 _COMPARE = re.compile(r"\b(compare|comparison|differ|difference|versus|vs\.?|better than|worse than)\b", re.I)
 
 
@@ -60,7 +63,7 @@ def resolve(message: str, previous: list[Paper]) -> Resolved:
         idx = len(previous) - 1 if n == -1 else n - 1
         if 0 <= idx < len(previous) and all(previous[idx].id != p.id for p in picked):
             picked.append(previous[idx])
-    pronoun = _PRONOUN.search(message)
+    pronoun = None if is_lookup(message) else _PRONOUN.search(message)  # "Which papers ...?" starts anew
     if pronoun and all(previous[0].id != p.id for p in picked) and (not picked or _COMPARE.search(message)):
         picked.insert(0, previous[0])
     if not picked:
