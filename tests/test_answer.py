@@ -356,3 +356,19 @@ def test_a_quantity_of_a_named_paper_is_not_answered_from_another_paper(pa):
     [focus] = asked_quantities(question)
     others = [s.paper for s in a.sources[1:]]
     assert any(states(focus, sentence) for p in others for sentence in sentences(p.abstract))
+
+
+def test_sentence_vectors_follow_a_changed_abstract(pa):
+    """A re-ingest can replace a paper's abstract under the same id (same title):
+    the cached vector of the old sentence must not stand for the new one."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    paper = pa.index.paper_by_id[HPM]
+    old = pa.engine.vectors.get([(paper, 0, 40)])[0]
+    changed = replace(paper, abstract="Graph neural networks on molecules. " + paper.abstract)
+    new = pa.engine.vectors.get([(changed, 0, 40)])[0]
+    assert paper.abstract[:40] != changed.abstract[:40]
+    assert float(np.dot(old, new)) < 0.9
+    assert np.allclose(pa.engine.vectors.get([(paper, 0, 40)])[0], old)

@@ -96,8 +96,8 @@ class AnswerEngine:
     # --- evidence -------------------------------------------------------------
     def evidence(self, question: str, filters: Filters | dict | None = None,
                  restrict: list[str] | None = None, asked: str | None = None) -> Evidence:
-        return gather(self.index, self.vectors, question, self.settings.answer_papers, filters, restrict, asked,
-                      self.paper_terms)
+        return gather(self.index, self.vectors, self.paper_terms, question, self.settings.answer_papers, filters,
+                      restrict, asked)
 
     def abstains(self, evidence: Evidence) -> bool:
         return (not evidence.sources or evidence.confidence < self.settings.abstain_threshold

@@ -66,26 +66,24 @@ class Evidence:
         """The question asks for quantities and the evidence states none of them."""
         return bool(self.asked) and len(self.unstated) == len(self.asked)
 
-    def best_of(self, n: int) -> list[Sentence]:
-        return [s for s in self.sentences if s.source.n == n]
 
 
 class SentenceVectors:
-    """Embeddings of abstract sentences, computed on first use and kept (LRU)."""
+    """Embeddings of abstract sentences, computed on first use and kept (LRU).
+    Keyed by the sentence text, so an abstract replaced by a later ingest is embedded anew."""
 
     def __init__(self, index: PaperIndex, capacity: int = 50_000):
         self.index, self.capacity = index, capacity
-        self._cache: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()  # the UI answers several sessions at once
 
     def get(self, items: list[tuple[Paper, int, int]]) -> np.ndarray:
-        keys = [(p.id, s, e) for p, s, e in items]
+        keys = [p.abstract[s:e] for p, s, e in items]
         with self._lock:
             found = {k: self._cache[k] for k in keys if k in self._cache}
-        todo = [i for i, k in enumerate(keys) if k not in found]
+        todo = list(dict.fromkeys(k for k in keys if k not in found))
         if todo:  # embedded outside the lock
-            vectors = self.index.embedder.embed_documents([items[i][0].abstract[items[i][1]:items[i][2]] for i in todo])
-            found.update((keys[i], v) for i, v in zip(todo, vectors))
+            found.update(zip(todo, self.index.embedder.embed_documents(todo)))
         with self._lock:
             for k in keys:
                 self._cache[k] = found[k]
@@ -105,16 +103,15 @@ class PaperTerms:
 
     def __init__(self, index: PaperIndex):
         self.index = index
-        self._key: tuple[int, int] | None = None
+        self._papers: list[Paper] | None = None  # the list counted (an ingest replaces the index's list)
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def counts(self) -> Counter[str]:
-        key = (id(self.index.papers), len(self.index.papers))
         with self._lock:
-            if key != self._key:
-                self._counts = Counter(t for p in self.index.papers for t in content_terms(f"{p.title} {p.abstract}"))
-                self._key = key
+            if self._papers is not self.index.papers:
+                self._papers = self.index.papers
+                self._counts = Counter(t for p in self._papers for t in content_terms(f"{p.title} {p.abstract}"))
             return self._counts
 
 
@@ -153,9 +150,9 @@ def confidence(terms: frozenset[str], sources: list[Source],
     return best, signals
 
 
-def gather(index: PaperIndex, vectors: SentenceVectors, question: str, k: int,
+def gather(index: PaperIndex, vectors: SentenceVectors, paper_terms: PaperTerms, question: str, k: int,
            filters: Filters | dict | None = None, restrict: list[str] | None = None,
-           asked: str | None = None, paper_terms: PaperTerms | None = None) -> Evidence:
+           asked: str | None = None) -> Evidence:
     """Retrieve `k` papers for `question` and score their sentences.
     `restrict`: only these paper ids (a follow-up about earlier sources);
     `asked`: the words the user typed, when `question` adds the titles a follow-up
@@ -182,7 +179,7 @@ def gather(index: PaperIndex, vectors: SentenceVectors, question: str, k: int,
     unstated: list[Focus] = []
     if asked_for:
         named = named_sources(terms - frozenset().union(*(f.terms for f in asked_for)), sources,
-                              (paper_terms or PaperTerms(index)).counts())
+                              paper_terms.counts())
         scope = [x for x in sentences if (x.source in named if named else x.source.n <= STATED_PAPERS)]
         unstated = unstated_quantities(asked_for, scope)
         if len(unstated) < len(asked_for):  # sentences giving an asked-for value come first: they answer it
