@@ -181,7 +181,8 @@ def mark_citations(text: str, titles: dict[int, str] | None = None) -> str:
         tip = f' title="{esc(titles[n]).replace("|", "&#124;")}"' if n in titles else ""  # safe in table cells
         return f'<sup class="pa-cite"{tip}>[{n}]</sup>'
 
-    return re.sub(r"(?<!\\)\[(\d{1,3})\](?![(\[:])", sub, text)
+    # Not a Markdown link "[1](url)", reference "[1][ref]" or definition "[1]: " - but "[1][2]" is two markers.
+    return re.sub(r"(?<!\\)\[(\d{1,3})\](?!\(|:|\[(?!\d{1,3}\]))", sub, text)
 
 
 def _safe_url(url: str | None) -> str | None:
@@ -287,8 +288,8 @@ def render_answer(answer: Answer, filters: dict[str, Any] | None = None) -> str:
         out.append(notice("abstain", "<b>Not answered.</b> The indexed abstracts do not answer this question, "
                                      "so nothing is made up. The closest papers are listed as a starting point."))
     if "fallback" in (answer.backend or ""):
-        out.append(notice("warn", "<b>The language model failed</b>, so this is the extractive answer: "
-                                  "sentences quoted from the abstracts."))
+        out.append(notice("warn", "<b>The language model's answer was not used</b> (the reason is below), so "
+                                  "this is the extractive answer: sentences quoted from the abstracts."))
     if answer.standalone_question:
         out.append(notice("info", f"Follow-up read as: <i>{esc(answer.standalone_question)}</i>"))
     for text in answer.notices:

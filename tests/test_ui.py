@@ -99,13 +99,13 @@ def test_chat_handler_with_llm_streams_and_warns_on_fallback(full_index, llm_ser
     assert len(partial) >= 3 and "pa-thinking" in partial[-1]  # streamed, the searching note until the end
     assert any("Hard Patches Mining" in p and "to decide where" not in p for p in partial)
     chat, _, answers = steps[-1]
-    assert answers[0].backend == "llm:test-model" and "language model failed" not in chat[-1]["content"]
+    assert answers[0].backend == "llm:test-model" and "answer was not used" not in chat[-1]["content"]
     assert "pa-sources" in chat[-1]["content"] and "predicts patch-wise losses" in chat[-1]["content"]
 
     llm_server.plan(status=500)  # the LLM fails: the extractive answer, with a clear notice
     chat, _, answers = list(ui.respond(HPM_QUESTION, [], []))[-1]
     assert "fallback" in answers[0].backend
-    assert "pa-notice-warn" in chat[-1]["content"] and "language model failed" in chat[-1]["content"]
+    assert "pa-notice-warn" in chat[-1]["content"] and "answer was not used" in chat[-1]["content"]
 
     settings_md = ui.backend_markdown() + ui.health()
     assert "test-model" in settings_md and "test-key" not in settings_md
@@ -115,6 +115,8 @@ def test_render_escapes_and_redacts():
     from assistant.ui import kv_list, mark_citations, redact
 
     assert mark_citations("a [1] and [2].", {1: 'T<"x">'}).count('class="pa-cite"') == 2
+    assert mark_citations("adjacent [1][2].", {1: "A", 2: "B"}).count('class="pa-cite"') == 2
+    assert "pa-cite" not in mark_citations("[1](http://x) [2][ref] [3]: def")
     assert "&lt;" in mark_citations("[1]", {1: "<b>"}) and "[link](http://x)" in mark_citations("[link](http://x)")
     assert "secret" not in redact("http://user:secret@host/v1") and "sk-abcd***" == redact("sk-abcdefghijklmnop")
     assert "hunter2" not in kv_list({"api_key": "hunter2", "model": "m"})
