@@ -24,6 +24,7 @@ from assistant.records import Citation, CitationChecks, Paper, Source
 from assistant.retrieve import Filters, QueryError, search
 
 NOT_STATED = "not stated in the indexed abstracts"
+NO_MENTION = "no indexed abstract mentions"  # + the method: the cells of a method no abstract names
 MAX_METHODS = 6
 PAPERS_PER_METHOD = 2
 
@@ -152,7 +153,7 @@ def extractive_cells(methods: list[str], papers: dict[str, list[Source]]) -> dic
         srcs = papers[method]
         if not srcs:
             for row in ROW_NAMES:
-                cells[row][method] = Cell(f"no indexed abstract mentions {method}")
+                cells[row][method] = Cell(f"{NO_MENTION} {method}")
             continue
         pattern = _name_pattern(method)
         candidates: list[tuple[Sentence, float]] = []  # (sentence, place in its abstract: 0 first .. 1 last)
@@ -226,7 +227,7 @@ def compare(index: PaperIndex, vectors: SentenceVectors, methods: list[str], llm
     shown = [labels[m] for m in methods]
     unknown = [m for m in shown if not papers[m]]
     if len(unknown) == len(shown):
-        raise QueryError(f"no indexed abstract mentions {' or '.join(shown)}; check the spelling "
+        raise QueryError(f"{NO_MENTION} {' or '.join(shown)}; check the spelling "
                          f"or search with `papers search`")
     notices = [f"No indexed abstract mentions {m}; its column is empty." for m in unknown]
     timings = {"retrieve": time.perf_counter() - t0}
@@ -255,7 +256,7 @@ def _llm_cells(llm: ChatLLM, vectors: SentenceVectors, methods: list[str], paper
             blocks.append(source_block(src).replace(f'<source n="{src.n}">',
                                                     f'<source n="{src.n}" method="{method}">', 1))
     rows = [r for r in ROW_NAMES if r != YEAR_ROW]
-    messages = render("compare", methods=json.dumps(methods), rows=json.dumps(rows), sources="\n\n".join(blocks),
+    messages = render("compare", vectors.index.settings, methods=json.dumps(methods), rows=json.dumps(rows), sources="\n\n".join(blocks),
                       not_stated=NOT_STATED)
     completion = llm.complete(messages)
     usage = {**completion.usage.to_dict(), "model": completion.model, "attempts": completion.attempts}

@@ -18,6 +18,7 @@ import json
 import sys
 from pathlib import Path
 
+from evals import metrics as M
 from evals.harness import Item, load_golden
 
 def confidences(pa, items: list[Item], progress: bool = True) -> list[tuple[float, bool]]:
@@ -34,15 +35,15 @@ def confidences(pa, items: list[Item], progress: bool = True) -> list[tuple[floa
 
 
 def rates(scored: list[tuple[float, bool]], threshold: float) -> dict:
-    answerable = [c for c, a in scored if a]
-    unanswerable = [c for c, a in scored if not a]
-    recall = sum(c < threshold for c in unanswerable) / max(len(unanswerable), 1)
-    false = sum(c < threshold for c in answerable) / max(len(answerable), 1)
-    abstained = sum(c < threshold for c, _ in scored)
-    precision = sum(c < threshold for c in unanswerable) / abstained if abstained else 1.0
-    return {"threshold": round(threshold, 4), "abstention_recall": round(recall, 4),
-            "abstention_precision": round(precision, 4), "false_abstention": round(false, 4),
-            "answerable": len(answerable), "unanswerable": len(unanswerable)}
+    """`evals.metrics.abstention_metrics` when every item below `threshold` abstains."""
+    m = M.abstention_metrics((answerable, c < threshold) for c, answerable in scored)
+    keep = ("abstention_recall", "abstention_precision", "false_abstention")
+    return {"threshold": round(threshold, 4), **{k: None if m[k] is None else round(m[k], 4) for k in keep},
+            "answerable": m["n_answerable"], "unanswerable": m["n_unanswerable"]}
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 def choose(scored: list[tuple[float, bool]]) -> dict:
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
               f"false {cur['false_abstention']:.2f}")
         for split, r in report["held_out"].items():
             print(f"held-out {split} at {r['threshold']:.3f}: recall {r['abstention_recall']:.2f}, "
-                  f"precision {r['abstention_precision']:.2f}, false {r['false_abstention']:.2f}")
+                  f"precision {_fmt(r['abstention_precision'])}, false {r['false_abstention']:.2f}")
     return 0
 
 

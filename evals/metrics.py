@@ -26,13 +26,12 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from assistant.answer.text import content_terms, overlap
+# Cell texts the comparison table writes when an abstract says nothing for that row.
+from assistant.compare import NO_MENTION as NO_MENTION_PREFIX
+from assistant.compare import NOT_STATED
 
 Gold = Collection[str] | Mapping[str, float]
 
-# Cell texts the comparison table (assistant/compare.py) writes when an abstract
-# says nothing for that row; tests/test_eval_metrics.py checks they stay in sync.
-NOT_STATED = "not stated in the indexed abstracts"
-NO_MENTION_PREFIX = "no indexed abstract mentions"
 
 
 # --- retrieval ----------------------------------------------------------------------------------
