@@ -280,7 +280,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from assistant.ui import serve
 
-    serve(host=args.host, port=args.port, settings=_settings(args), open_browser=args.open)
+    serve(_open(args), host=args.host, port=args.port, open_browser=args.open)
     return 0
 
 

@@ -4,7 +4,7 @@ every answer, table and count comes from `assistant.api`; this module only
 lays it out.
 
     from assistant.ui import build_app, serve
-    build_app(PaperAssistant.open()).launch()   # or: serve(host, port)
+    build_app(PaperAssistant.open()).launch()   # or: serve(PaperAssistant.open(), host, port)
 """
 
 from __future__ import annotations
@@ -745,33 +745,9 @@ def build_app(pa: PaperAssistant, concurrency: int = 4) -> gr.Blocks:
 # --- serving ----------------------------------------------------------------------------------
 
 
-def _open_assistant(settings=None) -> PaperAssistant:
-    """PaperAssistant.open(settings), telling the console when the index is built first."""
-    state: dict[str, Any] = {"bar": None}
-
-    def files(items: Iterable[Path]) -> Iterable[Path]:
-        items = list(items)
-        print(f"Building the index from the bundled corpus ({len(items)} file(s)); this happens once and takes "
-              f"a minute or two...", file=sys.stderr, flush=True)
-        return items
-
-    def embedded(done: int, total: int) -> None:
-        from tqdm import tqdm
-
-        if state["bar"] is None:
-            state["bar"] = tqdm(total=total, desc="Embedding", unit="passage", file=sys.stderr)
-        bar = state["bar"]
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
-
-    pa = PaperAssistant.open(settings, progress=files, embed_progress=embedded)
-    return pa
-
-
-def serve(host: str = "127.0.0.1", port: int = 7860, settings=None, open_browser: bool = False) -> None:
-    """Open the assistant (building the index on first run) and serve the UI until interrupted."""
-    pa = _open_assistant(settings)
+def serve(pa: PaperAssistant, host: str = "127.0.0.1", port: int = 7860, open_browser: bool = False) -> None:
+    """Serve the UI for an opened assistant until interrupted (`papers serve` opens it,
+    building the index on the first run)."""
     try:  # warm up (model, vector store, BM25) so the first question is not the slow one
         pa.search("masked image modeling", k=1)
     except Exception:  # an empty or broken index is reported in the UI, not here
