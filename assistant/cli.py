@@ -62,7 +62,7 @@ class _EmbedBar:
         from tqdm import tqdm
 
         if self.bar is None:
-            self.bar = tqdm(total=total, desc="Embedding", unit="chunk", file=sys.stderr, disable=None)
+            self.bar = tqdm(total=total, desc="Embedding", unit="text", file=sys.stderr, disable=None)
         self.bar.n = done
         self.bar.refresh()
         if done >= total:
@@ -103,8 +103,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                   f"{update.unchanged} unchanged, {update.removed} removed, {update.total} papers in all")
             if update.index:
                 ix = update.index
-                print(f"  {ix.chunks} chunks: {ix.embedded} embedded, {ix.reused} reused, {ix.removed} pruned "
-                      f"in {ix.seconds:.1f} s" + ("" if ix.committed else " (nothing changed)"))
+                print(f"  {ix.chunks} chunks: {ix.embedded} embedded, {ix.reused} reused, {ix.removed} pruned"
+                      + (f"; {ix.sentences_embedded} sentences embedded" if ix.sentences_embedded else "")
+                      + f" in {ix.seconds:.1f} s" + ("" if ix.committed else " (nothing changed)"))
     if not result.ok:
         print("error: no usable paper was found in the input", file=sys.stderr)
         return 1

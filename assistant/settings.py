@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         description="Chunk size in cl100k tokens (the title, added before each chunk, comes on top; "
                     "MiniLM reads at most 256 word pieces).")
     chunk_overlap: int = Field(24, ge=0, le=512, description="Tokens shared by consecutive chunks of one abstract.")
+    sentence_vectors: bool = Field(
+        True,
+        description="Also embed every abstract sentence at ingest and store the vectors in the index folder "
+                    "(about doubles the first ingest; answers then need no embedding beyond the question). "
+                    "Off: sentences are embedded when an answer first reads them.")
 
     # --- vector store -------------------------------------------------------
     chroma_url: str | None = Field(

@@ -7,6 +7,8 @@ names them:
     records.<g>.jsonl    parsed records, one per (source file, entry)
     chunks.<g>.jsonl     chunk texts and spans
     bm25.<g>/            the BM25 index over those chunks
+    sentences.<g>/       vectors.npy and keys: the abstracts' sentence vectors
+                         (absent when sentence_vectors is off)
     identity             a random token made when the folder is created
     chroma-<identity>/   the embedded Chroma store (unless a server is used)
     pending              present while vectors may be in the store that no
@@ -30,9 +32,13 @@ import re
 import secrets
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import numpy as np
+
+from assistant.index.sentences import SentenceTable
 from assistant.records import Chunk, Paper
 
 MANIFEST = "manifest.json"
@@ -45,18 +51,30 @@ class CorruptIndex(Exception):
     """A file of the index cannot be read; the message names it and the fix."""
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+@contextmanager
+def _atomic(path: Path, mode: str):
+    """A handle on a temp file beside `path`, fsynced and renamed over it on success."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    with _atomic(path, "w") as handle:
+        handle.write(text)
+
+
+def _write_array(path: Path, array: np.ndarray) -> None:
+    with _atomic(path, "wb") as handle:
+        np.save(handle, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
 
 
 def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
@@ -144,12 +162,37 @@ class IndexFolder:
     def bm25_path(self, manifest: dict[str, Any]) -> Path:
         return self.path / manifest["files"]["bm25"]
 
+    def read_sentences(self, manifest: dict[str, Any]) -> SentenceTable | None:
+        """The stored sentence vectors (memory-mapped), or None when this index has none."""
+        name = manifest["files"].get("sentences")
+        if not name:
+            return None
+        folder = self.path / name
+        path = folder / "keys"
+        try:
+            keys = path.read_text(encoding="ascii").split()
+            path = folder / "vectors.npy"
+            vectors = np.load(path, mmap_mode="r", allow_pickle=False)
+            if vectors.ndim != 2 or len(vectors) != len(keys):
+                path = folder  # the two files disagree
+                raise ValueError(f"{len(keys)} keys for an array of shape {vectors.shape}")
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise CorruptIndex(f"{path}: unreadable sentence vectors ({exc}); "
+                               f"rebuild with `papers ingest --rebuild`") from None
+        return SentenceTable(keys, vectors)
+
     def commit(self, manifest: dict[str, Any], records: list[Paper], chunks: list[Chunk],
-               write_bm25: Callable[[Path], None]) -> dict[str, Any]:
+               write_bm25: Callable[[Path], None], sentences: SentenceTable | None = None) -> dict[str, Any]:
         """Write a new generation and switch the manifest to it."""
         generation = int(manifest.get("generation", 0)) + 1
         files = {"records": f"records.{generation}.jsonl", "chunks": f"chunks.{generation}.jsonl",
                  "bm25": f"bm25.{generation}"}
+        if sentences is not None:
+            files["sentences"] = f"sentences.{generation}"
+            folder = self.path / files["sentences"]
+            shutil.rmtree(folder, ignore_errors=True)
+            _write_array(folder / "vectors.npy", sentences.vectors)
+            atomic_write_text(folder / "keys", "".join(k + "\n" for k in sentences.keys))
         self.path.mkdir(parents=True, exist_ok=True)
         _write_jsonl(self.path / files["records"], (p.to_dict() for p in records))
         _write_jsonl(self.path / files["chunks"], (c.to_dict() for c in chunks))
@@ -164,7 +207,8 @@ class IndexFolder:
     def _remove_other_generations(self, live: dict[str, str]) -> None:
         keep = set(live.values()) | {MANIFEST}
         for entry in self.path.iterdir():
-            generational = entry.name.split(".")[0] in ("records", "chunks", "bm25") or entry.name.startswith(".")
+            generational = (entry.name.split(".")[0] in ("records", "chunks", "bm25", "sentences")
+                            or entry.name.startswith("."))
             if generational and entry.name not in keep:
                 if entry.is_dir():
                     shutil.rmtree(entry, ignore_errors=True)

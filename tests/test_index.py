@@ -13,9 +13,13 @@ from pathlib import Path
 
 import pytest
 
+import numpy as np
+
+from assistant.answer.text import sentences
 from assistant.api import PaperAssistant
 from assistant.index import IndexMismatch, PaperIndex
 from assistant.index.embed import EmbeddingError, LocalEmbedder, local_model_path
+from assistant.index.sentences import abstract_sentences
 from assistant.records import paper_id
 from assistant.settings import Settings
 
@@ -55,6 +59,7 @@ def refuse(self, address, *args):
 socket.socket.connect = refuse
 socket.socket.connect_ex = lambda self, address: (attempts.append(repr(address)), 111)[1]
 from assistant.settings import Settings
+from assistant.index.sentences import abstract_sentences
 from assistant.index.embed import LocalEmbedder, local_model_path
 emb = LocalEmbedder(Settings())
 docs = emb.embed_documents(["Masked image modeling learns visual representations by predicting masked patches.",
@@ -162,6 +167,57 @@ def test_a_changed_abstract_reembeds_only_that_paper(lib, write_jsonl):
     assert new_ids | other_ids == in_store
     assert_store_matches_manifest(pa)
     assert pa.index.paper_by_id[pid].abstract.endswith("with a frozen encoder.")
+
+
+def all_sentences(pa: PaperAssistant) -> set[str]:
+    return set(abstract_sentences(p.abstract for p in pa.index.papers))
+
+
+def test_first_ingest_stores_every_sentence_vector_and_answers_embed_none(lib, embedder):
+    pa, _, _, first = lib
+    wanted = all_sentences(pa)
+    assert first.index.sentences_embedded == len(wanted) == len(pa.index.sentences) > 20 * 3
+    # A fresh reader finds them on disk, equal to embedding them now.
+    stored = PaperIndex(pa.settings, embedder=embedder).sentences.lookup(sorted(wanted))
+    assert set(stored) == wanted
+    sample = sorted(wanted)[:16]
+    fresh = embedder.embed_documents(sample)
+    assert np.allclose(np.vstack([stored[t] for t in sample]), fresh, atol=1e-5)
+    answer = pa.ask("Which paper studies the edge of stability in training dynamics?")
+    assert answer.citations and pa.engine.vectors.embedded == 0  # only the question was embedded
+
+
+def test_a_changed_abstract_embeds_only_its_new_sentence(lib, write_jsonl):
+    pa, rows, source, _ = lib
+    rows[3]["abstract"] = "Graph neural networks read molecules as graphs of atoms. " + rows[3]["abstract"]
+    removed = rows.pop(7)
+    write_jsonl(source, rows)
+    _, update = pa.ingest([source], prune=True)
+    assert update.index.sentences_embedded == 1
+    # The table holds exactly the live sentences: the removed paper's are gone.
+    assert set(pa.index.sentences.lookup(sorted(all_sentences(pa)))) == all_sentences(pa)
+    assert len(pa.index.sentences) == len(all_sentences(pa))
+    gone = set(sentences(removed["abstract"])) - all_sentences(pa)
+    assert gone and not pa.index.sentences.lookup(sorted(gone))
+
+
+def test_an_index_without_sentence_vectors_embeds_on_demand_and_gets_them_on_the_next_ingest(
+        tmp_path, make_assistant, sample_rows, write_jsonl):
+    source = write_jsonl(tmp_path / "a.jsonl", sample_rows[:5])
+    pa = make_assistant(tmp_path / "idx", sentence_vectors=False)
+    _, first = pa.ingest([source])
+    assert first.index.sentences_embedded == 0 and "sentences" not in manifest_of(pa)["files"]
+    assert not [n for n in os.listdir(pa.settings.index_path) if n.startswith("sentences")]
+    assert pa.ask("Which paper studies the edge of stability in training dynamics?").citations
+    assert pa.engine.vectors.embedded > 0
+
+    # Turned on (the default): the same file is not new, but the table is missing, so it is built.
+    pa = make_assistant(tmp_path / "idx")
+    _, update = pa.ingest([source])
+    assert update.index.committed and (update.index.embedded, update.index.reused) == (0, first.index.chunks)
+    assert update.index.sentences_embedded == len(all_sentences(pa)) > 0
+    _, again = pa.ingest([source])
+    assert not again.index.committed and again.index.sentences_embedded == 0
 
 
 def test_a_metadata_only_change_embeds_nothing(lib, write_jsonl, make_assistant):

@@ -12,6 +12,7 @@ import shutil
 import pytest
 
 import assistant.store as store
+from assistant.answer.text import sentences
 from assistant.api import PaperAssistant
 from assistant.index import PaperIndex
 from assistant.index.lexical import Bm25Chunks
@@ -66,7 +67,7 @@ def assert_previous_state(pa: PaperAssistant, make_assistant, rows, added, befor
 # --- interrupted ingests ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stage", ["building BM25", "saving BM25 in the commit"])
+@pytest.mark.parametrize("stage", ["building BM25", "saving BM25 in the commit", "writing sentence vectors"])
 def test_crash_after_vectors_were_added_keeps_the_previous_index(grown, make_assistant, monkeypatch, stage):
     pa, rows, added, source = grown
     before = manifest_bytes(pa)
@@ -75,6 +76,13 @@ def test_crash_after_vectors_were_added_keeps_the_previous_index(grown, make_ass
             raise Crash("killed while building BM25")
 
         monkeypatch.setattr(Bm25Chunks, "build", staticmethod(crash))
+    elif stage == "writing sentence vectors":  # inside IndexFolder.commit, before records and chunks
+        def crash(path, array):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"\x93NUMPY half")
+            raise Crash("killed while writing sentence vectors")
+
+        monkeypatch.setattr(store, "_write_array", crash)
     else:  # inside IndexFolder.commit: records and chunks of the new generation are written already
         real_save = Bm25Chunks.save
 
@@ -90,11 +98,19 @@ def test_crash_after_vectors_were_added_keeps_the_previous_index(grown, make_ass
     assert leftovers, "the crash should come after the new vectors were stored"
 
     reopened = assert_previous_state(pa, make_assistant, rows, added, before)
+    # The previous generation's sentence vectors are still read (nothing embedded to answer).
+    abstract = reopened.index.paper_by_id[paper_id(rows[4]["title"])].abstract
+    assert len(reopened.index.sentences.lookup(sentences(abstract))) == len(set(sentences(abstract))) > 0
 
     monkeypatch.undo()
     _, update = reopened.ingest([source])
     assert update.total == 24 and update.added == 4
     assert update.index.embedded == 0  # the vectors left by the crash are reused, not embedded again
+    # Only the new papers' sentences are embedded; the stored ones are reused.
+    new_ids = {paper_id(r["title"]) for r in added}
+    by_age = {age: {x for p in reopened.index.papers if (p.id in new_ids) == age for x in sentences(p.abstract)}
+              for age in (True, False)}
+    assert update.index.sentences_embedded == len(by_age[True] - by_age[False]) > 0
     assert leftovers <= live_ids(reopened)
     assert_clean(reopened)
 
@@ -272,6 +288,10 @@ def _bm25_dir(d):
     return d / json.loads((d / "manifest.json").read_text())["files"]["bm25"]
 
 
+def _sentences_dir(d):
+    return d / json.loads((d / "manifest.json").read_text())["files"]["sentences"]
+
+
 def _cut(path):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
@@ -315,12 +335,17 @@ CORRUPTIONS = {
     "bm25 vocabulary garbage": (lambda d: _put(_bm25_dir(d) / "vocab.json", b"{not json").parent, "BM25"),
     "chroma deleted": (lambda d: _rmtree(_chroma_dir(d)), "missing"),
     "chroma emptied": (lambda d: _emptied(_chroma_dir(d)), "holds no vectors"),
+    "sentence vectors truncated": (lambda d: _cut(_sentences_dir(d) / "vectors.npy"), "unreadable sentence"),
+    "sentence keys missing": (lambda d: _unlink(_sentences_dir(d) / "keys"), "unreadable sentence"),
+    "sentence keys short": (lambda d: _put(_sentences_dir(d) / "keys", b"0123\n").parent, "1 keys for an array"),
 }
 
 
 def open_and_search(settings, embedder):
+    """Open the folder, search, and answer (which reads the sentence vectors)."""
     pa = PaperAssistant(settings, index=PaperIndex(settings, embedder=embedder))
-    return pa.search("adversarial robustness")
+    pa.search("adversarial robustness")
+    return pa.ask("Which paper studies adversarial robustness?")
 
 
 @pytest.mark.parametrize("damage", CORRUPTIONS, ids=list(CORRUPTIONS))

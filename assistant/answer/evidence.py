@@ -69,27 +69,35 @@ class Evidence:
 
 
 class SentenceVectors:
-    """Embeddings of abstract sentences, computed on first use and kept (LRU).
-    Keyed by the sentence text, so an abstract replaced by a later ingest is embedded anew."""
+    """Embeddings of abstract sentences: read from the index's stored table
+    (embedded at ingest), else embedded on first use and kept (LRU). Keyed by
+    the sentence text, so an abstract replaced by a later ingest is embedded anew."""
 
     def __init__(self, index: PaperIndex, capacity: int = 50_000):
         self.index, self.capacity = index, capacity
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()  # the UI answers several sessions at once
+        self.embedded = 0  # sentences this object had to embed (not found stored)
 
     def get(self, items: list[tuple[Paper, int, int]]) -> np.ndarray:
         keys = [p.abstract[s:e] for p, s, e in items]
-        with self._lock:
-            found = {k: self._cache[k] for k in keys if k in self._cache}
-        todo = list(dict.fromkeys(k for k in keys if k not in found))
-        if todo:  # embedded outside the lock
-            found.update(zip(todo, self.index.embedder.embed_documents(todo)))
+        found = self.index.sentences.lookup(keys)
         with self._lock:
             for k in keys:
-                self._cache[k] = found[k]
-                self._cache.move_to_end(k)
-            while len(self._cache) > self.capacity:
-                self._cache.popitem(last=False)
+                if k not in found and k in self._cache:
+                    found[k] = self._cache[k]
+                    self._cache.move_to_end(k)
+        todo = list(dict.fromkeys(k for k in keys if k not in found))
+        if todo:  # embedded outside the lock
+            fresh = dict(zip(todo, self.index.embedder.embed_documents(todo)))
+            found.update(fresh)
+            with self._lock:
+                self.embedded += len(todo)
+                for k, v in fresh.items():
+                    self._cache[k] = v
+                    self._cache.move_to_end(k)
+                while len(self._cache) > self.capacity:
+                    self._cache.popitem(last=False)
         return np.vstack([found[k] for k in keys]) if keys else np.zeros((0, 1), dtype=np.float32)
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Text helpers of the answer engine: sentence spans of an abstract, and the
+"""Text helpers of the answer engine: sentences of an abstract (split by
+`assistant.index.sentences`, which also embeds them at ingest), and the
 content words of a question (for overlap scores and abstention)."""
 
 from __future__ import annotations
@@ -7,38 +8,7 @@ import re
 from functools import lru_cache
 
 from assistant.index.lexical import tokenize
-
-# A sentence ends at . ! or ? (plus closing quotes/brackets) followed by space and
-# something that can start a sentence.
-_BOUNDARY = re.compile(r"[.!?][\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
-_NOT_AN_END = re.compile(
-    r"(?:\b(?:e\.g|i\.e|et al|vs|etc|cf|fig|figs|eq|eqs|sec|resp|approx|incl|w\.r\.t|i\.i\.d|no|dr|mr|ms|st)\.|"
-    r"\b[A-Z]\.|\d\.)$", re.IGNORECASE)
-MIN_SENTENCE = 12  # shorter pieces ("(Fig. 2).", "Why?") are glued to the previous sentence
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences of `text` (stripped of surrounding space)."""
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for m in _BOUNDARY.finditer(text):
-        piece = text[start:m.end()].rstrip()
-        if _NOT_AN_END.search(piece):
-            continue
-        spans.append((start, start + len(piece)))
-        start = m.end()
-    if text[start:].strip():
-        spans.append((start, len(text.rstrip())))
-    merged: list[tuple[int, int]] = []
-    for s, e in spans:
-        while s < e and text[s].isspace():
-            s += 1
-        if merged and e - s < MIN_SENTENCE:
-            merged[-1] = (merged[-1][0], e)
-        elif e > s:
-            merged.append((s, e))
-    return merged
-
+from assistant.index.sentences import sentence_spans  # noqa: F401 (the answer engine's splitter)
 
 def sentences(text: str) -> list[str]:
     return [text[s:e] for s, e in sentence_spans(text)]

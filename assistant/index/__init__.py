@@ -17,6 +17,7 @@ import numpy as np
 from assistant.index.chunking import chunk_paper, text_hash
 from assistant.index.embed import Embedder, make_embedder
 from assistant.index.lexical import Bm25Chunks
+from assistant.index.sentences import SentenceTable, abstract_sentences
 from assistant.index.vectors import ChromaChunks, VectorStoreError
 from assistant.ingest.merge import merge_papers
 from assistant.records import Chunk, Paper
@@ -33,6 +34,7 @@ class UpdateStats:
     papers: int
     chunks: int
     embedded: int  # chunks sent to the embedding model
+    sentences_embedded: int  # abstract sentences sent to the embedding model
     reused: int  # chunks whose stored vector was kept
     removed: int  # chunks pruned from the store
     seconds: float
@@ -46,6 +48,7 @@ class PaperIndex:
         self._embedder = embedder
         self._vectors: ChromaChunks | None = None
         self._bm25: Bm25Chunks | None = None
+        self._sentences: SentenceTable | None = None
         self.manifest = self.folder.read_manifest()
         if self.manifest:
             self._check_settings(self.manifest)
@@ -129,11 +132,19 @@ class PaperIndex:
                                    f"rebuild with `papers ingest --rebuild`") from None
         return self._bm25
 
+    @property
+    def sentences(self) -> SentenceTable:
+        """Stored vectors of the abstracts' sentences (empty when the index has none)."""
+        if self._sentences is None:
+            self._sentences = (self.folder.read_sentences(self.manifest) if self.manifest else None) \
+                or SentenceTable.empty()
+        return self._sentences
+
     # --- building -------------------------------------------------------------
     def update(self, records: list[Paper], progress: Callable[[int, int], None] | None = None) -> UpdateStats:
         """Make the index hold exactly `records` (already parsed, not merged).
 
-        `progress(done, total)` is called while chunks are embedded."""
+        `progress(done, total)` is called while chunks and sentences are embedded."""
         t0 = time.perf_counter()
         papers, _ = merge_papers(records)
         old_by_paper: dict[str, list[Chunk]] = {}
@@ -151,28 +162,34 @@ class PaperIndex:
         new_ids = [c.id for c in chunks]
         live_before = set(self.chunk_pos)
         missing = [c for c in chunks if c.id not in live_before]
-        if not missing and set(new_ids) == live_before and _same_records(records, self.records):
+        sentences_stored = not s.sentence_vectors or bool((self.manifest or {}).get("files", {}).get("sentences"))
+        if (not missing and set(new_ids) == live_before and _same_records(records, self.records)
+                and sentences_stored):
             # Nothing to commit, but a run that died after adding vectors may
             # have left some that no manifest names: prune them now.
             removed = self._prune(set(new_ids)) if self.folder.pending else 0
-            return UpdateStats(len(papers), len(chunks), 0, len(chunks), removed, time.perf_counter() - t0, False)
+            return UpdateStats(len(papers), len(chunks), 0, 0, len(chunks), removed, time.perf_counter() - t0, False)
 
         # Chunks left in the store by an interrupted run are reused, not re-embedded.
         stored = self.vectors.vectors([c.id for c in missing]) if missing else {}
         to_embed = [c for c in missing if c.id not in stored]
+        texts = abstract_sentences(p.abstract for p in papers) if s.sentence_vectors else []
+        new_sentences = self.sentences.missing(texts)
+        total, done = len(to_embed) + len(new_sentences), 0
+
+        def tick(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress(done, total)
+
         if to_embed:
-            done = 0
-
-            def tick(n: int) -> None:
-                nonlocal done
-                done += n
-                if progress:
-                    progress(done, len(to_embed))
-
             vectors = self.embedder.embed_documents([c.indexed_text for c in to_embed], progress=tick)
             self._check_dimension(vectors.shape[1])
             self.folder.mark_pending()
             self.vectors.add(to_embed, vectors, [{"paper_id": c.paper_id, "n": c.n} for c in to_embed])
+        table = self.sentences.extend(texts, lambda new: self.embedder.embed_documents(new, progress=tick)) \
+            if s.sentence_vectors else None
 
         bm25 = Bm25Chunks.build([c.indexed_text for c in chunks])
         manifest = {
@@ -187,14 +204,15 @@ class PaperIndex:
             "chunks": len(chunks),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        self.manifest = self.folder.commit(manifest, records, chunks, bm25.save)
+        self.manifest = self.folder.commit(manifest, records, chunks, bm25.save, table)
         # The memory follows the commit at once, so a failure below cannot leave this
         # object describing the old generation while the disk holds the new one.
         self.records, self.chunks, self.papers, self._bm25 = records, chunks, papers, bm25
+        self._sentences = table or SentenceTable.empty()
         self._reindex_memory()
         # After the commit: prune vectors no manifest names (replaced, removed, or left by a crash).
         removed = self._prune(set(new_ids))
-        return UpdateStats(len(papers), len(chunks), len(to_embed), len(chunks) - len(to_embed),
+        return UpdateStats(len(papers), len(chunks), len(to_embed), len(new_sentences), len(chunks) - len(to_embed),
                            removed, time.perf_counter() - t0, True)
 
     def _prune(self, keep: set[str]) -> int:

@@ -1,0 +1,109 @@
+"""Sentences of the abstracts: how an abstract is split, and the table of
+their vectors embedded at ingest (so an answer reads stored vectors instead of
+embedding the retrieved abstracts' sentences while the user waits).
+
+The table is keyed by a hash of the sentence text: an unchanged sentence is
+never embedded twice (across ingests too), and an abstract replaced under the
+same paper id simply has other keys. A sentence missing from the table (an
+index built before the table existed, or with `sentence_vectors` off) is
+embedded on demand by the answer engine."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+# A sentence ends at . ! or ? (plus closing quotes/brackets) followed by space and
+# something that can start a sentence.
+_BOUNDARY = re.compile(r"[.!?][\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
+_NOT_AN_END = re.compile(
+    r"(?:\b(?:e\.g|i\.e|et al|vs|etc|cf|fig|figs|eq|eqs|sec|resp|approx|incl|w\.r\.t|i\.i\.d|no|dr|mr|ms|st)\.|"
+    r"\b[A-Z]\.|\d\.)$", re.IGNORECASE)
+MIN_SENTENCE = 12  # shorter pieces ("(Fig. 2).", "Why?") are glued to the previous sentence
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of `text` (stripped of surrounding space)."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _BOUNDARY.finditer(text):
+        piece = text[start:m.end()].rstrip()
+        if _NOT_AN_END.search(piece):
+            continue
+        spans.append((start, start + len(piece)))
+        start = m.end()
+    if text[start:].strip():
+        spans.append((start, len(text.rstrip())))
+    merged: list[tuple[int, int]] = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        if merged and e - s < MIN_SENTENCE:
+            merged[-1] = (merged[-1][0], e)
+        elif e > s:
+            merged.append((s, e))
+    return merged
+
+
+
+def sentence_key(text: str) -> str:
+    """The table's key of one sentence text."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
+
+
+def abstract_sentences(abstracts: Iterable[str]) -> list[str]:
+    """Every distinct sentence of these abstracts, in first-seen order."""
+    return list(dict.fromkeys(a[s:e] for a in abstracts for s, e in sentence_spans(a)))
+
+
+@dataclass
+class SentenceTable:
+    """Stored sentence vectors: row i of `vectors` belongs to `keys[i]`."""
+
+    keys: list[str]
+    vectors: np.ndarray  # (n, dim) float32, L2-normalised; may be a read-only memory map
+
+    def __post_init__(self) -> None:
+        if len(self.keys) != len(self.vectors):
+            raise ValueError(f"{len(self.keys)} keys for {len(self.vectors)} vectors")
+        self.row = {k: i for i, k in enumerate(self.keys)}
+
+    @classmethod
+    def empty(cls) -> "SentenceTable":
+        return cls([], np.zeros((0, 0), dtype=np.float32))
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def lookup(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of those of `texts` the table holds, by text."""
+        out: dict[str, np.ndarray] = {}
+        for text in texts:
+            i = self.row.get(sentence_key(text))
+            if i is not None:
+                out[text] = np.asarray(self.vectors[i], dtype=np.float32)
+        return out
+
+    def missing(self, texts: Sequence[str]) -> list[str]:
+        """Those of `texts` the table does not hold."""
+        return [t for t in texts if sentence_key(t) not in self.row]
+
+    def extend(self, texts: Sequence[str], embed: Callable[[list[str]], np.ndarray]) -> "SentenceTable":
+        """A table of exactly `texts` (distinct): stored rows reused, the others embedded with `embed`."""
+        keys = [sentence_key(t) for t in texts]
+        new = self.missing(texts)
+        fresh = embed(new) if new else np.zeros((0, 0), dtype=np.float32)
+        dim = fresh.shape[1] if len(new) else (self.vectors.shape[1] if len(self) else 0)
+        out = np.zeros((len(texts), dim), dtype=np.float32)
+        j = 0
+        for i, (text, key) in enumerate(zip(texts, keys)):
+            if key in self.row:
+                out[i] = self.vectors[self.row[key]]
+            else:
+                out[i] = fresh[j]
+                j += 1
+        return SentenceTable(keys, out)
