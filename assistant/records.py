@@ -192,6 +192,7 @@ class Hit:
     score: float
     chunks: list[ChunkMatch]
     rank: int = 0
+    sentence_score: float | None = None  # best abstract sentence's cosine to the query (sentence fusion)
 
     @property
     def paper_id(self) -> str:
@@ -214,6 +215,7 @@ class Hit:
                 "year": self.year, "score": round(self.score, 6), "category": self.paper.category,
                 "has_code": self.paper.has_code, "url": self.paper.url,
                 "sources": self.paper.source_files,
+                "sentence_score": None if self.sentence_score is None else round(self.sentence_score, 6),
                 "chunks": [c.to_dict() for c in self.chunks]}
 
 

@@ -61,9 +61,14 @@ class Settings(BaseSettings):
     # --- retrieval ----------------------------------------------------------
     top_k: int = Field(10, ge=1, le=200, description="Papers returned by a search.")
     candidates: int = Field(60, ge=1, le=2000, description="Chunks fetched from each retriever before fusion.")
-    rrf_k: float = Field(60.0, gt=0, description="Reciprocal-rank-fusion constant: score = sum w / (rrf_k + rank).")
+    rrf_k: float = Field(30.0, gt=0, description="Reciprocal-rank-fusion constant: score = sum w / (rrf_k + rank).")
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense (Chroma) ranking in fusion.")
     bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in fusion.")
+    sentence_weight: float = Field(
+        1.0, ge=0,
+        description="Weight of a third ranking in fusion: candidate papers ranked by their best-matching abstract "
+                    "sentence (cosine to the query, from the stored sentence vectors; tuned on the golden dev "
+                    "split). 0 turns it off.")
     chunks_per_hit: int = Field(3, ge=1, le=20, description="Matched chunks kept under each paper hit.")
     mmr: bool = Field(False, description="Re-rank papers with maximal marginal relevance for diversity.")
     mmr_lambda: float = Field(0.7, ge=0, le=1, description="MMR trade-off: 1 = relevance only, 0 = diversity only.")

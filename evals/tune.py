@@ -6,6 +6,7 @@ and is scored by MRR, then hit@5 (evals/metrics.py). Only dev is used to choose;
 `--report-test` prints the chosen configuration's test numbers for the record.
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m evals.tune [--index-dir DIR] [--report-test]
+        [--grid sentence_weight=0,1,2 --grid rrf_k=60]   # replace or add grid axes
 """
 
 from __future__ import annotations
@@ -23,7 +24,21 @@ GRID = {
     "bm25_weight": [0.5, 1.0],
     "rrf_k": [10.0, 30.0, 60.0],
     "candidates": [60, 120],
+    "sentence_weight": [0.0, 1.0],
 }
+
+
+def grid_axis(text: str) -> tuple[str, list]:
+    """'name=v1,v2' -> (name, values), each value validated as that setting."""
+    from assistant.settings import Settings
+
+    name, _, values = text.partition("=")
+    if name not in Settings.model_fields or not values:
+        raise argparse.ArgumentTypeError(f"expected SETTING=V1,V2,... with a retrieval setting, got {text!r}")
+    try:
+        return name, [getattr(Settings(**{name: v}), name) for v in values.split(",")]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text}: {exc}") from None
 
 
 def score(pa, items, overrides: dict) -> dict:
@@ -43,16 +58,19 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index-dir", type=Path, help="index folder (default: the project's indexes/)")
     parser.add_argument("--report-test", action="store_true", help="also print the chosen setting on test")
+    parser.add_argument("--grid", type=grid_axis, action="append", default=[], metavar="SETTING=V1,V2",
+                        help="values to try for one setting (replaces that axis of the default grid, or adds one)")
     args = parser.parse_args(argv)
+    grid = {**GRID, **dict(args.grid)}
 
     from assistant.api import PaperAssistant
     from assistant.settings import Settings
 
     pa = PaperAssistant.open(Settings(**({"index_dir": args.index_dir} if args.index_dir else {})), llm=False)
     dev = load_golden(split="dev")
-    names = list(GRID)
+    names = list(grid)
     results = []
-    for values in itertools.product(*(GRID[n] for n in names)):
+    for values in itertools.product(*(grid[n] for n in names)):
         overrides = dict(zip(names, values))
         results.append((overrides, score(pa, dev, overrides)))
     results.sort(key=lambda r: (r[1]["mrr"], r[1]["hit@5"], r[1]["hit@1"]), reverse=True)

@@ -18,17 +18,31 @@ QUERY = "hard patches mining for masked image modeling"
 HIT_KEYS = {"paper_id", "title", "authors", "year", "score", "chunks"}
 
 
+def sentence_rank(hit: Hit, s) -> int:
+    """The rank of `hit` in the sentence ranking, read back from its fused score."""
+    extra = hit.score - hit.chunks[0].score
+    rank = s.sentence_weight / extra - s.rrf_k
+    assert rank == pytest.approx(round(rank), abs=1e-6) and round(rank) >= 1
+    return round(rank)
+
+
 def assert_well_formed(hits: list[Hit], index, k: int) -> None:
-    """Papers at most once, ranked by score; under each, its own chunks best first."""
+    """Papers at most once, ranked by score; under each, its own chunks best first;
+    the paper's score is its best chunk's plus its sentence-ranking term."""
     s = index.settings
     assert 0 < len(hits) <= k
     assert len({h.paper_id for h in hits}) == len(hits), "a paper appears twice"
     assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    if s.sentence_weight:
+        by_sentence = sorted(hits, key=lambda h: -h.sentence_score)
+        assert [sentence_rank(h, s) for h in by_sentence] == sorted(sentence_rank(h, s) for h in hits)
     for hit in hits:
         assert 1 <= len(hit.chunks) <= s.chunks_per_hit
         scores = [m.score for m in hit.chunks]
         assert scores == sorted(scores, reverse=True)
-        assert hit.score == scores[0]
+        if not s.sentence_weight:
+            assert hit.score == scores[0] and hit.sentence_score is None
         paper = index.paper_by_id[hit.paper_id]
         for m in hit.chunks:
             assert m.chunk.paper_id == hit.paper_id
@@ -132,10 +146,31 @@ def test_each_retriever_alone(full_index, monkeypatch):
     hits = full_index.search(QUERY, k=5).hits
     assert hits[0].title == HPM
     assert all(m.dense_rank is None and m.bm25_rank for h in hits for m in h.chunks)
-    monkeypatch.setattr(index, "settings", index.settings.model_copy(update={"dense_weight": 1.0, "bm25_weight": 0.0}))
+    monkeypatch.setattr(index, "settings", index.settings.model_copy(
+        update={"dense_weight": 1.0, "bm25_weight": 0.0, "sentence_weight": 0.0}))
     hits = full_index.search(QUERY, k=5).hits
     assert hits[0].title == HPM
     assert all(m.bm25_rank is None and m.dense_rank for h in hits for m in h.chunks)
+
+
+def test_the_sentence_ranking_is_each_papers_best_sentence(full_index, embedder, monkeypatch):
+    """hit.sentence_score is the best cosine between the query and the paper's abstract
+    sentences, recomputed here from scratch; with weight 0 the third ranking is gone."""
+    import numpy as np
+
+    from assistant.answer.text import sentences
+
+    query = "a benchmark of radar point clouds for vehicle-to-everything perception"
+    hits = full_index.search(query, k=8).hits
+    assert_well_formed(hits, full_index.index, 8)
+    q = embedder.embed_query(query)
+    for hit in hits:
+        best = float(np.max(embedder.embed_documents(sentences(hit.paper.abstract)) @ q))
+        assert hit.sentence_score == pytest.approx(best, abs=1e-4)
+    index = full_index.index
+    monkeypatch.setattr(index, "settings", index.settings.model_copy(update={"sentence_weight": 0.0}))
+    plain = full_index.search(query, k=8).hits
+    assert_well_formed(plain, index, 8)  # with weight 0: no sentence term, no sentence score
 
 
 # --- MMR ----------------------------------------------------------------------------------------

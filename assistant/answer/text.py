@@ -8,11 +8,7 @@ import re
 from functools import lru_cache
 
 from assistant.index.lexical import tokenize
-from assistant.index.sentences import sentence_spans  # noqa: F401 (the answer engine's splitter)
-
-def sentences(text: str) -> list[str]:
-    return [text[s:e] for s, e in sentence_spans(text)]
-
+from assistant.index.sentences import sentence_spans, sentences_of as sentences  # noqa: F401 (the splitter)
 
 # Words that say what kind of question it is, not what it is about.
 QUESTION_WORDS = frozenset(

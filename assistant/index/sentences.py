@@ -50,6 +50,10 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 
 
+def sentences_of(text: str) -> list[str]:
+    return [text[s:e] for s, e in sentence_spans(text)]
+
+
 def sentence_key(text: str) -> str:
     """The table's key of one sentence text."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
@@ -57,7 +61,7 @@ def sentence_key(text: str) -> str:
 
 def abstract_sentences(abstracts: Iterable[str]) -> list[str]:
     """Every distinct sentence of these abstracts, in first-seen order."""
-    return list(dict.fromkeys(a[s:e] for a in abstracts for s, e in sentence_spans(a)))
+    return list(dict.fromkeys(x for a in abstracts for x in sentences_of(a)))
 
 
 @dataclass
@@ -71,6 +75,7 @@ class SentenceTable:
         if len(self.keys) != len(self.vectors):
             raise ValueError(f"{len(self.keys)} keys for {len(self.vectors)} vectors")
         self.row = {k: i for i, k in enumerate(self.keys)}
+        self._rows_of: dict[str, np.ndarray] = {}  # abstract text -> its stored sentences' rows
 
     @classmethod
     def empty(cls) -> "SentenceTable":
@@ -87,6 +92,15 @@ class SentenceTable:
             if i is not None:
                 out[text] = np.asarray(self.vectors[i], dtype=np.float32)
         return out
+
+    def best_match(self, abstract: str, vector: np.ndarray) -> float | None:
+        """The highest cosine between `vector` and the stored sentences of `abstract`
+        (None when none is stored)."""
+        rows = self._rows_of.get(abstract)
+        if rows is None:  # a benign race between threads: both compute the same rows
+            found = (self.row.get(sentence_key(x)) for x in sentences_of(abstract))
+            rows = self._rows_of[abstract] = np.array([i for i in found if i is not None], dtype=np.int64)
+        return float(np.max(self.vectors[rows] @ vector)) if len(rows) else None
 
     def missing(self, texts: Sequence[str]) -> list[str]:
         """Those of `texts` the table does not hold."""
