@@ -352,7 +352,7 @@ def worker_bundled_build(args, record: dict) -> None:
     sub: dict[str, float] = {}
     _instrument_chroma_add(sub)
 
-    settings = Settings(index_dir=Path(args.workdir) / "bundled")
+    settings = Settings(index_dir=Path(args.workdir) / "bundled", sentence_vectors=False)
     shutil.rmtree(settings.index_dir, ignore_errors=True)  # a cold build, also when a step is retried
     bar = _bar(args.progress, desc="embed (MiniLM)", unit="chunk")
 
@@ -444,7 +444,7 @@ def worker_bundled_search(args, record: dict) -> None:
     with Stage(record, "imports"):
         from assistant.api import PaperAssistant
         from assistant.settings import Settings
-    settings = Settings(index_dir=Path(args.workdir) / "bundled")
+    settings = Settings(index_dir=Path(args.workdir) / "bundled", sentence_vectors=False)
     if not (settings.index_path / "manifest.json").exists():
         raise SystemExit(f"no index at {settings.index_path}: run the bundled build first")
     with Stage(record, "warm re-ingest"):
@@ -599,7 +599,7 @@ def worker_scale_build(args, record: dict) -> None:
     from assistant.store import IndexFolder
 
     size = args.size
-    settings = Settings(index_dir=Path(args.workdir) / f"scale-{size}")
+    settings = Settings(index_dir=Path(args.workdir) / f"scale-{size}", sentence_vectors=False)
     shutil.rmtree(settings.index_dir, ignore_errors=True)  # a cold build, also when a step is retried
     base, base_vectors = _base_corpus(args, settings)
     with Stage(record, "generate corpus"):
@@ -635,7 +635,7 @@ def worker_scale_search(args, record: dict) -> None:
         from assistant.index import PaperIndex
         from assistant.settings import Settings
     size = args.size
-    settings = Settings(index_dir=Path(args.workdir) / f"scale-{size}")
+    settings = Settings(index_dir=Path(args.workdir) / f"scale-{size}", sentence_vectors=False)
     built = json.loads((Path(args.workdir) / f"scale-build-{size}.json").read_text())
     base, base_vectors = _base_corpus(args, settings)
     papers, vectors, _ = _synthetic_papers(base, base_vectors, built["n_papers"], None, args.seed, str(size),
@@ -1014,7 +1014,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Benchmark the paper assistant on this machine: cold build of the bundled corpus "
                     "(vs LlamaIndex's default VectorStoreIndex.from_documents path), warm re-ingest, "
                     "hybrid search latency p50/p95, peak memory, and store/search scaling on synthetic "
-                    "corpora of N chunks. Each step runs in its own subprocess.",
+                    "corpora of N chunks. Each step runs in its own subprocess. Indexes are built with "
+                    "sentence_vectors off, so the build is compared like for like with LlamaIndex's path "
+                    "(the sentence table's cost: evals.experiments.sentence_vectors).",
         epilog="Scale points (numbers in --sizes) use a synthetic corpus recombined from the bundled "
                "abstracts, with cheap synthetic chunk vectors (real MiniLM vectors of donor papers + noise) "
                "written through the project's own PaperIndex/Chroma/BM25 code; query embeddings use the real "

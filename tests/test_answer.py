@@ -372,3 +372,32 @@ def test_sentence_vectors_follow_a_changed_abstract(pa):
     assert paper.abstract[:40] != changed.abstract[:40]
     assert float(np.dot(old, new)) < 0.9
     assert np.allclose(pa.engine.vectors.get([(paper, 0, 40)])[0], old)
+
+
+def test_papers_named_by_a_quoted_title_are_found_with_or_without_apostrophes():
+    from types import SimpleNamespace
+
+    from assistant.answer.evidence import PaperTerms
+    from assistant.records import Paper
+
+    papers = [Paper(title=t, abstract="An abstract.") for t in (
+        "Scaling Laws for Neural Language Models", "A Dynamical Model of Neural Scaling Laws")]
+    terms = PaperTerms(SimpleNamespace(papers=papers))
+    first = [papers[0].id]
+    assert terms.quoted("According to 'Scaling Laws for Neural Language Models', what is efficient?") == first
+    assert terms.quoted("What's in ‘scaling laws for neural language models’?") == first  # case, curly quotes
+    assert terms.quoted('Compare "Scaling Laws for Neural Language Models" and "A Dynamical Model of Neural '
+                        'Scaling Laws".') == [p.id for p in papers]
+    assert terms.quoted("What do scaling laws for neural language models say?") == []  # not quoted
+    assert terms.quoted("What does 'Scaling Laws' say?") == []  # not a whole title
+
+
+def test_a_question_quoting_a_title_is_answered_from_that_paper(pa):
+    """The near-duplicate 'Bootstrap Masked Visual Modeling via Hard Patches Mining' shares
+    most of HPM's words; quoting HPM's title must keep its sentences out."""
+    question = "What does 'Hard Patches Mining for Masked Image Modeling' propose to mine?"
+    a = pa.ask(question)
+    assert not a.abstained and a.citations
+    assert {c.paper_id for c in a.citations} == {HPM}
+    unquoted = pa.ask(question.replace("'", ""))
+    assert {c.paper_id for c in unquoted.citations} != {HPM}  # what the quotes change

@@ -105,22 +105,48 @@ class SentenceVectors:
 
 
 class PaperTerms:
-    """How many indexed papers use each content term (title + abstract), to spot
-    the rare words by which a question names one paper ("MaskFeat", "token crisis").
-    Counted on first use and again when the indexed papers change."""
+    """What a question can name papers by: how many indexed papers use each content
+    term (title + abstract), to spot the rare words by which a question names one
+    paper ("MaskFeat", "token crisis"), and the papers' titles, for a question that
+    quotes one. Counted on first use and again when the indexed papers change."""
 
     def __init__(self, index: PaperIndex):
         self.index = index
         self._papers: list[Paper] | None = None  # the list counted (an ingest replaces the index's list)
         self._counts: Counter[str] = Counter()
+        self._titles: dict[str, list[str]] = {}
         self._lock = threading.Lock()
 
-    def counts(self) -> Counter[str]:
+    def _refresh(self) -> None:
         with self._lock:
             if self._papers is not self.index.papers:
-                self._papers = self.index.papers
-                self._counts = Counter(t for p in self._papers for t in content_terms(f"{p.title} {p.abstract}"))
-            return self._counts
+                papers = self.index.papers
+                self._counts = Counter(t for p in papers for t in content_terms(f"{p.title} {p.abstract}"))
+                titles: dict[str, list[str]] = {}
+                for p in papers:
+                    titles.setdefault(_title_key(p.title), []).append(p.id)
+                self._titles, self._papers = titles, papers
+
+    def counts(self) -> Counter[str]:
+        self._refresh()
+        return self._counts
+
+    def quoted(self, question: str) -> list[str]:
+        """Ids of the papers whose exact title the question quotes
+        ("According to 'Scaling Laws for Neural Language Models', ...")."""
+        self._refresh()
+        found = (self._titles.get(_title_key(m.group(1)), []) for m in _QUOTED.finditer(question))
+        return list(dict.fromkeys(pid for ids in found for pid in ids))
+
+
+# Text between quotes; overlapping (a lookahead), so an apostrophe ("What's in 'Title'")
+# cannot swallow the quote that opens a title.
+_QUOTED = re.compile(r"(?=[\"'“‘«]([^\"“”‘’«»]{6,400}?)[\"'”’»])")
+
+
+def _title_key(title: str) -> str:
+    """A title compared without case, punctuation or spacing differences."""
+    return " ".join(re.findall(r"[a-z0-9]+", title.lower()))
 
 
 def score_sentences(vectors: SentenceVectors, question_vec: np.ndarray, terms: frozenset[str],
@@ -162,10 +188,13 @@ def gather(index: PaperIndex, vectors: SentenceVectors, paper_terms: PaperTerms,
            filters: Filters | dict | None = None, restrict: list[str] | None = None,
            asked: str | None = None) -> Evidence:
     """Retrieve `k` papers for `question` and score their sentences.
-    `restrict`: only these paper ids (a follow-up about earlier sources);
+    `restrict`: only these paper ids (a follow-up about earlier sources; by default the
+    papers whose exact title the question quotes, if any);
     `asked`: the words the user typed, when `question` adds the titles a follow-up
     refers to (those titles must not count as evidence that the question is answered)."""
     t0 = time.perf_counter()
+    if restrict is None and (quoted := paper_terms.quoted(asked or question)):
+        restrict = quoted  # the question names its paper by title: answer from that paper
     result = search(index, question, k=k if restrict is None else max(k, len(restrict) * 3), filters=filters)
     hits = result.hits if restrict is None else [h for h in result.hits if h.paper_id in restrict]
     sources = [Source(0, h.paper, h.score) for h in hits]
