@@ -49,8 +49,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return merged
 
 
-
 def sentences_of(text: str) -> list[str]:
+    """The sentences of `text`, as `sentence_spans` cuts them."""
     return [text[s:e] for s, e in sentence_spans(text)]
 
 
