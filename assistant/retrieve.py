@@ -206,6 +206,8 @@ def _fuse_sentences(index: PaperIndex, hits: list[Hit], vector: np.ndarray, weig
     gets no term). A paper whose one sentence says exactly what was asked rises
     above one that matches the topic loosely throughout."""
     table = index.sentences
+    if not len(table):  # an index built with sentence_vectors off: no third ranking
+        return
     for hit in hits:
         hit.sentence_score = table.best_match(hit.paper.abstract, vector)
     ranked = sorted((h for h in hits if h.sentence_score is not None), key=lambda h: -h.sentence_score)

@@ -49,8 +49,9 @@ class Settings(BaseSettings):
     sentence_vectors: bool = Field(
         True,
         description="Also embed every abstract sentence at ingest and store the vectors in the index folder "
-                    "(about doubles the first ingest; answers then need no embedding beyond the question). "
-                    "Off: sentences are embedded when an answer first reads them.")
+                    "(about doubles the first ingest; answers then need no embedding beyond the question, and "
+                    "search can rank papers by their best sentence, see sentence_weight). Off (takes effect at the "
+                    "next ingest): no sentence ranking in search, and answers embed sentences on first use.")
 
     # --- vector store -------------------------------------------------------
     chroma_url: str | None = Field(
@@ -68,7 +69,7 @@ class Settings(BaseSettings):
         1.0, ge=0,
         description="Weight of a third ranking in fusion: candidate papers ranked by their best-matching abstract "
                     "sentence (cosine to the query, from the stored sentence vectors; tuned on the golden dev "
-                    "split). 0 turns it off.")
+                    "split). 0 turns it off; it has no effect on an index without sentence vectors.")
     chunks_per_hit: int = Field(3, ge=1, le=20, description="Matched chunks kept under each paper hit.")
     mmr: bool = Field(False, description="Re-rank papers with maximal marginal relevance for diversity.")
     mmr_lambda: float = Field(0.7, ge=0, le=1, description="MMR trade-off: 1 = relevance only, 0 = diversity only.")

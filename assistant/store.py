@@ -8,7 +8,7 @@ names them:
     chunks.<g>.jsonl     chunk texts and spans
     bm25.<g>/            the BM25 index over those chunks
     sentences.<g>/       vectors.npy and keys: the abstracts' sentence vectors
-                         (absent when sentence_vectors is off)
+                         (not written by an ingest with sentence_vectors off)
     identity             a random token made when the folder is created
     chroma-<identity>/   the embedded Chroma store (unless a server is used)
     pending              present while vectors may be in the store that no
@@ -176,6 +176,10 @@ class IndexFolder:
             if vectors.ndim != 2 or len(vectors) != len(keys):
                 path = folder  # the two files disagree
                 raise ValueError(f"{len(keys)} keys for an array of shape {vectors.shape}")
+            dim = manifest.get("embedding", {}).get("dim")
+            if vectors.dtype != np.float32 or (len(keys) and dim and vectors.shape[1] != dim):
+                raise ValueError(f"{vectors.dtype} vectors of width {vectors.shape[1]}; the index's model gives "
+                                 f"float32 of width {dim}")
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise CorruptIndex(f"{path}: unreadable sentence vectors ({exc}); "
                                f"rebuild with `papers ingest --rebuild`") from None

@@ -352,7 +352,7 @@ def worker_bundled_build(args, record: dict) -> None:
     sub: dict[str, float] = {}
     _instrument_chroma_add(sub)
 
-    settings = Settings(index_dir=Path(args.workdir) / "bundled", sentence_vectors=False)
+    settings = _bench_settings(args, "bundled")
     shutil.rmtree(settings.index_dir, ignore_errors=True)  # a cold build, also when a step is retried
     bar = _bar(args.progress, desc="embed (MiniLM)", unit="chunk")
 
@@ -444,7 +444,7 @@ def worker_bundled_search(args, record: dict) -> None:
     with Stage(record, "imports"):
         from assistant.api import PaperAssistant
         from assistant.settings import Settings
-    settings = Settings(index_dir=Path(args.workdir) / "bundled", sentence_vectors=False)
+    settings = _bench_settings(args, "bundled")
     if not (settings.index_path / "manifest.json").exists():
         raise SystemExit(f"no index at {settings.index_path}: run the bundled build first")
     with Stage(record, "warm re-ingest"):
@@ -525,6 +525,15 @@ def _synthetic_papers(base, base_vectors, n_papers: int | None, target_chunks: i
     return papers, vectors, (chunks if target_chunks is not None else None)
 
 
+def _bench_settings(args, name: str):
+    """Settings of a benchmark index: sentence vectors off, so that the build compares like
+    for like with LlamaIndex's path (and the synthetic embedder, which embeds titled chunks
+    only, is never asked for sentences); evals.experiments.sentence_vectors measures them."""
+    from assistant.settings import Settings
+
+    return Settings(index_dir=Path(args.workdir) / name, sentence_vectors=False)
+
+
 class SyntheticEmbedder:
     """Satisfies assistant.index.embed.Embedder. Documents: the donor papers' real
     MiniLM vector + Gaussian noise, normalised (cheap; NOT an embedding of the text).
@@ -599,7 +608,7 @@ def worker_scale_build(args, record: dict) -> None:
     from assistant.store import IndexFolder
 
     size = args.size
-    settings = Settings(index_dir=Path(args.workdir) / f"scale-{size}", sentence_vectors=False)
+    settings = _bench_settings(args, f"scale-{size}")
     shutil.rmtree(settings.index_dir, ignore_errors=True)  # a cold build, also when a step is retried
     base, base_vectors = _base_corpus(args, settings)
     with Stage(record, "generate corpus"):
@@ -635,7 +644,7 @@ def worker_scale_search(args, record: dict) -> None:
         from assistant.index import PaperIndex
         from assistant.settings import Settings
     size = args.size
-    settings = Settings(index_dir=Path(args.workdir) / f"scale-{size}", sentence_vectors=False)
+    settings = _bench_settings(args, f"scale-{size}")
     built = json.loads((Path(args.workdir) / f"scale-build-{size}.json").read_text())
     base, base_vectors = _base_corpus(args, settings)
     papers, vectors, _ = _synthetic_papers(base, base_vectors, built["n_papers"], None, args.seed, str(size),

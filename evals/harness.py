@@ -228,7 +228,7 @@ def run(pa, items: list[Item], out_dir: Path, name: str, dataset: str, split: st
     scorer = judge_scorer(pa)
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     t0 = time.perf_counter()
-    if items:  # untimed: loads the model and opens the stores, which the first item would otherwise pay for
+    if items:  # in no item's latency: loads the model and opens the stores (the first item would pay for them)
         pa.search(items[0].question, k=k)
     rows = []
     for item in tqdm(items, desc="eval", unit="q", disable=not progress, file=sys.stderr):

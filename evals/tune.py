@@ -28,13 +28,18 @@ GRID = {
 }
 
 
+SEARCH_SETTINGS = ("dense_weight", "bm25_weight", "rrf_k", "candidates", "sentence_weight", "chunks_per_hit",
+                   "mmr", "mmr_lambda")
+
+
 def grid_axis(text: str) -> tuple[str, list]:
     """'name=v1,v2' -> (name, values), each value validated as that setting."""
     from assistant.settings import Settings
 
     name, _, values = text.partition("=")
-    if name not in Settings.model_fields or not values:
-        raise argparse.ArgumentTypeError(f"expected SETTING=V1,V2,... with a retrieval setting, got {text!r}")
+    if name not in SEARCH_SETTINGS or not values:
+        raise argparse.ArgumentTypeError(f"expected SETTING=V1,V2,... with SETTING one of {', '.join(SEARCH_SETTINGS)} "
+                                         f"(settings read at search time; the index is not rebuilt), got {text!r}")
     try:
         return name, [getattr(Settings(**{name: v}), name) for v in values.split(",")]
     except ValueError as exc:

@@ -59,7 +59,6 @@ def refuse(self, address, *args):
 socket.socket.connect = refuse
 socket.socket.connect_ex = lambda self, address: (attempts.append(repr(address)), 111)[1]
 from assistant.settings import Settings
-from assistant.index.sentences import abstract_sentences
 from assistant.index.embed import LocalEmbedder, local_model_path
 emb = LocalEmbedder(Settings())
 docs = emb.embed_documents(["Masked image modeling learns visual representations by predicting masked patches.",
@@ -201,7 +200,7 @@ def test_a_changed_abstract_embeds_only_its_new_sentence(lib, write_jsonl):
     assert gone and not pa.index.sentences.lookup(sorted(gone))
 
 
-def test_an_index_without_sentence_vectors_embeds_on_demand_and_gets_them_on_the_next_ingest(
+def test_switching_sentence_vectors_on_and_off_takes_effect_at_the_next_ingest(
         tmp_path, make_assistant, sample_rows, write_jsonl):
     source = write_jsonl(tmp_path / "a.jsonl", sample_rows[:5])
     pa = make_assistant(tmp_path / "idx", sentence_vectors=False)
@@ -218,6 +217,15 @@ def test_an_index_without_sentence_vectors_embeds_on_demand_and_gets_them_on_the
     assert update.index.sentences_embedded == len(all_sentences(pa)) > 0
     _, again = pa.ingest([source])
     assert not again.index.committed and again.index.sentences_embedded == 0
+    assert pa.search("edge of stability").hits[0].sentence_score is not None
+
+    # Off again: the next ingest drops the table, and search ranks without it.
+    pa = make_assistant(tmp_path / "idx", sentence_vectors=False)
+    _, off = pa.ingest([source])
+    assert off.index.committed and (off.index.embedded, off.index.sentences_embedded) == (0, 0)
+    assert "sentences" not in manifest_of(pa)["files"] and len(pa.index.sentences) == 0
+    assert not [n for n in os.listdir(pa.settings.index_path) if n.startswith("sentences")]
+    assert all(h.sentence_score is None for h in pa.search("edge of stability").hits)
 
 
 def test_a_metadata_only_change_embeds_nothing(lib, write_jsonl, make_assistant):

@@ -303,6 +303,15 @@ def _put(path, data: bytes):
     return path
 
 
+def _put_array(path, width: int):
+    """The same number of rows, but another width (another model's vectors)."""
+    import numpy as np
+
+    rows = len(np.load(path, mmap_mode="r"))
+    np.save(path, np.zeros((rows, width), dtype=np.float32))
+    return path
+
+
 def _unlink(path):
     path.unlink()
     return path
@@ -337,6 +346,7 @@ CORRUPTIONS = {
     "chroma emptied": (lambda d: _emptied(_chroma_dir(d)), "holds no vectors"),
     "sentence vectors truncated": (lambda d: _cut(_sentences_dir(d) / "vectors.npy"), "unreadable sentence"),
     "sentence keys missing": (lambda d: _unlink(_sentences_dir(d) / "keys"), "unreadable sentence"),
+    "sentence vectors of another width": (lambda d: _put_array(_sentences_dir(d) / "vectors.npy", 10), "width"),
     "sentence keys short": (lambda d: _put(_sentences_dir(d) / "keys", b"0123\n").parent, "1 keys for an array"),
 }
 

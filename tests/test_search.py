@@ -35,8 +35,10 @@ def assert_well_formed(hits: list[Hit], index, k: int) -> None:
     assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     if s.sentence_weight:
-        by_sentence = sorted(hits, key=lambda h: -h.sentence_score)
-        assert [sentence_rank(h, s) for h in by_sentence] == sorted(sentence_rank(h, s) for h in hits)
+        unranked = [h for h in hits if h.sentence_score is None]  # no stored sentence: no third term
+        assert all(h.score == h.chunks[0].score for h in unranked)
+        by_sentence = sorted((h for h in hits if h.sentence_score is not None), key=lambda h: -h.sentence_score)
+        assert [sentence_rank(h, s) for h in by_sentence] == sorted(sentence_rank(h, s) for h in by_sentence)
     for hit in hits:
         assert 1 <= len(hit.chunks) <= s.chunks_per_hit
         scores = [m.score for m in hit.chunks]

@@ -112,36 +112,43 @@ class PaperTerms:
 
     def __init__(self, index: PaperIndex):
         self.index = index
-        self._papers: list[Paper] | None = None  # the list counted (an ingest replaces the index's list)
+        self._seen: dict[str, list[Paper]] = {}  # the paper list each part was built from (an ingest replaces it)
         self._counts: Counter[str] = Counter()
         self._titles: dict[str, list[str]] = {}
         self._lock = threading.Lock()
 
-    def _refresh(self) -> None:
+    def _refresh(self, what: str) -> None:
+        """Recount `what` ("counts" or "titles") if the indexed papers changed since."""
         with self._lock:
-            if self._papers is not self.index.papers:
-                papers = self.index.papers
+            papers = self.index.papers
+            if self._seen.get(what) is papers:
+                return
+            if what == "counts":
                 self._counts = Counter(t for p in papers for t in content_terms(f"{p.title} {p.abstract}"))
+            else:
                 titles: dict[str, list[str]] = {}
                 for p in papers:
                     titles.setdefault(_title_key(p.title), []).append(p.id)
-                self._titles, self._papers = titles, papers
+                self._titles = titles
+            self._seen[what] = papers
 
     def counts(self) -> Counter[str]:
-        self._refresh()
+        self._refresh("counts")
         return self._counts
 
     def quoted(self, question: str) -> list[str]:
         """Ids of the papers whose exact title the question quotes
         ("According to 'Scaling Laws for Neural Language Models', ...")."""
-        self._refresh()
-        found = (self._titles.get(_title_key(m.group(1)), []) for m in _QUOTED.finditer(question))
+        self._refresh("titles")
+        found = (self._titles.get(_title_key(next(g for g in m.groups() if g)), [])
+                 for m in _QUOTED.finditer(question))
         return list(dict.fromkeys(pid for ids in found for pid in ids))
 
 
-# Text between quotes; overlapping (a lookahead), so an apostrophe ("What's in 'Title'")
-# cannot swallow the quote that opens a title.
-_QUOTED = re.compile(r"(?=[\"'“‘«]([^\"“”‘’«»]{6,400}?)[\"'”’»])")
+# Text between a pair of quotes ("...", '...', “...”, ‘...’, «...»); overlapping (a
+# lookahead), so an apostrophe ("What's in 'Title'") cannot swallow the quote that opens
+# a title, and a double-quoted title may hold an apostrophe ("Attention Isn't ...").
+_QUOTED = re.compile(r"""(?=(?:"([^"]{6,400}?)"|'([^']{6,400}?)'|“([^”]{6,400}?)”|‘([^’]{6,400}?)’|«([^»]{6,400}?)»))""")
 
 
 def _title_key(title: str) -> str:
@@ -193,8 +200,10 @@ def gather(index: PaperIndex, vectors: SentenceVectors, paper_terms: PaperTerms,
     `asked`: the words the user typed, when `question` adds the titles a follow-up
     refers to (those titles must not count as evidence that the question is answered)."""
     t0 = time.perf_counter()
-    if restrict is None and (quoted := paper_terms.quoted(asked or question)):
-        restrict = quoted  # the question names its paper by title: answer from that paper
+    if restrict is None:  # a question that names its paper by title is answered from that paper
+        allowed = Filters.coerce(filters)
+        restrict = [pid for pid in paper_terms.quoted(asked or question)
+                    if allowed.allows(index.paper_by_id[pid])] or None
     result = search(index, question, k=k if restrict is None else max(k, len(restrict) * 3), filters=filters)
     hits = result.hits if restrict is None else [h for h in result.hits if h.paper_id in restrict]
     sources = [Source(0, h.paper, h.score) for h in hits]

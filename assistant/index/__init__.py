@@ -162,9 +162,10 @@ class PaperIndex:
         new_ids = [c.id for c in chunks]
         live_before = set(self.chunk_pos)
         missing = [c for c in chunks if c.id not in live_before]
-        sentences_stored = not s.sentence_vectors or bool((self.manifest or {}).get("files", {}).get("sentences"))
+        # Switching sentence_vectors on or off is a change too: the table is added or dropped.
+        table_as_wanted = bool((self.manifest or {}).get("files", {}).get("sentences")) == s.sentence_vectors
         if (not missing and set(new_ids) == live_before and _same_records(records, self.records)
-                and sentences_stored):
+                and table_as_wanted):
             # Nothing to commit, but a run that died after adding vectors may
             # have left some that no manifest names: prune them now.
             removed = self._prune(set(new_ids)) if self.folder.pending else 0
@@ -188,8 +189,8 @@ class PaperIndex:
             self._check_dimension(vectors.shape[1])
             self.folder.mark_pending()
             self.vectors.add(to_embed, vectors, [{"paper_id": c.paper_id, "n": c.n} for c in to_embed])
-        table = self.sentences.extend(texts, lambda new: self.embedder.embed_documents(new, progress=tick)) \
-            if s.sentence_vectors else None
+        table = self.sentences.extend(texts, new_sentences, lambda new: self.embedder.embed_documents(
+            new, progress=tick)) if s.sentence_vectors else None
 
         bm25 = Bm25Chunks.build([c.indexed_text for c in chunks])
         manifest = {
@@ -208,7 +209,7 @@ class PaperIndex:
         # The memory follows the commit at once, so a failure below cannot leave this
         # object describing the old generation while the disk holds the new one.
         self.records, self.chunks, self.papers, self._bm25 = records, chunks, papers, bm25
-        self._sentences = table or SentenceTable.empty()
+        self._sentences = None  # re-read from the new files, memory-mapped (not the array built above)
         self._reindex_memory()
         # After the commit: prune vectors no manifest names (replaced, removed, or left by a crash).
         removed = self._prune(set(new_ids))

@@ -2,9 +2,10 @@
 their vectors embedded at ingest (so an answer reads stored vectors instead of
 embedding the retrieved abstracts' sentences while the user waits).
 
-The table is keyed by a hash of the sentence text: an unchanged sentence is
-never embedded twice (across ingests too), and an abstract replaced under the
-same paper id simply has other keys. A sentence missing from the table (an
+The table is keyed by a hash of the sentence text: once an ingest has committed
+it, an unchanged sentence is not embedded again by later ingests, and an abstract
+replaced under the same paper id simply has other keys. (The table is written at
+the commit: an interrupted ingest embeds its sentences again next time.) A sentence missing from the table (an
 index built before the table existed, or with `sentence_vectors` off) is
 embedded on demand by the answer engine."""
 
@@ -106,18 +107,18 @@ class SentenceTable:
         """Those of `texts` the table does not hold."""
         return [t for t in texts if sentence_key(t) not in self.row]
 
-    def extend(self, texts: Sequence[str], embed: Callable[[list[str]], np.ndarray]) -> "SentenceTable":
-        """A table of exactly `texts` (distinct): stored rows reused, the others embedded with `embed`."""
+    def extend(self, texts: Sequence[str], new: Sequence[str],
+               embed: Callable[[list[str]], np.ndarray]) -> "SentenceTable":
+        """A table of exactly `texts` (distinct): stored rows reused, `new` (= `self.missing(texts)`)
+        embedded with `embed`."""
         keys = [sentence_key(t) for t in texts]
-        new = self.missing(texts)
-        fresh = embed(new) if new else np.zeros((0, 0), dtype=np.float32)
+        fresh = embed(list(new)) if new else np.zeros((0, 0), dtype=np.float32)
         dim = fresh.shape[1] if len(new) else (self.vectors.shape[1] if len(self) else 0)
         out = np.zeros((len(texts), dim), dtype=np.float32)
-        j = 0
-        for i, (text, key) in enumerate(zip(texts, keys)):
-            if key in self.row:
-                out[i] = self.vectors[self.row[key]]
-            else:
-                out[i] = fresh[j]
-                j += 1
+        stored = np.array([self.row.get(k, -1) for k in keys], dtype=np.int64)
+        kept = stored >= 0
+        if kept.any():
+            out[kept] = self.vectors[stored[kept]]
+        if len(new):
+            out[~kept] = fresh
         return SentenceTable(keys, out)
