@@ -36,7 +36,7 @@ def corpus_dir() -> Path:
 # --- index and search fixtures (test_index*.py, test_search.py, test_chroma_server.py) ---------
 #
 # Real parts only: the offline MiniLM model, embedded Chroma (or a real `chroma run`), BM25.
-# The model is loaded once per session; the whole bundled corpus is indexed once (~60 s).
+# The model is loaded once per session; the whole bundled corpus is indexed once (~2 min: chunks and sentences).
 
 
 def _offline_env() -> None:
