@@ -5,9 +5,9 @@ embedding the retrieved abstracts' sentences while the user waits).
 The table is keyed by a hash of the sentence text: once an ingest has committed
 it, an unchanged sentence is not embedded again by later ingests, and an abstract
 replaced under the same paper id simply has other keys. (The table is written at
-the commit: an interrupted ingest embeds its sentences again next time.) A sentence missing from the table (an
-index built before the table existed, or with `sentence_vectors` off) is
-embedded on demand by the answer engine."""
+the commit: an interrupted ingest embeds its sentences again next time.) A
+sentence missing from the table (an index built before the table existed, or with
+`sentence_vectors` off) is embedded on demand by the answer engine."""
 
 from __future__ import annotations
 
