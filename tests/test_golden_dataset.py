@@ -160,6 +160,10 @@ def test_gold_sentences_are_verbatim(items, papers):
         for s in it["gold_sentences"]:
             assert any(s in a for a in abstracts), \
                 f"{it['id']}: gold sentence is not in any of its gold papers' abstracts: {s[:80]!r}"
+            for a in abstracts:  # starts at a sentence boundary
+                i = a.find(s)
+                assert i <= 0 or a[:i].rstrip()[-1:] in (".", "?", "!"), \
+                    f"{it['id']}: gold sentence starts mid-sentence: {s[:80]!r}"
         if it["type"] == "comparison":  # one key sentence per method, in the same order
             for pid, s in zip(it["gold_paper_ids"], it["gold_sentences"]):
                 assert pid in papers and s in papers[pid].abstract, \
