@@ -17,7 +17,19 @@ from assistant.prompts import render
 from assistant.records import Answer, Paper
 from assistant.retrieve import Filters, QueryError, SearchResult, search
 from assistant.settings import Settings
-from assistant.store import IndexFolder
+from assistant.store import CorruptIndex, IndexFolder
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Errors whose message is written for the user (shown as is, without a traceback)
+    by the CLI and the UI: a damaged or mismatched index, a bad query, an unreachable
+    store, model or endpoint, a broken prompt file."""
+    from assistant.index import IndexMismatch
+    from assistant.index.embed import EmbeddingError
+    from assistant.index.vectors import VectorStoreError
+    from assistant.prompts import PromptError
+
+    return (CorruptIndex, IndexMismatch, QueryError, VectorStoreError, EmbeddingError, LLMError, PromptError)
 
 FileProgress = Callable[[Iterable[Path]], Iterable[Path]]
 EmbedProgress = Callable[[int, int], None]

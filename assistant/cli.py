@@ -269,12 +269,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         items = items[: args.limit]
     folder = harness.run(pa, items, Path(args.out), args.name, args.dataset, args.split, k=args.k,
                          plots=not args.no_plots, price_in=args.price_in, price_out=args.price_out, notes=notes)
-    report = harness.load_run(folder)
     if args.json:
-        print(json.dumps({"run": str(folder), "summary": report["summary"]}, indent=2))
+        print(json.dumps({"run": str(folder), "summary": harness.load_run(folder)["summary"]}, indent=2))
     else:
-        print(harness.summary_markdown(report))
-        print(f"Run written to {folder}/ (run.json, summary.md, metrics_by_type.png, latency.png)")
+        print((folder / "summary.md").read_text(encoding="utf-8"))
+        files = "run.json, summary.md" + ("" if args.no_plots else ", metrics_by_type.png, latency.png")
+        print(f"Run written to {folder}/ ({files})")
     return 0
 
 
@@ -434,21 +434,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from assistant.index import IndexMismatch
-    from assistant.index.embed import EmbeddingError
-    from assistant.index.vectors import VectorStoreError
-    from assistant.llm import LLMError
-    from assistant.prompts import PromptError
-    from evals.harness import EvalError
-    from assistant.retrieve import QueryError
-    from assistant.store import CorruptIndex
     from pydantic import ValidationError
+
+    from assistant.api import user_errors
+    from evals.harness import EvalError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CorruptIndex, IndexMismatch, QueryError, VectorStoreError, EmbeddingError, LLMError, PromptError,
-            EvalError) as exc:
+    except (*user_errors(), EvalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

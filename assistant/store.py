@@ -52,7 +52,7 @@ class CorruptIndex(Exception):
 
 
 @contextmanager
-def _atomic(path: Path, mode: str):
+def atomic_file(path: Path, mode: str = "w"):
     """A handle on a temp file beside `path`, fsynced and renamed over it on success."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -68,12 +68,12 @@ def _atomic(path: Path, mode: str):
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    with _atomic(path, "w") as handle:
+    with atomic_file(path, "w") as handle:
         handle.write(text)
 
 
 def _write_array(path: Path, array: np.ndarray) -> None:
-    with _atomic(path, "wb") as handle:
+    with atomic_file(path, "wb") as handle:
         np.save(handle, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
 
 

@@ -24,12 +24,14 @@ import tempfile
 import threading
 import uuid
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import gradio as gr
 
-from assistant.api import PaperAssistant
+from assistant.api import PaperAssistant, user_errors
+from assistant.ingest import SUPPORTED_SUFFIXES
 from assistant.records import Answer, Citation, Paper, Source
 from assistant.retrieve import QueryError
 
@@ -46,8 +48,8 @@ EXAMPLES = [
     "What limits message passing in graph neural networks?",
     "Who won the 2026 football world cup?",
 ]
-UPLOAD_TYPES = [".txt", ".json", ".jsonl", ".csv", ".bib"]
-MAX_METHODS = 4
+UPLOAD_TYPES = sorted(s for s in SUPPORTED_SUFFIXES if s)  # what ingest reads (a file without suffix too)
+METHOD_BOXES = 4  # method fields on the compare tab (each may hold several, comma-separated)
 MAX_LISTED_PAPERS = 200  # rows shown in the corpus paper list
 MAX_PROBLEMS = 10  # problems listed per uploaded file
 WRITE_WAIT_SECONDS = 300  # how long an upload waits for running questions to finish
@@ -145,15 +147,9 @@ class ReadWriteLock:
 
 
 def friendly_errors() -> tuple[type[BaseException], ...]:
-    """Errors whose message is written for users (shown as is, no traceback)."""
-    from assistant.index import IndexMismatch
-    from assistant.index.embed import EmbeddingError
-    from assistant.index.vectors import VectorStoreError
-    from assistant.llm import LLMError
-    from assistant.prompts import PromptError
-    from assistant.store import CorruptIndex
-
-    return (QueryError, IndexMismatch, EmbeddingError, VectorStoreError, LLMError, PromptError, CorruptIndex, OSError)
+    """Errors whose message is written for users (shown as is, no traceback): the CLI's,
+    plus OSError (an upload that cannot be read)."""
+    return (*user_errors(), OSError)
 
 
 def redact(text: Any) -> str:
@@ -418,12 +414,7 @@ class PaperUI:
                 if part.strip():
                     methods.append(part.strip())
         hidden = gr.DownloadButton(visible=False)
-        if len(methods) < 2:
-            return (notice("error", "Name at least two methods, e.g. <b>ADAHESSIAN</b> and <b>M-FAC</b>."),
-                    "", hidden, hidden)
-        if len(methods) > MAX_METHODS:
-            return notice("error", f"Compare at most {MAX_METHODS} methods at once."), "", hidden, hidden
-        try:
+        try:  # too few, too many or repeated methods: compare.parse_methods says so (QueryError)
             with self.lock.reading():
                 comparison = self.pa.compare(methods)
         except Exception as exc:
@@ -580,9 +571,7 @@ class PaperUI:
                 problems.append(f"- **{esc(name)}**: not ingested: {esc(file.error)}")
             listed = [("skipped", p) for p in file.skipped] + [("warning", p) for p in file.warnings]
             for kind, p in listed[:MAX_PROBLEMS]:
-                where = name + (f":{p.line}" if p.line is not None else "") + (
-                    f" (entry {p.entry})" if p.entry is not None else "")
-                problems.append(f"- {kind}: {esc(where)}: {esc(p.reason)}")
+                problems.append(f"- {kind}: {esc(replace(p, file=name))}")
             if len(listed) > MAX_PROBLEMS:
                 problems.append(f"- … and {len(listed) - MAX_PROBLEMS} more in {esc(name)}")
         problems += [f"- {esc(Path(str(e)).name)}: could not be opened" for e in result.errors]
@@ -687,7 +676,7 @@ def build_app(pa: PaperAssistant, concurrency: int = 4) -> gr.Blocks:
                 with gr.Row():
                     boxes = [gr.Textbox(label=f"Method {i + 1}" + ("" if i < 2 else " (optional)"),
                                         placeholder=["e.g. ADAHESSIAN", "e.g. M-FAC", "", ""][i],
-                                        elem_id=f"method-{i + 1}") for i in range(MAX_METHODS)]
+                                        elem_id=f"method-{i + 1}") for i in range(METHOD_BOXES)]
                 gr.Examples(examples=[["ADAHESSIAN", "M-FAC", "", ""]], inputs=boxes, label="Example")
                 with gr.Row():
                     compare_btn = gr.Button("Compare", variant="primary", elem_id="compare-btn")

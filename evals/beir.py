@@ -290,15 +290,14 @@ def to_jsonl_records(ds: BeirDataset, path: Path) -> Path:
     with a title but no text gets its title as abstract (ingestion skips records
     without an abstract). `PaperAssistant.ingest([path])` indexes the file.
     """
+    from assistant.store import atomic_file
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with tmp.open("w", encoding="utf-8") as fh:
+    with atomic_file(path) as fh:
         for doc_id, doc in ds.corpus.items():
             title = doc_title(doc)
             abstract = clean_text(doc.get("text") or "") or title
             fh.write(json.dumps({"title": title, "abstract": abstract, "id": doc_id}, ensure_ascii=False) + "\n")
-    tmp.replace(path)
     return path
 
 

@@ -12,7 +12,8 @@ Per item (see evals/metrics.py for every definition):
   citation precision/recall, faithfulness (each answer sentence against the quotes
   it cites: the lexical support score offline, the judge prompt with an LLM);
 - comparisons: `pa.compare(methods)` -> table coverage (cells filled with a valid
-  citation) and whether every cited paper belongs to the gold papers;
+  citation) and table citation precision (each citation is the gold paper of the
+  method whose cell cites it; golden comparison items list gold papers in method order);
 - cost: latency per stage, tokens (and an estimated price when given) with an LLM.
 """
 
@@ -23,6 +24,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -115,6 +117,7 @@ def answer_pairs(answer) -> list[tuple[str, list[str]]]:
     import re
 
     from assistant.answer.citations import answer_sentences
+    from assistant.answer.text import MARKER_RE
 
     spans = answer_sentences(answer.text)
     quotes: dict[int, list[str]] = {}
@@ -123,7 +126,7 @@ def answer_pairs(answer) -> list[tuple[str, list[str]]]:
             quotes.setdefault(c.sentence, []).append(c.quote)
     pairs = []
     for i, (s, e) in enumerate(spans):
-        sentence = re.sub(r"\[\d+\]", "", answer.text[s:e]).strip()
+        sentence = MARKER_RE.sub("", answer.text[s:e]).strip()
         sentence = re.sub(r"^(?:The best match is |Also relevant: )?\*\*.+?\*\*(?: \([^)]*\))?: ", "", sentence)
         if sentence:
             pairs.append((sentence, quotes.get(i, [])))
@@ -163,23 +166,17 @@ def evaluate_item(pa, item: Item, k: int, scorer) -> dict[str, Any]:
         table = pa.compare(item.methods).to_dict()
         row["latency_compare"] = time.perf_counter() - t
         row.update({f"t_{key}": value for key, value in M.table_coverage(table).items()})
-        cited = [c for r in table["rows"] for cell in r["cells"].values() for c in cell["citations"]]
-        row["t_citation_precision"] = (sum(c["paper_id"] in gold for c in cited) / len(cited)) if cited else None
+        row["t_citation_precision"] = M.table_citation_precision(table, dict(zip(table["methods"], item.gold)))
         row["usage"] = table.get("usage") or {}
     return row
 
 
 def aggregate(rows: list[dict], price_in: float | None = None, price_out: float | None = None) -> dict[str, Any]:
     retrieval_keys = sorted({k[2:] for r in rows for k in r if k.startswith("r_")})
-    by_type: dict[str, dict[str, Any]] = {}
-    for t in sorted({r["type"] for r in rows}) + ["all"]:
-        sel = [r for r in rows if t == "all" or r["type"] == t]
-        by_type[t] = {"n": len(sel),
-                      **{k: M.mean([r.get(f"r_{k}") for r in sel]) for k in retrieval_keys},
-                      "citation_precision": M.mean([r.get("citation_precision") for r in sel]),
-                      "citation_recall": M.mean([r.get("citation_recall") for r in sel]),
-                      "faithfulness": M.mean([r.get("faithfulness") for r in sel]),
-                      "abstained": M.mean([float(r["abstained"]) for r in sel if "abstained" in r])}
+    keys = [f"r_{k}" for k in retrieval_keys] + ["citation_precision", "citation_recall", "faithfulness", "abstained"]
+    counts = Counter(r["type"] for r in rows)
+    by_type = {t: {"n": len(rows) if t == "all" else counts[t], **{k.removeprefix("r_"): v for k, v in m.items()}}
+               for t, m in M.group_means(sorted(rows, key=lambda r: r["type"]), "type", keys).items()}
     answered = [r for r in rows if "abstained" in r]
     abstention = M.abstention_metrics([(r["type"] != "unanswerable", r["abstained"]) for r in answered])
     comparisons = [r for r in rows if r["type"] == "comparison"]

@@ -318,6 +318,24 @@ def percentiles(values: Iterable[float | None], ps: Iterable[float] = (50, 95)) 
     return {f"p{p:g}": float(v) for p, v in zip(ps, result)}
 
 
+def table_citation_precision(comparison: Mapping[str, Any], gold_by_method: Mapping[str, str]) -> float | None:
+    """Share of a comparison table's citations whose paper is the gold paper of the
+    method whose cell cites it (a cell of ADAHESSIAN citing M-FAC's paper counts as wrong).
+
+    ``comparison`` is ``Comparison.to_dict()``; ``gold_by_method`` maps each of its
+    ``methods`` to that method's gold paper id (a method without one: its citations count
+    as wrong). Every citation of every cell counts, the Year row's too, and a paper cited
+    by several cells counts each time. ``None`` when the table cites nothing.
+    """
+    hits = total = 0
+    for row in comparison.get("rows") or []:
+        for method, cell in (row.get("cells") or {}).items():
+            for citation in cell.get("citations") or []:
+                total += 1
+                hits += citation.get("paper_id") == gold_by_method.get(method)
+    return hits / total if total else None
+
+
 def mean(values: Iterable[float | None]) -> float | None:
     """Arithmetic mean of the values that are not ``None`` (booleans count as 0/1);
     ``None`` when no value is left."""

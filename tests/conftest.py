@@ -33,6 +33,16 @@ def corpus_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def papers(corpus_dir) -> dict:
+    """The bundled corpus parsed (no index): papers by id, for the dataset checks."""
+    from assistant.ingest import ingest_paths
+
+    result = ingest_paths([corpus_dir])
+    assert result.ok and not result.errors, f"bundled corpus did not parse: {result.errors}"
+    return {p.id: p for p in result.papers}
+
+
 # --- index and search fixtures (test_index*.py, test_search.py, test_chroma_server.py) ---------
 #
 # Real parts only: the offline MiniLM model, embedded Chroma (or a real `chroma run`), BM25.

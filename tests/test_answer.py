@@ -282,10 +282,15 @@ def test_follow_up_references(message, picked):
     assert resolved.compare == (picked == ["A", "B"])
 
 
-def test_concurrent_questions_get_their_own_answers(pa):
-    """The UI answers several sessions at once on one PaperAssistant."""
+def test_concurrent_questions_get_their_own_answers(pa, monkeypatch):
+    """The UI answers several sessions at once on one PaperAssistant. Run as on an index
+    without stored sentence vectors, so the threads share the on-demand cache and its lock."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from assistant.index.sentences import SentenceTable
+
+    monkeypatch.setattr(pa.index, "_sentences", SentenceTable.empty())
+    before = pa.engine.vectors.embedded
     questions = [HPM_Q, "Which paper proposes an adaptive second order optimizer that estimates the Hessian diagonal?",
                  "What ImageNet top-1 accuracy does EfficientNet-B7 reach?"] * 2
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -295,20 +300,7 @@ def test_concurrent_questions_get_their_own_answers(pa):
         assert_grounded(answer, pa)
     assert answers[0].citations[0].paper_id == HPM and answers[1].citations[0].paper_id == ADAHESSIAN
     assert "84.3% top-1 accuracy" in answers[2].text
-
-
-@pytest.mark.parametrize("question, lookup", [
-    ("Which paper proposes an adaptive second order optimizer?", True),
-    ("Which planning algorithm lets a learned value network score every successor?", True),
-    ("Is there a paper on graph rewiring?", True),
-    ("What masking ratio does MAE find works best?", False),
-    ("Which two contributions does the grokking paper introduce?", False),
-    ("Which dataset does GraphNAS evaluate on?", False),
-])
-def test_lookup_questions_are_recognised(question, lookup):
-    from assistant.answer.asked import is_lookup
-
-    assert is_lookup(question) is lookup
+    assert pa.engine.vectors.embedded > before  # the sentences came through the shared cache
 
 
 TOKEN_CRISIS = paper_id("To Repeat or Not To Repeat: Insights from Scaling LLM under Token-Crisis")
@@ -377,21 +369,25 @@ def test_sentence_vectors_follow_a_changed_abstract(pa):
 def test_papers_named_by_a_quoted_title_are_found_with_or_without_apostrophes():
     from types import SimpleNamespace
 
-    from assistant.answer.evidence import PaperTerms
+    from assistant.answer.evidence import quoted_papers
     from assistant.records import Paper
 
     papers = [Paper(title=t, abstract="An abstract.") for t in (
         "Scaling Laws for Neural Language Models", "A Dynamical Model of Neural Scaling Laws",
         "Attention Isn't All You Need")]
-    terms = PaperTerms(SimpleNamespace(papers=papers))
+    index = SimpleNamespace(paper_by_id={p.id: p for p in papers})
+
+    def quoted(question: str) -> list[str]:
+        return quoted_papers(index, question)
+
     first = [papers[0].id]
-    assert terms.quoted("According to 'Scaling Laws for Neural Language Models', what is efficient?") == first
-    assert terms.quoted("What's in ‘scaling laws for neural language models’?") == first  # case, curly quotes
-    assert terms.quoted('Compare "Scaling Laws for Neural Language Models" and "A Dynamical Model of Neural '
-                        'Scaling Laws".') == [p.id for p in papers[:2]]
-    assert terms.quoted("What does \"Attention Isn't All You Need\" claim?") == [papers[2].id]  # apostrophe inside
-    assert terms.quoted("What do scaling laws for neural language models say?") == []  # not quoted
-    assert terms.quoted("What does 'Scaling Laws' say?") == []  # not a whole title
+    assert quoted("According to 'Scaling Laws for Neural Language Models', what is efficient?") == first
+    assert quoted("What's in ‘scaling laws for neural language models’?") == first  # case, curly quotes
+    assert quoted('Compare "Scaling Laws for Neural Language Models" and "A Dynamical Model of Neural '
+                  'Scaling Laws".') == [p.id for p in papers[:2]]
+    assert quoted("What does \"Attention Isn't All You Need\" claim?") == [papers[2].id]  # apostrophe inside
+    assert quoted("What do scaling laws for neural language models say?") == []  # not quoted
+    assert quoted("What does 'Scaling Laws' say?") == []  # not a whole title
 
 
 def test_a_question_quoting_a_title_is_answered_from_that_paper(pa):

@@ -56,6 +56,15 @@ def test_a_sentence_states_a_quantity_when_it_names_it_and_gives_a_value():
     assert states(any_amount, "it improves MOTA by 9.6%") and not states(any_amount, "it improves MOTA")
 
 
-def test_lookup_recognition_lives_with_the_other_question_kinds():
-    assert is_lookup("Which paper proposes a speculative decoding scheme?")
-    assert not is_lookup("What dropout rate does the study recommend?")
+@pytest.mark.parametrize("question, lookup", [
+    ("Which paper proposes an adaptive second order optimizer?", True),
+    ("Which planning algorithm lets a learned value network score every successor?", True),
+    ("Is there a paper on graph rewiring?", True),
+    ("What masking ratio does MAE find works best?", False),
+    ("Which two contributions does the grokking paper introduce?", False),
+    ("Which dataset does GraphNAS evaluate on?", False),
+    ("Which paper proposes a speculative decoding scheme?", True),
+    ("What dropout rate does the study recommend?", False),
+])
+def test_lookup_questions_are_recognised(question, lookup):
+    assert is_lookup(question) is lookup

@@ -312,6 +312,20 @@ def test_table_coverage_counts():
     assert M.table_coverage(table) == {"cells": 6, "filled": 4, "cited": 3, "coverage": 0.5}
 
 
+def test_table_citation_precision_checks_each_cell_against_its_own_method():
+    cite = lambda *pids: {"text": "x", "citations": [{"paper_id": p} for p in pids]}  # noqa: E731
+    table = {"methods": ["A", "B"], "rows": [
+        {"row": "Approach", "cells": {"A": cite("pa"), "B": cite("pa", "pb")}},  # B citing A's paper: wrong
+        {"row": "Year", "cells": {"A": cite("pa"), "B": cite("pb")}},
+    ]}
+    # 5 citations: pa (A), pa (B, wrong), pb (B), pa (A), pb (B) -> 4/5. A "cited paper is any
+    # gold paper" reading would give 5/5.
+    assert M.table_citation_precision(table, {"A": "pa", "B": "pb"}) == pytest.approx(0.8)
+    assert M.table_citation_precision(table, {"A": "pa"}) == pytest.approx(2 / 5)  # B has no gold paper
+    assert M.table_citation_precision({"methods": ["A"], "rows": [{"row": "r", "cells": {"A": cite()}}]},
+                                      {"A": "pa"}) is None
+
+
 def test_table_coverage_missing_cells_and_empty_table():
     table = {"methods": ["A", "B"], "rows": [{"row": "Approach", "cells": {"A": _cell("Uses X.", 1)}}]}
     assert M.table_coverage(table) == {"cells": 2, "filled": 1, "cited": 1, "coverage": 0.5}

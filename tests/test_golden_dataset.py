@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from assistant.ingest import ingest_paths
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 GOLDEN = PROJECT_DIR / "evals" / "datasets" / "golden.jsonl"
@@ -43,13 +42,6 @@ def title_overlap(question: str, title: str) -> float:
     words = content_words(question)
     title_words = set(re.findall(r"[a-z]+", title.lower()))
     return len(words & title_words) / len(words) if words else 1.0
-
-
-@pytest.fixture(scope="module")
-def papers() -> dict:
-    result = ingest_paths([PROJECT_DIR / "indexes" / "sources"])
-    assert result.ok and not result.errors, f"bundled corpus did not parse: {result.errors}"
-    return {p.id: p for p in result.papers}
 
 
 def read_jsonl(path: Path) -> list[dict]:

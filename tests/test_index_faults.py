@@ -272,24 +272,13 @@ def test_a_reader_of_the_manifest_never_sees_a_partial_one(grown):
 # --- corrupted or half-written folders -----------------------------------------------------------
 
 
-def _chunks_file(d):
-    return d / json.loads((d / "manifest.json").read_text())["files"]["chunks"]
+def _live(d, kind: str):
+    """The file or folder of `kind` (records, chunks, bm25, sentences) the manifest names."""
+    return d / json.loads((d / "manifest.json").read_text())["files"][kind]
 
 
 def _chroma_dir(d):
     return d / json.loads((d / "manifest.json").read_text())["chroma_dir"]
-
-
-def _records_file(d):
-    return d / json.loads((d / "manifest.json").read_text())["files"]["records"]
-
-
-def _bm25_dir(d):
-    return d / json.loads((d / "manifest.json").read_text())["files"]["bm25"]
-
-
-def _sentences_dir(d):
-    return d / json.loads((d / "manifest.json").read_text())["files"]["sentences"]
 
 
 def _cut(path):
@@ -335,19 +324,19 @@ CORRUPTIONS = {
     "manifest garbage": (lambda d: _put(d / "manifest.json", b"\xff\x00\x13garbage"), "unreadable"),
     "manifest without file names": (lambda d: _put(d / "manifest.json", b'{"format": 2, "files": {}}'), "incomplete"),
     "manifest of another version": (lambda d: _put(d / "manifest.json", b'{"format": 99, "files": {}}'), "version"),
-    "chunks missing": (lambda d: _unlink(_chunks_file(d)), "missing"),
-    "chunks truncated": (lambda d: _cut(_chunks_file(d)), "unreadable"),
-    "chunks garbage": (lambda d: _put(_chunks_file(d), b"\xff\xfe\x00\x01" * 64), "unreadable"),
-    "records missing": (lambda d: _unlink(_records_file(d)), "missing"),
-    "records not objects": (lambda d: _put(_records_file(d), b"[1, 2]\n"), "bad record"),
-    "bm25 deleted": (lambda d: _rmtree(_bm25_dir(d)), "BM25"),
-    "bm25 vocabulary garbage": (lambda d: _put(_bm25_dir(d) / "vocab.json", b"{not json").parent, "BM25"),
+    "chunks missing": (lambda d: _unlink(_live(d, "chunks")), "missing"),
+    "chunks truncated": (lambda d: _cut(_live(d, "chunks")), "unreadable"),
+    "chunks garbage": (lambda d: _put(_live(d, "chunks"), b"\xff\xfe\x00\x01" * 64), "unreadable"),
+    "records missing": (lambda d: _unlink(_live(d, "records")), "missing"),
+    "records not objects": (lambda d: _put(_live(d, "records"), b"[1, 2]\n"), "bad record"),
+    "bm25 deleted": (lambda d: _rmtree(_live(d, "bm25")), "BM25"),
+    "bm25 vocabulary garbage": (lambda d: _put(_live(d, "bm25") / "vocab.json", b"{not json").parent, "BM25"),
     "chroma deleted": (lambda d: _rmtree(_chroma_dir(d)), "missing"),
     "chroma emptied": (lambda d: _emptied(_chroma_dir(d)), "holds no vectors"),
-    "sentence vectors truncated": (lambda d: _cut(_sentences_dir(d) / "vectors.npy"), "unreadable sentence"),
-    "sentence keys missing": (lambda d: _unlink(_sentences_dir(d) / "keys"), "unreadable sentence"),
-    "sentence vectors of another width": (lambda d: _put_array(_sentences_dir(d) / "vectors.npy", 10), "width"),
-    "sentence keys short": (lambda d: _put(_sentences_dir(d) / "keys", b"0123\n").parent, "1 keys for an array"),
+    "sentence vectors truncated": (lambda d: _cut(_live(d, "sentences") / "vectors.npy"), "unreadable sentence"),
+    "sentence keys missing": (lambda d: _unlink(_live(d, "sentences") / "keys"), "unreadable sentence"),
+    "sentence vectors of another width": (lambda d: _put_array(_live(d, "sentences") / "vectors.npy", 10), "width"),
+    "sentence keys short": (lambda d: _put(_live(d, "sentences") / "keys", b"0123\n").parent, "1 keys for an array"),
 }
 
 
@@ -389,7 +378,7 @@ def test_cli_reports_a_damaged_folder_without_traceback(sample_lib, papers_cli, 
 
 def test_a_damaged_index_can_be_rebuilt(sample_lib, embedder, monkeypatch):
     pa, rows, source, _ = sample_lib
-    _cut(_chunks_file(pa.settings.index_path))
+    _cut(_live(pa.settings.index_path, "chunks"))
     with pytest.raises(CorruptIndex):
         PaperIndex(pa.settings, embedder=embedder)
     monkeypatch.setattr("assistant.index.make_embedder", lambda settings: embedder)

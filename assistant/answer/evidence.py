@@ -16,7 +16,7 @@ import numpy as np
 from assistant.answer.asked import Focus, asked_quantities, states
 from assistant.answer.text import content_terms, overlap, sentence_spans
 from assistant.index import PaperIndex
-from assistant.records import Paper, Source
+from assistant.records import Paper, Source, paper_id
 from assistant.retrieve import Filters, search
 
 # Weights of a sentence's score: meaning (MiniLM cosine) and shared content words.
@@ -105,44 +105,22 @@ class SentenceVectors:
 
 
 class PaperTerms:
-    """What a question can name papers by: how many indexed papers use each content
-    term (title + abstract), to spot the rare words by which a question names one
-    paper ("MaskFeat", "token crisis"), and the papers' titles, for a question that
-    quotes one. Counted on first use and again when the indexed papers change."""
+    """How many indexed papers use each content term (title + abstract), to spot
+    the rare words by which a question names one paper ("MaskFeat", "token crisis").
+    Counted on first use and again when the indexed papers change."""
 
     def __init__(self, index: PaperIndex):
         self.index = index
-        self._seen: dict[str, list[Paper]] = {}  # the paper list each part was built from (an ingest replaces it)
+        self._papers: list[Paper] | None = None  # the list counted (an ingest replaces the index's list)
         self._counts: Counter[str] = Counter()
-        self._titles: dict[str, list[str]] = {}
         self._lock = threading.Lock()
 
-    def _refresh(self, what: str) -> None:
-        """Recount `what` ("counts" or "titles") if the indexed papers changed since."""
-        with self._lock:
-            papers = self.index.papers
-            if self._seen.get(what) is papers:
-                return
-            if what == "counts":
-                self._counts = Counter(t for p in papers for t in content_terms(f"{p.title} {p.abstract}"))
-            else:
-                titles: dict[str, list[str]] = {}
-                for p in papers:
-                    titles.setdefault(_title_key(p.title), []).append(p.id)
-                self._titles = titles
-            self._seen[what] = papers
-
     def counts(self) -> Counter[str]:
-        self._refresh("counts")
-        return self._counts
-
-    def quoted(self, question: str) -> list[str]:
-        """Ids of the papers whose exact title the question quotes
-        ("According to 'Scaling Laws for Neural Language Models', ...")."""
-        self._refresh("titles")
-        found = (self._titles.get(_title_key(next(g for g in m.groups() if g)), [])
-                 for m in _QUOTED.finditer(question))
-        return list(dict.fromkeys(pid for ids in found for pid in ids))
+        with self._lock:
+            if self._papers is not self.index.papers:
+                self._papers = self.index.papers
+                self._counts = Counter(t for p in self._papers for t in content_terms(f"{p.title} {p.abstract}"))
+            return self._counts
 
 
 # Text between a pair of quotes ("...", '...', “...”, ‘...’, «...»); overlapping (a
@@ -151,9 +129,12 @@ class PaperTerms:
 _QUOTED = re.compile(r"""(?=(?:"([^"]{6,400}?)"|'([^']{6,400}?)'|“([^”]{6,400}?)”|‘([^’]{6,400}?)’|«([^»]{6,400}?)»))""")
 
 
-def _title_key(title: str) -> str:
-    """A title compared without case, punctuation or spacing differences."""
-    return " ".join(re.findall(r"[a-z0-9]+", title.lower()))
+def quoted_papers(index: PaperIndex, question: str) -> list[str]:
+    """Ids of the indexed papers whose title the question quotes ("According to
+    'Scaling Laws for Neural Language Models', ..."). A paper's id is derived from its
+    normalised title, so a quoted title names a paper when its id is indexed."""
+    quoted = (next(g for g in m.groups() if g) for m in _QUOTED.finditer(question))
+    return list(dict.fromkeys(pid for pid in map(paper_id, quoted) if pid in index.paper_by_id))
 
 
 def score_sentences(vectors: SentenceVectors, question_vec: np.ndarray, terms: frozenset[str],
@@ -202,7 +183,7 @@ def gather(index: PaperIndex, vectors: SentenceVectors, paper_terms: PaperTerms,
     t0 = time.perf_counter()
     if restrict is None:  # a question that names its paper by title is answered from that paper
         allowed = Filters.coerce(filters)
-        restrict = [pid for pid in paper_terms.quoted(asked or question)
+        restrict = [pid for pid in quoted_papers(index, asked or question)
                     if allowed.allows(index.paper_by_id[pid])] or None
     result = search(index, question, k=k if restrict is None else max(k, len(restrict) * 3), filters=filters)
     hits = result.hits if restrict is None else [h for h in result.hits if h.paper_id in restrict]

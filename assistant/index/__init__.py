@@ -175,8 +175,9 @@ class PaperIndex:
         stored = self.vectors.vectors([c.id for c in missing]) if missing else {}
         to_embed = [c for c in missing if c.id not in stored]
         texts = abstract_sentences(p.abstract for p in papers) if s.sentence_vectors else []
-        new_sentences = self.sentences.missing(texts)
-        total, done = len(to_embed) + len(new_sentences), 0
+        plan = self.sentences.plan(texts)
+        new_sentences = int((plan.rows < 0).sum())
+        total, done = len(to_embed) + new_sentences, 0
 
         def tick(n: int) -> None:
             nonlocal done
@@ -189,8 +190,8 @@ class PaperIndex:
             self._check_dimension(vectors.shape[1])
             self.folder.mark_pending()
             self.vectors.add(to_embed, vectors, [{"paper_id": c.paper_id, "n": c.n} for c in to_embed])
-        table = self.sentences.extend(texts, new_sentences, lambda new: self.embedder.embed_documents(
-            new, progress=tick)) if s.sentence_vectors else None
+        table = self.sentences.build(plan, lambda new: self.embedder.embed_documents(new, progress=tick)) \
+            if s.sentence_vectors else None
 
         bm25 = Bm25Chunks.build([c.indexed_text for c in chunks])
         manifest = {
@@ -213,7 +214,7 @@ class PaperIndex:
         self._reindex_memory()
         # After the commit: prune vectors no manifest names (replaced, removed, or left by a crash).
         removed = self._prune(set(new_ids))
-        return UpdateStats(len(papers), len(chunks), len(to_embed), len(new_sentences), len(chunks) - len(to_embed),
+        return UpdateStats(len(papers), len(chunks), len(to_embed), new_sentences, len(chunks) - len(to_embed),
                            removed, time.perf_counter() - t0, True)
 
     def _prune(self, keep: set[str]) -> int:

@@ -103,22 +103,33 @@ class SentenceTable:
             rows = self._rows_of[abstract] = np.array([i for i in found if i is not None], dtype=np.int64)
         return float(np.max(self.vectors[rows] @ vector)) if len(rows) else None
 
-    def missing(self, texts: Sequence[str]) -> list[str]:
-        """Those of `texts` the table does not hold."""
-        return [t for t in texts if sentence_key(t) not in self.row]
-
-    def extend(self, texts: Sequence[str], new: Sequence[str],
-               embed: Callable[[list[str]], np.ndarray]) -> "SentenceTable":
-        """A table of exactly `texts` (distinct): stored rows reused, `new` (= `self.missing(texts)`)
-        embedded with `embed`."""
+    def plan(self, texts: Sequence[str]) -> "SentencePlan":
+        """Which of `texts` (distinct) the table holds already; `build` makes the new table."""
         keys = [sentence_key(t) for t in texts]
-        fresh = embed(list(new)) if new else np.zeros((0, 0), dtype=np.float32)
-        dim = fresh.shape[1] if len(new) else (self.vectors.shape[1] if len(self) else 0)
-        out = np.zeros((len(texts), dim), dtype=np.float32)
-        stored = np.array([self.row.get(k, -1) for k in keys], dtype=np.int64)
-        kept = stored >= 0
+        return SentencePlan(list(texts), keys, np.array([self.row.get(k, -1) for k in keys], dtype=np.int64))
+
+    def build(self, plan: "SentencePlan", embed: Callable[[list[str]], np.ndarray]) -> "SentenceTable":
+        """A table of exactly the plan's texts: stored rows copied, the new texts embedded with `embed`."""
+        new = plan.new
+        fresh = embed(new) if new else np.zeros((0, 0), dtype=np.float32)
+        dim = fresh.shape[1] if new else (self.vectors.shape[1] if len(self) else 0)
+        out = np.zeros((len(plan.keys), dim), dtype=np.float32)
+        kept = plan.rows >= 0
         if kept.any():
-            out[kept] = self.vectors[stored[kept]]
-        if len(new):
+            out[kept] = self.vectors[plan.rows[kept]]
+        if new:
             out[~kept] = fresh
-        return SentenceTable(keys, out)
+        return SentenceTable(plan.keys, out)
+
+
+@dataclass
+class SentencePlan:
+    """Sentences to store, with their keys and their rows in the current table (-1: new)."""
+
+    texts: list[str]
+    keys: list[str]
+    rows: np.ndarray
+
+    @property
+    def new(self) -> list[str]:
+        return [t for t, r in zip(self.texts, self.rows) if r < 0]

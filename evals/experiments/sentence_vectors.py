@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     from assistant.index import PaperIndex
     from assistant.index.embed import LocalEmbedder
     from assistant.settings import Settings
+    from evals import metrics as M
     from evals.harness import load_golden
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sentvec-"))
@@ -61,9 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             a = pa.ask(q)
             latencies.append(time.perf_counter() - t)
             out.append((a.abstained, [c.paper_id for c in a.citations]))
-        latencies.sort()
-        rows[on] = {"build": build, "mib": _mib(settings.index_path), "p50": statistics.median(latencies),
-                    "p95": latencies[int(0.95 * (len(latencies) - 1))], "embedded": pa.engine.vectors.embedded}
+        rows[on] = {"build": build, "mib": _mib(settings.index_path), **M.percentiles(latencies),
+                    "embedded": pa.engine.vectors.embedded}
         answers[on] = out
     same = sum(a == b for a, b in zip(answers[False], answers[True]))
     print(f"bundled corpus, {len(questions)} golden questions (lookup, factual, unanswerable), extractive\n")
