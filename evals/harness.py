@@ -91,9 +91,14 @@ def load_beir_items(folder: Path, split: str = "test") -> tuple[list[Item], Path
 
     ds = load_beir(folder, split)
     records = to_jsonl_records(ds, Path(os.environ.get("TMPDIR", "/tmp")) / f"beir-{ds.name}-{os.getpid()}.jsonl")
-    items = [Item(qid, "lookup", ds.queries[qid], {pid: float(rel) for pid, rel in gold_paper_ids(ds, qid).items()})
-             for qid in ds.qrels if qid in ds.queries]
-    return items, records, [f"BEIR {ds.name}: {len(ds.corpus)} docs, {len(items)} queries with qrels"]
+    # A query judged only "not relevant" (score 0) has no gold paper: it is no lookup to score.
+    golds = {qid: gold_paper_ids(ds, qid) for qid in ds.qrels}
+    items = [Item(qid, "lookup", ds.queries[qid], {pid: float(rel) for pid, rel in gold.items()})
+             for qid, gold in golds.items() if gold]
+    notes = [f"BEIR {ds.name}: {len(ds.corpus)} docs, {len(items)} queries with relevant documents"]
+    if len(items) < len(golds):
+        notes.append(f"{len(golds) - len(items)} judged queries skipped: no judgement above 0")
+    return items, records, notes
 
 
 # --- one run ----------------------------------------------------------------------------------

@@ -226,3 +226,20 @@ def test_converted_corpus_is_searchable(beir_dir, tmp_path, make_assistant):
         hits = pa.search(text, k=3).hits
         assert hits and hits[0].paper_id == best, (qid, [h.title for h in hits])
         assert hits[0].paper.external_id in ds.qrels[qid]
+
+
+def test_harness_items_are_the_queries_with_a_relevant_document(tmp_path, monkeypatch):
+    """`papers eval --dataset beir:FOLDER` asks every query with a judgement above 0;
+    one judged only "not relevant" has no gold paper to find and is skipped, with a note."""
+    from assistant.ingest import ingest_paths
+    from evals.harness import load_beir_items
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    queries = QUERIES + [{"_id": "q6", "text": "judged, but nothing relevant"}]
+    folder = write_beir(tmp_path / "toyset", queries=queries, qrels=QRELS + [("q6", "d1", 0)])
+    items, records, notes = load_beir_items(folder)
+    assert [i.id for i in items] == ["q1", "q2", "q3", "q4"]
+    assert all(i.type == "lookup" and i.gold for i in items)
+    assert notes[-1] == "1 judged queries skipped: no judgement above 0"
+    papers = {p.id: p for p in ingest_paths([records]).papers}
+    assert set(items[1].gold) <= set(papers) and len(items[1].gold) == 2
