@@ -13,12 +13,11 @@ Nothing here is used by the product; docs/evaluation.md reports the result.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
+from evals.experiments import setup
 from evals.harness import load_golden
 
 
@@ -45,16 +44,7 @@ def auc(pos: list[float], neg: list[float]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.experiments.leave_gold_out", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", default="dev")
-    parser.add_argument("--index-dir", type=Path)
-    args = parser.parse_args(argv)
-
-    from assistant.api import PaperAssistant
-    from assistant.settings import Settings
-
-    pa = PaperAssistant.open(Settings(**({"index_dir": args.index_dir} if args.index_dir else {})), llm=False)
+    args, pa = setup("evals.experiments.leave_gold_out", __doc__, argv)
     items = load_golden(split=args.split)
     lookups = [i for i in items if i.type == "lookup" and i.gold]
     kept = [signals(pa, i.question, set()) for i in lookups]

@@ -12,13 +12,12 @@ On a golden split (dev by default), with the configured index, prints hit@1/5/10
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from evals import metrics as M
+from evals.experiments import setup
 from evals.harness import load_golden
 
 AGGREGATES = {
@@ -36,17 +35,8 @@ def _mean_metrics(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.experiments.retrieval_variants", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", default="dev")
-    parser.add_argument("--index-dir", type=Path)
-    args = parser.parse_args(argv)
-
-    from assistant.api import PaperAssistant
+    args, pa = setup("evals.experiments.retrieval_variants", __doc__, argv)
     from assistant.index.sentences import SentenceTable, sentence_key, sentences_of
-    from assistant.settings import Settings
-
-    pa = PaperAssistant.open(Settings(**({"index_dir": args.index_dir} if args.index_dir else {})), llm=False)
     items = [i for i in load_golden(split=args.split) if i.gold]
     base = pa.index.settings
 

@@ -11,7 +11,6 @@ best-of-three values, and the lookups/unanswerables near the cut.
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from assistant.answer.text import content_terms
 from assistant.index.lexical import tokenize
+from evals.experiments import setup
 from evals.harness import load_golden
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]+")
@@ -46,15 +46,7 @@ def aggregate(per: list[tuple[str, float, int]], how: str, n_papers: int) -> flo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", default="dev")
-    parser.add_argument("--index-dir")
-    args = parser.parse_args(argv)
-
-    from assistant.api import PaperAssistant
-    from assistant.settings import Settings
-
-    pa = PaperAssistant.open(Settings(**({"index_dir": args.index_dir} if args.index_dir else {})), llm=False)
+    args, pa = setup("evals.experiments.soft_coverage", __doc__, argv)
     embed = pa.index.embedder
     cache: dict[str, np.ndarray] = {}
 
