@@ -51,22 +51,48 @@ def _print_file(report: FileReport, merged: int = 0) -> None:
             print(f"    ... and {len(problems) - MAX_LISTED} more {kind} entries (see --json)")
 
 
-class _EmbedBar:
-    """Progress bar for embedding, created on the first call (so nothing is
-    drawn when there is nothing to embed)."""
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
-    def __init__(self) -> None:
+
+class _EmbedBar:
+    """Embedding progress on stderr, created on the first call (so nothing is shown
+    when there is nothing to embed). A terminal gets a tqdm bar; a log file or pipe
+    gets a plain line every `every` seconds (and at the end) with the rate and an ETA,
+    so `make run > log` is not silent for minutes."""
+
+    def __init__(self, stream=None, every: float = 10.0, clock=None) -> None:
+        import time
+
+        self.stream, self.every, self.clock = stream or sys.stderr, every, clock or time.monotonic
         self.bar = None
+        self.start = self.last = None
 
     def __call__(self, done: int, total: int) -> None:
-        from tqdm import tqdm
+        now = self.clock()
+        if self.start is None:  # the first batch is done: the rate is measured from here
+            self.start, self.last, self.first = now, now, done
+            if self.stream.isatty():
+                from tqdm import tqdm
 
-        if self.bar is None:
-            self.bar = tqdm(total=total, desc="Embedding", unit="text", file=sys.stderr, disable=None)
-        self.bar.n = done
-        self.bar.refresh()
-        if done >= total:
-            self.bar.close()
+                self.bar = tqdm(total=total, desc="Embedding", unit="text", file=self.stream)
+            else:
+                print(f"Embedding {total} texts ...", file=self.stream, flush=True)
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.n = done
+            self.bar.refresh()
+            if done >= total:
+                self.bar.close()
+            return
+        if now - self.last >= self.every or done >= total:
+            self.last = now
+            elapsed = now - self.start
+            rate = (done - self.first) / elapsed if elapsed > 0 else 0.0
+            eta = f", ETA {_duration((total - done) / rate)}" if rate and done < total else ""
+            print(f"Embedding: {done}/{total} texts ({100 * done // max(total, 1)}%), {rate:.0f} texts/s, "
+                  f"{_duration(elapsed)} elapsed{eta}", file=self.stream, flush=True)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

@@ -34,10 +34,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-import openai
 from tenacity import (RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_before_delay,
                       wait_random_exponential)
+
+from assistant.lazy import lazy_module
+
+# Imported on first use: a process that answers without an LLM never loads them.
+httpx = lazy_module("httpx")
+openai = lazy_module("openai")
 
 log = logging.getLogger("assistant.llm")
 

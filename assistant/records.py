@@ -13,6 +13,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+_NON_WORD = re.compile(r"[^\w]+")
+
+
 def normalize_title(title: str) -> str:
     """Key used to decide that two records are the same paper.
 
@@ -20,11 +23,10 @@ def normalize_title(title: str) -> str:
     "Hard Patches Mining for Masked Image Modeling" and
     "hard patches mining for masked-image modeling." share one key.
     """
-    text = unicodedata.normalize("NFKD", title)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = text.casefold().replace("$", "").replace("\\", "")
-    text = re.sub(r"[^\w]+", " ", text)
-    return " ".join(text.split())
+    if not title.isascii():  # (ASCII has nothing to decompose: skip the per-character pass)
+        title = "".join(ch for ch in unicodedata.normalize("NFKD", title) if not unicodedata.combining(ch))
+    text = title.casefold().replace("$", "").replace("\\", "")
+    return " ".join(_NON_WORD.sub(" ", text).split())
 
 
 def paper_id(title: str) -> str:

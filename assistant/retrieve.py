@@ -154,13 +154,13 @@ def search(index: PaperIndex, query: str, k: int | None = None,
         vector = index.embedder.embed_query(query)
         timings["embed"] = time.perf_counter() - t
         t = time.perf_counter()
-        chroma_filter, fetch = None, n
+        only, fetch = None, n
         if allowed is not None:
             if len(allowed) <= MAX_IN_FILTER:
-                chroma_filter = _in_filter(sorted(allowed))
+                only = sorted(allowed)
             else:
                 fetch = min(len(index.chunks), n * 4)
-        for cid, sim in index.vectors.query(vector, fetch, filters=chroma_filter):
+        for cid, sim in index.vectors.query(vector, fetch, paper_ids=only):
             pos = index.chunk_pos.get(cid)  # ids outside the manifest are leftovers: ignore
             if pos is not None and (allowed is None or index.chunks[pos].paper_id in allowed):
                 dense.append((pos, sim))
@@ -213,12 +213,6 @@ def _fuse_sentences(index: PaperIndex, hits: list[Hit], vector: np.ndarray, weig
     ranked = sorted((h for h in hits if h.sentence_score is not None), key=lambda h: -h.sentence_score)
     for rank, hit in enumerate(ranked, start=1):
         hit.score += weight / (rrf_k + rank)
-
-
-def _in_filter(paper_ids: list[str]):
-    from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
-
-    return MetadataFilters(filters=[MetadataFilter(key="paper_id", value=paper_ids, operator=FilterOperator.IN)])
 
 
 def _mmr(index: PaperIndex, hits: list[Hit], k: int, lam: float) -> list[Hit]:

@@ -38,7 +38,13 @@ class Settings(BaseSettings):
         "all-MiniLM-L6-v2",
         description="Embedding model name: stored with the index; for the openai backend it is sent to the endpoint.")
     embed_batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding batch.")
-    embed_threads: int = Field(0, ge=0, description="CPU threads for the local model (0: let torch decide).")
+    embed_threads: int = Field(0, ge=0, description="CPU threads for the local model (0: every core this process may use).")
+    embed_precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="Arithmetic of the local model when it embeds documents: 'bf16' (about twice as fast where the "
+                    "CPU has bf16 instructions; cosine to fp32 vectors above 0.9999), 'fp32', or 'auto' (bf16 where "
+                    "the CPU reports avx512_bf16 or amx_bf16, else fp32). Not part of the index identity: vectors of "
+                    "either precision are interchangeable (docs/benchmarks.md). Queries always run in fp32.")
 
     # --- chunking -----------------------------------------------------------
     chunk_size: int = Field(
@@ -52,6 +58,14 @@ class Settings(BaseSettings):
                     "(about doubles the first ingest; answers then need no embedding beyond the question, and "
                     "search can rank papers by their best sentence, see sentence_weight). Off (takes effect at the "
                     "next ingest): no sentence ranking in search, and answers embed sentences on first use.")
+
+    sentence_embedding: Literal["separate", "pooled"] = Field(
+        "separate",
+        description="How sentence vectors are made: 'separate' embeds every sentence on its own (the model's "
+                    "ordinary sentence vectors); 'pooled' takes each sentence's vector from the pass that embeds "
+                    "its chunk (mean of its word pieces, 'late chunking': the sentence stage costs almost nothing, "
+                    "the first build takes about half as long, but search and answers are measurably worse: "
+                    "docs/benchmarks.md). Changing it rebuilds the sentence table at the next ingest.")
 
     # --- vector store -------------------------------------------------------
     chroma_url: str | None = Field(
@@ -70,6 +84,12 @@ class Settings(BaseSettings):
         description="Weight of a third ranking in fusion: candidate papers ranked by their best-matching abstract "
                     "sentence (cosine to the query, from the stored sentence vectors; tuned on the golden dev "
                     "split). 0 turns it off; it has no effect on an index without sentence vectors.")
+    hnsw_ef_search: int = Field(
+        400, ge=10, le=10000,
+        description="Chroma's HNSW search breadth (ef_search). Chroma's default of 100 missed the true nearest "
+                    "chunk of 2 of the 130 golden questions on the bundled corpus; 400 finds it for all 130 "
+                    "(recall of the exact top 60: 0.981 -> 0.9999) for about 0.3 ms more per search. Stored with "
+                    "the collection; a changed value applies from the next process that opens it.")
     chunks_per_hit: int = Field(3, ge=1, le=20, description="Matched chunks kept under each paper hit.")
     mmr: bool = Field(False, description="Re-rank papers with maximal marginal relevance for diversity.")
     mmr_lambda: float = Field(0.7, ge=0, le=1, description="MMR trade-off: 1 = relevance only, 0 = diversity only.")

@@ -226,6 +226,42 @@ def _read_qrels(path: Path, corpus: dict, queries: dict, warnings: list[str]) ->
     return qrels
 
 
+CLAIM_SPLITS = {"test": "dev"}  # SciFact's "dev" claims are BEIR's test split
+
+
+def _qrels_from_claims(path: Path, split: str, corpus: dict, queries: dict,
+                       warnings: list[str]) -> dict[str, dict[str, int]]:
+    """Judgements of `split` from a SciFact-style claims.jsonl (``id``, ``split``,
+    ``cited_ids``: the abstracts cited by the claim's source, which is what BEIR's qrels
+    hold), for a folder that ships claims but not ``qrels/<split>.tsv``."""
+    wanted = CLAIM_SPLITS.get(split, split)
+    qrels: dict[str, dict[str, int]] = {}
+    unknown = _Problems(warnings, "claims naming unknown queries or documents (skipped)")
+    seen = set()
+    for number, line in _lines(path):
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BeirError(f"{path}:{number}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+        if not isinstance(obj, dict) or "id" not in obj or "split" not in obj:
+            raise BeirError(f"{path}:{number}: expected an object with 'id', 'split' and 'cited_ids'")
+        seen.add(str(obj["split"]))
+        if obj["split"] != wanted:
+            continue
+        qid = str(obj["id"])
+        for doc_id in obj.get("cited_ids") or []:
+            if qid not in queries or str(doc_id) not in corpus:
+                unknown.add(f"{path}:{number}: claim {qid!r} cites {doc_id!r}, not in queries/corpus; skipped")
+                continue
+            qrels.setdefault(qid, {})[str(doc_id)] = 1
+    unknown.close()
+    if not qrels:
+        raise BeirError(f"{path}: no judgements for split {split!r} (claims.jsonl has splits: "
+                        f"{', '.join(sorted(seen)) or 'none'}; 'test' reads its 'dev' claims)")
+    warnings.append(f"qrels of split {split!r} read from {path.name} (cited_ids of its {wanted!r} claims)")
+    return qrels
+
+
 def _is_header(parts: list[str]) -> bool:
     return parts[2].strip().lower() in ("score", "relevance", "rel", "label")
 
@@ -262,7 +298,8 @@ def load_beir(folder: Path, split: str = "test") -> BeirDataset:
     qrels_path = folder / "qrels" / f"{split}.tsv"
     _require(corpus_path, "corpus file")
     _require(queries_path, "queries file")
-    if not qrels_path.is_file():
+    claims_path = folder / "claims.jsonl"
+    if not qrels_path.is_file() and not claims_path.is_file():
         splits = sorted(p.stem for p in (folder / "qrels").glob("*.tsv")) if (folder / "qrels").is_dir() else []
         raise BeirError(f"{qrels_path}: missing qrels for split {split!r}"
                         + (f" (available splits: {', '.join(splits)})" if splits else
@@ -270,7 +307,10 @@ def load_beir(folder: Path, split: str = "test") -> BeirDataset:
     warnings: list[str] = []
     corpus = _read_corpus(corpus_path, warnings)
     queries = _read_queries(queries_path, warnings)
-    qrels = _read_qrels(qrels_path, corpus, queries, warnings)
+    if qrels_path.is_file():
+        qrels = _read_qrels(qrels_path, corpus, queries, warnings)
+    else:
+        qrels = _qrels_from_claims(claims_path, split, corpus, queries, warnings)
     _title_collisions(corpus, warnings)
     for message in warnings:
         log.warning("%s", message)

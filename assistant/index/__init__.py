@@ -17,7 +17,7 @@ import numpy as np
 from assistant.index.chunking import chunk_paper, text_hash
 from assistant.index.embed import Embedder, make_embedder
 from assistant.index.lexical import Bm25Chunks
-from assistant.index.sentences import SentenceTable, abstract_sentences
+from assistant.index.sentences import SentenceTable, abstract_sentences, sentence_spans
 from assistant.index.vectors import ChromaChunks, VectorStoreError
 from assistant.ingest.merge import merge_papers
 from assistant.records import Chunk, Paper
@@ -39,6 +39,7 @@ class UpdateStats:
     removed: int  # chunks pruned from the store
     seconds: float
     committed: bool
+    sentences_pooled: int = 0  # of sentences_embedded: taken from their chunk's pass (sentence_embedding=pooled)
 
 
 class PaperIndex:
@@ -109,7 +110,7 @@ class PaperIndex:
             if built and not s.chroma_url and not self.chroma_path.is_dir():
                 raise CorruptIndex(f"{self.chroma_path}: missing (the vector store of this index); "
                                    f"rebuild with `papers ingest --rebuild`")
-            vectors = ChromaChunks(self.collection_name, s.chroma_url, self.chroma_path)
+            vectors = ChromaChunks(self.collection_name, s.chroma_url, self.chroma_path, s.hnsw_ef_search)
             if built and vectors.count() == 0:
                 # Without this, search would quietly fall back to BM25 alone.
                 where = f"on the Chroma server {s.chroma_url}" if s.chroma_url else f"in {self.chroma_path}"
@@ -146,11 +147,26 @@ class PaperIndex:
 
         `progress(done, total)` is called while chunks and sentences are embedded."""
         t0 = time.perf_counter()
+        s = self.settings
+        # Switching sentence_vectors on or off (or how sentences are embedded) is a change too:
+        # the table is added, dropped or rebuilt.
+        method = s.sentence_embedding if s.sentence_vectors else None
+        built = self.manifest or {}
+        built_method = (built.get("sentence_embedding") or "separate") if built.get("files", {}).get("sentences") \
+            else None
+        table_as_wanted = built_method == method
+        if self.manifest and table_as_wanted and _same_records(records, self.records):
+            # The records this index was built from, under the same settings: same papers,
+            # same chunks. Nothing to commit, but a run that died after adding vectors may
+            # have left some that no manifest names: prune them now.
+            removed = self._prune(set(self.chunk_pos)) if self.folder.pending else 0
+            return UpdateStats(len(self.papers), len(self.chunks), 0, 0, len(self.chunks), removed,
+                               time.perf_counter() - t0, False)
+
         papers, _ = merge_papers(records)
         old_by_paper: dict[str, list[Chunk]] = {}
         for chunk in self.chunks:
             old_by_paper.setdefault(chunk.paper_id, []).append(chunk)
-        s = self.settings
         shaping = s.shaping_hash()
         chunks: list[Chunk] = []
         for paper in papers:
@@ -162,22 +178,18 @@ class PaperIndex:
         new_ids = [c.id for c in chunks]
         live_before = set(self.chunk_pos)
         missing = [c for c in chunks if c.id not in live_before]
-        # Switching sentence_vectors on or off is a change too: the table is added or dropped.
-        table_as_wanted = bool((self.manifest or {}).get("files", {}).get("sentences")) == s.sentence_vectors
-        if (not missing and set(new_ids) == live_before and _same_records(records, self.records)
-                and table_as_wanted):
-            # Nothing to commit, but a run that died after adding vectors may
-            # have left some that no manifest names: prune them now.
-            removed = self._prune(set(new_ids)) if self.folder.pending else 0
-            return UpdateStats(len(papers), len(chunks), 0, 0, len(chunks), removed, time.perf_counter() - t0, False)
 
         # Chunks left in the store by an interrupted run are reused, not re-embedded.
         stored = self.vectors.vectors([c.id for c in missing]) if missing else {}
         to_embed = [c for c in missing if c.id not in stored]
         texts = abstract_sentences(p.abstract for p in papers) if s.sentence_vectors else []
-        plan = self.sentences.plan(texts)
-        new_sentences = int((plan.rows < 0).sum())
-        total, done = len(to_embed) + new_sentences, 0
+        base = self.sentences if table_as_wanted else SentenceTable.empty()
+        plan = base.plan(texts)
+        new_sentences = plan.new
+        pool = method == "pooled" and to_embed and new_sentences and hasattr(self.embedder, "embed_with_spans")
+        spans = _sentences_in_chunks(to_embed, {p.id: p for p in papers}, set(new_sentences)) if pool else None
+        covered = {t for row in spans or [] for _, _, t in row}
+        total, done = len(to_embed) + len(new_sentences) - len(covered), 0
 
         def tick(n: int) -> None:
             nonlocal done
@@ -185,13 +197,30 @@ class PaperIndex:
             if progress:
                 progress(done, total)
 
+        pooled: dict[str, np.ndarray] = {}
         if to_embed:
-            vectors = self.embedder.embed_documents([c.indexed_text for c in to_embed], progress=tick)
+            texts_to_embed = [c.indexed_text for c in to_embed]
+            if spans is not None:
+                vectors, by_chunk = self.embedder.embed_with_spans(
+                    texts_to_embed, [[(a, b) for a, b, _ in row] for row in spans], progress=tick)
+                for row, got in zip(spans, by_chunk):
+                    for (_, _, text), vector in zip(row, got):
+                        if text not in pooled and not np.isnan(vector[0]):
+                            pooled[text] = vector
+            else:
+                vectors = self.embedder.embed_documents(texts_to_embed, progress=tick)
             self._check_dimension(vectors.shape[1])
             self.folder.mark_pending()
             self.vectors.add(to_embed, vectors, [{"paper_id": c.paper_id, "n": c.n} for c in to_embed])
-        table = self.sentences.build(plan, lambda new: self.embedder.embed_documents(new, progress=tick)) \
-            if s.sentence_vectors else None
+        total += len(covered) - len(pooled)  # spans the model's window cut off are embedded on their own
+
+        def embed_sentences(new: list[str]) -> np.ndarray:
+            rest = [t for t in new if t not in pooled]
+            fresh = dict(zip(rest, self.embedder.embed_documents(rest, progress=tick))) if rest else {}
+            return np.vstack([pooled[t] if t in pooled else fresh[t] for t in new])
+
+        table = base.build(plan, embed_sentences) if s.sentence_vectors else None
+        new_sentences_count = len(new_sentences)
 
         bm25 = Bm25Chunks.build([c.indexed_text for c in chunks])
         manifest = {
@@ -204,6 +233,8 @@ class PaperIndex:
             "chroma": s.chroma_url or "embedded",
             "papers": len(papers),
             "chunks": len(chunks),
+            "sentence_embedding": method,
+            "embed_precision": getattr(self._embedder, "precision", None) if to_embed else built.get("embed_precision"),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         self.manifest = self.folder.commit(manifest, records, chunks, bm25.save, table)
@@ -214,8 +245,8 @@ class PaperIndex:
         self._reindex_memory()
         # After the commit: prune vectors no manifest names (replaced, removed, or left by a crash).
         removed = self._prune(set(new_ids))
-        return UpdateStats(len(papers), len(chunks), len(to_embed), new_sentences, len(chunks) - len(to_embed),
-                           removed, time.perf_counter() - t0, True)
+        return UpdateStats(len(papers), len(chunks), len(to_embed), new_sentences_count, len(chunks) - len(to_embed),
+                           removed, time.perf_counter() - t0, True, len(pooled))
 
     def _prune(self, keep: set[str]) -> int:
         """Delete vectors no manifest names (replaced, removed, or left by a crash)."""
@@ -233,6 +264,19 @@ class PaperIndex:
         if recorded and recorded != dim:
             raise IndexMismatch(f"index {self.settings.index_path} holds {recorded}-dimensional vectors but the "
                                 f"embedding model gives {dim}; rebuild with `papers ingest --rebuild`")
+
+
+def _sentences_in_chunks(chunks: list[Chunk], paper_by_id: dict[str, Paper],
+                         wanted: set[str]) -> list[list[tuple[int, int, str]]]:
+    """For each chunk, the `wanted` sentences of its paper's abstract that lie whole
+    inside it, as (start, end, text) in the chunk's indexed text (title, newline, chunk)."""
+    out = []
+    for c in chunks:
+        abstract = paper_by_id[c.paper_id].abstract
+        shift = len(c.title) + 1 - c.start
+        out.append([(a + shift, b + shift, abstract[a:b]) for a, b in sentence_spans(abstract)
+                    if c.start <= a and b <= c.end and abstract[a:b] in wanted])
+    return out
 
 
 def _same_records(a: list[Paper], b: list[Paper]) -> bool:

