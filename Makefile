@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The main job: the chat UI over the bundled corpus on http://127.0.0.1:7860
-# (builds the index on the first run, about two minutes on 2 cores). Ctrl-C stops it.
+# (builds the index on the first run, about a minute on 2 cores). Ctrl-C stops it.
 # `make ask QUESTION="..."` answers one question on the command line instead.
 run: install
 	$(PY) app.py

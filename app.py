@@ -2,7 +2,7 @@
 
 Serves the chat, compare, corpus and settings tabs on http://127.0.0.1:7860
 over the default index (PAPERS_* settings, see the README). The first run
-builds the index from the bundled corpus (about two minutes on 2 cores) and
+builds the index from the bundled corpus (about a minute on 2 cores) and
 says so on the console. Everything runs locally; nothing is shared publicly.
 """
 

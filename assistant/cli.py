@@ -154,7 +154,7 @@ def _open(args: argparse.Namespace, build: bool = True, settings=None):
     pa = PaperAssistant(settings or _settings(args))
     if build and not pa.index.exists:
         print(f"No index at {pa.settings.index_path} yet: building it from the bundled corpus "
-              f"({pa.settings.corpus_dir}); this takes about two minutes on 2 cores.", file=sys.stderr)
+              f"({pa.settings.corpus_dir}); this takes about a minute on 2 cores.", file=sys.stderr)
         pa = PaperAssistant.open(pa.settings, progress=_progress("Parsing"), embed_progress=_EmbedBar())
     return pa
 

@@ -37,7 +37,10 @@ class Settings(BaseSettings):
     embed_model: str = Field(
         "all-MiniLM-L6-v2",
         description="Embedding model name: stored with the index; for the openai backend it is sent to the endpoint.")
-    embed_batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding batch.")
+    embed_batch_size: int = Field(
+        32, ge=1, le=4096,
+        description="Texts per embedding batch (the local model batches texts of similar length; 32 was fastest "
+                    "for sentences on 2 cores, docs/benchmarks.md).")
     embed_threads: int = Field(0, ge=0, description="CPU threads for the local model (0: every core this process may use).")
     embed_precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
@@ -155,3 +158,15 @@ class Settings(BaseSettings):
 
     def shaping_hash(self) -> str:
         return hashlib.sha1(json.dumps(self.shaping(), sort_keys=True).encode()).hexdigest()[:10]
+
+
+def settings_table() -> str:
+    """The README's settings table (Markdown), generated from the fields above:
+    `python -c "from assistant.settings import settings_table; print(settings_table())"`."""
+    lines = ["| variable | default | what it does |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        names = field.validation_alias.choices if field.validation_alias is not None else [f"PAPERS_{name.upper()}"]
+        default = field.default
+        shown = "./" + str(default.relative_to(PROJECT_DIR)) if isinstance(default, Path) else str(default)
+        lines.append(f"| {' / '.join(f'`{n}`' for n in names)} | `{shown}` | {field.description} |")
+    return "\n".join(lines)

@@ -350,7 +350,7 @@ def _cold_build(args, record: dict, settings, paths: list, stage_name: str):
 
     acc: dict[str, float] = {}
     _instrument(PaperAssistant, "parse", "parse", acc)
-    _instrument(embed_mod.LocalEmbedder, "_load", "model load", acc)
+    _instrument(embed_mod.LocalEmbedder, "_load_model", "model load", acc)
     _instrument(embed_mod.LocalEmbedder, "embed_with_spans", "embed", acc)  # embed_documents calls it
     _instrument(ChromaChunks, "__init__", "chroma open", acc)
     _instrument(ChromaChunks, "add", "chroma add", acc)
@@ -534,7 +534,6 @@ def worker_bundled_search(args, record: dict) -> None:
     """Fresh process on the index built by bundled-build: warm re-ingest, then search latency."""
     with Stage(record, "imports"):
         from assistant.api import PaperAssistant
-        from assistant.settings import Settings
     settings = _bench_settings(args, "bundled", sentence_vectors=True)
     if not (settings.index_path / "manifest.json").exists():
         raise SystemExit(f"no index at {settings.index_path}: run the bundled build first")
@@ -695,7 +694,6 @@ def worker_scale_build(args, record: dict) -> None:
     from assistant.index import PaperIndex
     from assistant.index.lexical import Bm25Chunks
     from assistant.index.vectors import ChromaChunks
-    from assistant.settings import Settings
     from assistant.store import IndexFolder
 
     size = args.size
@@ -733,7 +731,6 @@ def worker_scale_search(args, record: dict) -> None:
     with Stage(record, "imports"):
         from assistant.api import PaperAssistant
         from assistant.index import PaperIndex
-        from assistant.settings import Settings
     size = args.size
     settings = _bench_settings(args, f"scale-{size}")
     built = json.loads((Path(args.workdir) / f"scale-build-{size}.json").read_text())

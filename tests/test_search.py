@@ -317,3 +317,41 @@ def test_cli_bad_queries_exit_2_with_a_message(full_index, papers_cli, args, mes
     assert proc.returncode == 2
     assert proc.stderr.startswith(message), proc.stderr
     assert proc.stdout == ""
+
+
+def test_dense_query_returns_exact_cosines_from_the_stored_vectors(full_index, embedder):
+    """Chroma is asked for ids and distances only; similarity = 1 - cosine distance, which
+    must equal the dot product of the stored unit vectors (no score formula in between),
+    and with ef_search 400 the HNSW top 60 is the exact top 60 on this corpus."""
+    import numpy as np
+
+    index = full_index.index
+    assert index.vectors.collection.configuration["hnsw"]["ef_search"] == index.settings.hnsw_ef_search == 400
+    ids = [c.id for c in index.chunks]
+    stored = index.vectors.vectors(ids)
+    matrix = np.vstack([stored[i] for i in ids])
+    for question in ("What does Diet-PEPSI use to capture global context at low hardware cost?",
+                     "over-squashing in graph neural networks"):
+        q = embedder.embed_query(question)
+        got = index.vectors.query(q, 60)
+        exact = np.argsort(-(matrix @ q))[:60]
+        assert [cid for cid, _ in got] == [ids[i] for i in exact]
+        assert np.allclose([sim for _, sim in got], (matrix @ q)[exact], atol=1e-5)
+    some = sorted({c.paper_id for c in index.chunks})[:5]
+    only = index.vectors.query(q, 60, paper_ids=some)
+    assert only and {cid.split(":")[0] for cid, _ in only} <= set(some)
+
+
+def test_a_collection_made_before_the_ef_search_setting_gets_it(tmp_path):
+    """Indexes built before hnsw_ef_search have Chroma's default (100) stored: opening
+    them stores the setting (Chroma reads it when it next loads the collection)."""
+    import chromadb
+
+    from assistant.index.vectors import ChromaChunks
+
+    client = chromadb.PersistentClient(path=str(tmp_path))
+    client.get_or_create_collection("old-one", metadata={"hnsw:space": "cosine"}, embedding_function=None)
+    assert client.get_collection("old-one").configuration["hnsw"]["ef_search"] == 100
+    chunks = ChromaChunks("old-one", None, tmp_path, ef_search=400)
+    assert chunks.collection.configuration["hnsw"]["space"] == "cosine"
+    assert client.get_collection("old-one").configuration["hnsw"]["ef_search"] == 400

@@ -18,6 +18,7 @@ keeps a fresh `papers ask` from importing it.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections import OrderedDict
@@ -156,13 +157,14 @@ class NumpyMiniLM:
     def _gelu(x: np.ndarray) -> np.ndarray:
         # BERT's exact GELU, x * Phi(x), with erf from Abramowitz & Stegun 7.1.26
         # (absolute error below 1.5e-7, under float32 rounding of the activations).
-        z = np.abs(x) / np.sqrt(2.0)
+        z = np.abs(x) * (1 / math.sqrt(2.0))  # Python floats keep float32 arrays float32
         t = 1.0 / (1.0 + 0.3275911 * z)
         poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-        erf = np.sign(x) * (1.0 - poly * np.exp(-z * z))
-        return (0.5 * x * (1.0 + erf)).astype(np.float32)
+        erf = np.sign(x) * (1.0 - poly * np.exp(-np.minimum(z * z, 60.0)))  # (no float32 denormals: slow)
+        return 0.5 * x * (1.0 + erf)
 
     def encode(self, text: str) -> np.ndarray:
+        """The L2-normalised vector of `text` (float32 throughout)."""
         ids = np.array(self.tokenizer.encode(text).ids)
         n, d = len(ids), self.word.shape[1]
         h = self._norm(self.word[ids] + self.pos[:n] + self.type0, self.ln0)
@@ -170,8 +172,8 @@ class NumpyMiniLM:
         for qkv_w, qkv_b, o_w, o_b, ln1, i_w, i_b, f_w, f_b, ln2 in self.layers:
             q, k, v = np.split(h @ qkv_w + qkv_b, 3, axis=1)
             q, k, v = (m.reshape(n, self.heads, hd).transpose(1, 0, 2) for m in (q, k, v))
-            scores = q @ k.transpose(0, 2, 1) / np.sqrt(hd)
-            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            scores = (q @ k.transpose(0, 2, 1)) * (1 / math.sqrt(hd))
+            scores = np.exp(np.maximum(scores - scores.max(-1, keepdims=True), -60.0))
             attn = (scores / scores.sum(-1, keepdims=True)) @ v
             h = self._norm(attn.transpose(1, 0, 2).reshape(n, d) @ o_w + o_b + h, ln1)
             h = self._norm(self._gelu(h @ i_w + i_b) @ f_w + f_b + h, ln2)
@@ -199,6 +201,7 @@ class LocalEmbedder:
         self._tok = None
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
         self.pieces = 0  # word pieces run through the document model (benchmarks report the rate)
         self.positions = 0  # the same plus padding
         self.flops = 0.0  # multiply-adds x 2 the document model ran (see `forward_flops`)
@@ -209,19 +212,23 @@ class LocalEmbedder:
         return resolve_precision(self.wanted_precision)
 
     def _load(self):
-        if self._model is None:
-            import torch
-            import transformers
-            from transformers import AutoModel
-
-            transformers.utils.logging.disable_progress_bar()
-            transformers.utils.logging.set_verbosity_error()
-            torch.set_num_threads(self.threads)
-            self._torch = torch
-            self._dtype = torch.bfloat16 if self.precision == "bf16" else None
-            self._model = AutoModel.from_pretrained(str(self.path)).eval()
-            self._tok = _tokenizer(self.path)
+        with self._load_lock:  # answers may embed sentences from several threads at once
+            if self._model is None:
+                self._load_model()
         return self._model
+
+    def _load_model(self) -> None:
+        import torch
+        import transformers
+        from transformers import AutoModel
+
+        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
+        torch.set_num_threads(self.threads)
+        self._torch = torch
+        self._dtype = torch.bfloat16 if self.precision == "bf16" else None
+        self._tok = _tokenizer(self.path)
+        self._model = AutoModel.from_pretrained(str(self.path)).eval()
 
     def _forward(self, encodings) -> np.ndarray:
         """Token vectors (batch, longest, dim) float32 of one batch of encodings, and its mask."""
@@ -249,6 +256,12 @@ class LocalEmbedder:
         for i in range(0, len(order), self.batch_size):
             idx = order[i : i + self.batch_size]
             yield idx, [encodings[j] for j in idx]
+
+    def count_pieces(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces of each text, without [CLS]/[SEP] (what a text adds to a pass)."""
+        if self._tok is None:
+            self._tok = _tokenizer(self.path)
+        return [len(e.ids) - 2 for e in self._tok.encode_batch(list(texts))]
 
     def embed_documents(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         vectors, _ = self.embed_with_spans(texts, None, progress)
