@@ -57,10 +57,10 @@ def _duration(seconds: float) -> str:
 
 
 class _EmbedBar:
-    """Embedding progress on stderr, created on the first call (so nothing is shown
-    when there is nothing to embed). A terminal gets a tqdm bar; a log file or pipe
-    gets a plain line every `every` seconds (and at the end) with the rate and an ETA,
-    so `make run > log` is not silent for minutes."""
+    """Embedding progress on stderr (`done`, `total`: characters of text), created on the
+    first call (so nothing is shown when there is nothing to embed). A terminal gets a tqdm
+    bar; a log file or pipe gets a plain line every `every` seconds (and at the end) with
+    the share done and an ETA, so `make run > log` is not silent for minutes."""
 
     def __init__(self, stream=None, every: float = 10.0, clock=None) -> None:
         import time
@@ -68,6 +68,7 @@ class _EmbedBar:
         self.stream, self.every, self.clock = stream or sys.stderr, every, clock or time.monotonic
         self.bar = None
         self.start = self.last = None
+        self.shown = -1  # `done` of the last line printed
 
     def __call__(self, done: int, total: int) -> None:
         now = self.clock()
@@ -76,23 +77,23 @@ class _EmbedBar:
             if self.stream.isatty():
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=total, desc="Embedding", unit="text", file=self.stream)
+                self.bar = tqdm(total=total, desc="Embedding", unit="char", unit_scale=True, file=self.stream)
             else:
-                print(f"Embedding {total} texts ...", file=self.stream, flush=True)
+                size = f"{total / 1e6:.1f} M" if total >= 1e6 else f"{total / 1e3:.0f} k" if total >= 1e3 else total
+                print(f"Embedding {size} characters of text ...", file=self.stream, flush=True)
         if self.bar is not None:
+            # Not closed at 100%: a pooled build may add a few sentences to embed afterwards.
             self.bar.total = total
             self.bar.n = done
             self.bar.refresh()
-            if done >= total:
-                self.bar.close()
             return
-        if now - self.last >= self.every or done >= total:
-            self.last = now
+        if (now - self.last >= self.every or done >= total) and done != self.shown:
+            self.last, self.shown = now, done
             elapsed = now - self.start
             rate = (done - self.first) / elapsed if elapsed > 0 else 0.0
             eta = f", ETA {_duration((total - done) / rate)}" if rate and done < total else ""
-            print(f"Embedding: {done}/{total} texts ({100 * done // max(total, 1)}%), {rate:.0f} texts/s, "
-                  f"{_duration(elapsed)} elapsed{eta}", file=self.stream, flush=True)
+            print(f"Embedding: {100 * done // max(total, 1)}% done, {_duration(elapsed)} elapsed{eta}",
+                  file=self.stream, flush=True)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

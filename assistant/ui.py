@@ -551,7 +551,7 @@ class PaperUI:
                 result, update = self.pa.ingest(
                     kept, progress=lambda items: progress.tqdm(list(items), desc="Reading files", unit="file"),
                     embed_progress=lambda done, total: progress((done, total), desc="Embedding passages",
-                                                                unit="passages"))
+                                                                unit="characters"))
         except Exception as exc:
             if not isinstance(exc, friendly_errors()):
                 log.exception("ingesting %s failed", paths)

@@ -226,7 +226,7 @@ def _read_qrels(path: Path, corpus: dict, queries: dict, warnings: list[str]) ->
     return qrels
 
 
-CLAIM_SPLITS = {"test": "dev"}  # SciFact's "dev" claims are BEIR's test split
+CLAIM_SPLITS = {"train": "train", "test": "dev"}  # BEIR split -> SciFact split ("dev" is BEIR's test)
 
 
 def _qrels_from_claims(path: Path, split: str, corpus: dict, queries: dict,
@@ -234,7 +234,10 @@ def _qrels_from_claims(path: Path, split: str, corpus: dict, queries: dict,
     """Judgements of `split` from a SciFact-style claims.jsonl (``id``, ``split``,
     ``cited_ids``: the abstracts cited by the claim's source, which is what BEIR's qrels
     hold), for a folder that ships claims but not ``qrels/<split>.tsv``."""
-    wanted = CLAIM_SPLITS.get(split, split)
+    if split not in CLAIM_SPLITS:
+        raise BeirError(f"{path}: no qrels/{split}.tsv, and claims.jsonl gives only the splits "
+                        f"{', '.join(CLAIM_SPLITS)} (SciFact's dev claims are BEIR's test split)")
+    wanted = CLAIM_SPLITS[split]
     qrels: dict[str, dict[str, int]] = {}
     unknown = _Problems(warnings, "claims naming unknown queries or documents (skipped)")
     seen = set()

@@ -1,7 +1,8 @@
 """Performance benchmark of the paper assistant on this machine.
 
-    .venv/bin/python -m evals.bench                                  # everything (~11 min on 2 cores)
+    .venv/bin/python -m evals.bench                                  # everything (~15 min on 2 cores)
     .venv/bin/python -m evals.bench --sizes bundled                  # bundled corpus only (~3 min)
+    .venv/bin/python -m evals.bench --sizes scifact                  # SciFact cold build (~5 min)
     .venv/bin/python -m evals.bench --sizes 10000 --out /tmp/b.json  # one scale point, raw JSON
 
 What it measures (each step in its own subprocess, so memory peaks are separate):
@@ -362,7 +363,7 @@ def _cold_build(args, record: dict, settings, paths: list, stage_name: str):
     _instrument_chroma_add(sub)
 
     shutil.rmtree(settings.index_dir, ignore_errors=True)  # a cold build, also when a step is retried
-    bar = _bar(args.progress, desc="embed (MiniLM)", unit="text")
+    bar = _bar(args.progress, desc="embed (MiniLM)", unit="char", unit_scale=True)
 
     def embed_progress(done: int, total: int) -> None:
         bar.total = total
@@ -459,9 +460,11 @@ def worker_ask_startup(args, record: dict) -> None:
     to the printed answer, best and median of --startup-runs, plus one run under
     `python -X importtime` for where the import time goes."""
     settings = _bench_settings(args, "bundled", sentence_vectors=True)
-    env = {**os.environ, "PAPERS_INDEX_DIR": str(settings.index_dir), "PAPERS_INDEX_NAME": settings.index_name}
-    env = {k: v for k, v in env.items() if not k.startswith("OPENAI_")}
-    cmd = [str(Path(sys.executable).with_name("papers")), "ask", QUESTION]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "PAPERS_"))}  # extractive
+    env.update(PAPERS_INDEX_DIR=str(settings.index_dir.resolve()), PAPERS_INDEX_NAME=settings.index_name)
+    script = Path(sys.executable).with_name("papers")  # the installed entry point, as a user runs it
+    cmd = [str(script) if script.exists() else sys.executable, *([] if script.exists() else ["-m", "assistant.cli"]),
+           "ask", QUESTION]
     walls = []
     for _ in range(args.startup_runs):
         t = time.perf_counter()
@@ -471,14 +474,19 @@ def worker_ask_startup(args, record: dict) -> None:
             raise SystemExit(f"papers ask failed: {proc.stderr[-500:]}")
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "assistant.cli", "ask", QUESTION],
                           cwd=PROJECT_DIR, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"papers ask under -X importtime failed: {proc.stderr[-500:]}")
     tops: dict[str, float] = {}
+    imported: set[str] = set()
     for line in proc.stderr.splitlines():
         m = re.match(r"import time:\s+\d+ \|\s+(\d+) \| (\s*)(\S+)", line)
-        if m and len(m.group(2)) <= 2:  # top-level and first-level imports
-            tops[m.group(3)] = int(m.group(1)) / 1e6
+        if m:
+            imported.add(m.group(3))
+            if len(m.group(2)) <= 2:  # top-level and first-level imports
+                tops[m.group(3)] = int(m.group(1)) / 1e6
     record.update({"walls_s": walls, "best_s": min(walls), "median_s": _pct(walls, 50),
                    "imports_s": dict(sorted(tops.items(), key=lambda kv: -kv[1])[:8]),
-                   "torch_imported": "torch" in tops or any(k.startswith("torch") for k in tops)})
+                   "torch_imported": any(k == "torch" or k.startswith("torch.") for k in imported)})
 
 
 def worker_llamaindex(args, record: dict) -> None:
@@ -1094,7 +1102,8 @@ def orchestrate(args) -> int:
     from tqdm import tqdm
 
     started = time.perf_counter()
-    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="paper-bench-"))
+    workdir = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="paper-bench-"))
+    args.workdir = str(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     jobs: list[tuple[str, int | None, str]] = []
     for size in args.sizes:

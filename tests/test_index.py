@@ -404,3 +404,12 @@ def test_pooled_sentence_vectors_come_from_the_chunk_pass(tmp_path, make_assista
     assert manifest_of(pa)["sentence_embedding"] == "separate"
     fresh = pa.index.sentences.lookup(sample)
     assert np.all((np.vstack([fresh[t] for t in sample]) * alone).sum(axis=1) > 0.9995)
+
+    # And back to pooled: the chunks are unchanged (their stored vectors are kept), but the
+    # chunks holding the sentences are passed through the model again for their spans.
+    pa = make_assistant(tmp_path / "idx", sentence_embedding="pooled", chunk_size=64, chunk_overlap=8)
+    _, back = pa.ingest([source])
+    assert back.index.committed and back.index.embedded == 0
+    assert back.index.sentences_embedded == len(wanted) and back.index.sentences_pooled == len(inside & wanted)
+    again = pa.index.sentences.lookup(sample)
+    assert np.allclose(np.vstack([again[t] for t in sample]), pooled, atol=2e-3)

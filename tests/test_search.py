@@ -352,6 +352,6 @@ def test_a_collection_made_before_the_ef_search_setting_gets_it(tmp_path):
     client = chromadb.PersistentClient(path=str(tmp_path))
     client.get_or_create_collection("old-one", metadata={"hnsw:space": "cosine"}, embedding_function=None)
     assert client.get_collection("old-one").configuration["hnsw"]["ef_search"] == 100
-    chunks = ChromaChunks("old-one", None, tmp_path, ef_search=400)
+    chunks = ChromaChunks("old-one", None, tmp_path, 400)
     assert chunks.collection.configuration["hnsw"]["space"] == "cosine"
     assert client.get_collection("old-one").configuration["hnsw"]["ef_search"] == 400

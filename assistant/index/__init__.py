@@ -145,7 +145,8 @@ class PaperIndex:
     def update(self, records: list[Paper], progress: Callable[[int, int], None] | None = None) -> UpdateStats:
         """Make the index hold exactly `records` (already parsed, not merged).
 
-        `progress(done, total)` is called while chunks and sentences are embedded."""
+        `progress(done, total)` is called while chunks and sentences are embedded, in
+        characters of text (done so far, in all)."""
         t0 = time.perf_counter()
         s = self.settings
         # Switching sentence_vectors on or off (or how sentences are embedded) is a change too:
@@ -186,20 +187,35 @@ class PaperIndex:
         base = self.sentences if table_as_wanted else SentenceTable.empty()
         plan = base.plan(texts)
         new_sentences = plan.new
-        pool = method == "pooled" and to_embed and new_sentences and hasattr(self.embedder, "embed_with_spans")
-        spans = _sentences_in_chunks(to_embed, {p.id: p for p in papers}, set(new_sentences)) if pool else None
+        # Pooled sentence vectors come from a pass over the chunks that hold the new
+        # sentences: the chunks embedded anyway, plus unchanged ones whose stored vectors
+        # are kept (e.g. when an index switches from separate to pooled).
+        # (A backend without span pooling, such as the openai one, embeds them on their own.)
+        pool = method == "pooled" and new_sentences and hasattr(self.embedder, "embed_with_spans")
+        passed, spans = to_embed, None
+        if pool:
+            embedding = {c.id for c in to_embed}
+            holders = [c for c in chunks if c.id not in embedding]
+            spans_of = _sentences_in_chunks(to_embed + holders, {p.id: p for p in papers}, set(new_sentences))
+            extra = [(c, row) for c, row in zip(holders, spans_of[len(to_embed):]) if row]
+            passed = to_embed + [c for c, _ in extra]
+            spans = spans_of[: len(to_embed)] + [row for _, row in extra]
         covered = {t for row in spans or [] for _, _, t in row}
-        total, done = len(to_embed) + len(new_sentences) - len(covered), 0
+        # Progress counts characters, not texts: a chunk is several sentences long, so an
+        # ETA from texts/s in the chunk pass would overestimate the sentence pass.
+        texts_to_embed = [c.indexed_text for c in passed]
+        total = sum(map(len, texts_to_embed)) + sum(len(t) for t in new_sentences if t not in covered)
+        done = 0
+        mean_chars = total / max(1, len(passed) + len(new_sentences) - len(covered))
 
-        def tick(n: int) -> None:
+        def tick(n: int, chars: int | None = None) -> None:
             nonlocal done
-            done += n
+            done += chars if chars is not None else round(n * mean_chars)  # (an embedder that counts texts only)
             if progress:
-                progress(done, total)
+                progress(min(done, total), total)
 
         pooled: dict[str, np.ndarray] = {}
-        if to_embed:
-            texts_to_embed = [c.indexed_text for c in to_embed]
+        if passed:
             if spans is not None:
                 vectors, by_chunk = self.embedder.embed_with_spans(
                     texts_to_embed, [[(a, b) for a, b, _ in row] for row in spans], progress=tick)
@@ -207,12 +223,14 @@ class PaperIndex:
                     for (_, _, text), vector in zip(row, got):
                         if text not in pooled and not np.isnan(vector[0]):
                             pooled[text] = vector
+                vectors = vectors[: len(to_embed)]  # the holders' stored vectors are kept
             else:
                 vectors = self.embedder.embed_documents(texts_to_embed, progress=tick)
             self._check_dimension(vectors.shape[1])
+        if to_embed:
             self.folder.mark_pending()
             self.vectors.add(to_embed, vectors, [{"paper_id": c.paper_id, "n": c.n} for c in to_embed])
-        total += len(covered) - len(pooled)  # spans the model's window cut off are embedded on their own
+        total += sum(len(t) for t in covered if t not in pooled)  # cut off by the window: embedded on their own
 
         def embed_sentences(new: list[str]) -> np.ndarray:
             rest = [t for t in new if t not in pooled]
@@ -234,7 +252,8 @@ class PaperIndex:
             "papers": len(papers),
             "chunks": len(chunks),
             "sentence_embedding": method,
-            "embed_precision": getattr(self._embedder, "precision", None) if to_embed else built.get("embed_precision"),
+            "embed_precision": (getattr(self._embedder, "precision", None) if passed or new_sentences
+                                else built.get("embed_precision")),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         self.manifest = self.folder.commit(manifest, records, chunks, bm25.save, table)
@@ -271,10 +290,14 @@ def _sentences_in_chunks(chunks: list[Chunk], paper_by_id: dict[str, Paper],
     """For each chunk, the `wanted` sentences of its paper's abstract that lie whole
     inside it, as (start, end, text) in the chunk's indexed text (title, newline, chunk)."""
     out = []
+    spans_of: dict[str, list[tuple[int, int]]] = {}
     for c in chunks:
         abstract = paper_by_id[c.paper_id].abstract
+        spans = spans_of.get(c.paper_id)
+        if spans is None:
+            spans = spans_of[c.paper_id] = sentence_spans(abstract)
         shift = len(c.title) + 1 - c.start
-        out.append([(a + shift, b + shift, abstract[a:b]) for a, b in sentence_spans(abstract)
+        out.append([(a + shift, b + shift, abstract[a:b]) for a, b in spans
                     if c.start <= a and b <= c.end and abstract[a:b] in wanted])
     return out
 

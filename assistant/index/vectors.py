@@ -3,6 +3,7 @@ by default, a Chroma server when `chroma_url` is set. Same code path for both.""
 
 from __future__ import annotations
 
+import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,9 @@ from urllib.parse import urlparse
 import numpy as np
 
 from assistant.records import Chunk
+
+
+log = logging.getLogger("assistant.index")
 
 
 class VectorStoreError(Exception):
@@ -41,7 +45,7 @@ def _client(chroma_url: str | None, path: Path):
 class ChromaChunks:
     """The dense half of the index: chunk vectors + the metadata filters need."""
 
-    def __init__(self, collection_name: str, chroma_url: str | None, path: Path, ef_search: int = 400):
+    def __init__(self, collection_name: str, chroma_url: str | None, path: Path, ef_search: int):
         self.where = chroma_url or str(path)
         try:
             self.client = _client(chroma_url, path)
@@ -53,15 +57,24 @@ class ChromaChunks:
                 raise VectorStoreError(f"Chroma collection {collection_name!r} at {self.where} is not "
                                        f"cosine-spaced; rebuild with `papers ingest --rebuild`")
             if hnsw.get("ef_search") != ef_search:
-                # A collection made before this setting (or with another value): stored now,
-                # read by Chroma when it next loads the collection (the next process).
-                self.collection.modify(configuration={"hnsw": {"ef_search": ef_search}})
+                self._store_ef_search(collection_name, ef_search)
         except VectorStoreError:
             raise
         except Exception as exc:
             raise VectorStoreError(f"cannot open Chroma collection {collection_name!r} at {self.where} "
                                    f"({type(exc).__name__}: {exc})") from None
         self._store = None
+
+    def _store_ef_search(self, collection_name: str, ef_search: int) -> None:
+        """A collection made before the setting existed (or with another value) gets it
+        stored; embedded Chroma reads it when it next loads the collection (the next
+        process). A store that refuses the change (read-only folder, a server without
+        write access) is still searched, with the breadth it has."""
+        try:
+            self.collection.modify(configuration={"hnsw": {"ef_search": ef_search}})
+        except Exception as exc:
+            log.warning("could not set ef_search=%d on Chroma collection %r at %s (%s: %s); searching with "
+                        "its stored value", ef_search, collection_name, self.where, type(exc).__name__, exc)
 
     @property
     def store(self):

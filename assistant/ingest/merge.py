@@ -3,6 +3,7 @@ richest metadata and every source."""
 
 from __future__ import annotations
 
+import copy
 import re
 from assistant.records import Paper
 
@@ -60,10 +61,8 @@ def merge_papers(papers: list[Paper]) -> tuple[list[Paper], int]:
 
 
 def _own_copy(paper: Paper) -> Paper:
-    """A copy whose lists are its own: merging must leave the inputs untouched. (Field
-    by field like `dataclasses.replace`, without re-running __init__: a no-op re-ingest
-    of 40k papers copies them all.)"""
-    copy = object.__new__(Paper)
-    copy.__dict__.update(paper.__dict__)
-    copy.authors, copy.affiliations, copy.sources = list(paper.authors), list(paper.affiliations), list(paper.sources)
-    return copy
+    """A copy whose lists are its own: merging must leave the inputs untouched.
+    (`copy.copy`, not `dataclasses.replace`: no __init__ run for each of 40k papers.)"""
+    own = copy.copy(paper)
+    own.authors, own.affiliations, own.sources = list(paper.authors), list(paper.affiliations), list(paper.sources)
+    return own

@@ -44,7 +44,9 @@ def overlaps(a: str, b: str) -> bool:
 
 
 def claims_with_rationales(folder: Path, split: str) -> list[dict]:
-    wanted = {"test": "dev"}.get(split, split)
+    from evals.beir import CLAIM_SPLITS
+
+    wanted = CLAIM_SPLITS[split]
     out = []
     for line in (folder / "claims.jsonl").read_text(encoding="utf-8").splitlines():
         claim = json.loads(line)

@@ -7,7 +7,7 @@ overlaps ("composed"; if it ranked as well, an ingest could skip the chunk pass)
 
 Papers are ranked by their best chunk's cosine to the question (brute force, no
 Chroma, no BM25 or sentence fusion: the title's effect on the vectors alone). Prints
-hit@1, hit@10, MRR and nDCG@10 of both, and how many word pieces the titles cost.
+hit@1, hit@10, MRR and nDCG@10 of the three, and how many word pieces the titles cost.
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m evals.experiments.title_in_chunks --split dev
     HF_HUB_OFFLINE=1 .venv/bin/python -m evals.experiments.title_in_chunks \\
