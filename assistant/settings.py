@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     chunks_per_hit: int = Field(3, ge=1, le=20, description="Matched chunks kept under each paper hit.")
     mmr: bool = Field(False, description="Re-rank papers with maximal marginal relevance for diversity.")
     mmr_lambda: float = Field(0.7, ge=0, le=1, description="MMR trade-off: 1 = relevance only, 0 = diversity only.")
+    query_cache: int = Field(
+        256, ge=0, le=100000,
+        description="Recent question vectors kept in memory (a repeated or re-run question is not embedded "
+                    "again); 0 turns the cache off.")
     max_query_chars: int = Field(2000, ge=10, description="Longer queries are cut to this many characters (with a notice).")
 
     # --- answers ------------------------------------------------------------

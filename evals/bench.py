@@ -307,7 +307,7 @@ def _search_latency(pa, queries: list[str], rounds: int, progress: bool) -> dict
         "searches": len(walls),
         "distinct_queries": len(queries),
         "p50_ms": _pct(walls, 50), "p95_ms": _pct(walls, 95), "max_ms": max(walls),
-        # Round 1 embeds every query (but the warm-up's); later rounds find them in the query cache.
+        # Round 1: the first time these questions' candidate papers are seen in this process.
         "first_round_p50_ms": _pct(walls[: len(queries)], 50), "first_round_p95_ms": _pct(walls[: len(queries)], 95),
         "parts_p50_ms": {k: _pct(v, 50) for k, v in parts.items()},
         "parts_p95_ms": {k: _pct(v, 95) for k, v in parts.items()},
@@ -539,10 +539,12 @@ def worker_llamaindex(args, record: dict) -> None:
 
 
 def worker_bundled_search(args, record: dict) -> None:
-    """Fresh process on the index built by bundled-build: warm re-ingest, then search latency."""
+    """Fresh process on the index built by bundled-build: warm re-ingest, then search
+    latency twice: with the query cache off (every search embeds its question) and on."""
     with Stage(record, "imports"):
         from assistant.api import PaperAssistant
-    settings = _bench_settings(args, "bundled", sentence_vectors=True)
+    # Every timed search embeds its question (query cache off); the cache's effect is measured after.
+    settings = _bench_settings(args, "bundled", sentence_vectors=True, query_cache=0)
     if not (settings.index_path / "manifest.json").exists():
         raise SystemExit(f"no index at {settings.index_path}: run the bundled build first")
     with Stage(record, "warm re-ingest"):
@@ -557,6 +559,8 @@ def worker_bundled_search(args, record: dict) -> None:
                       "update_s": stats.seconds if stats else None}
     with Stage(record, "search"):
         record["search"] = _search_latency(pa, QUERIES[: args.queries], args.rounds, args.progress)
+    cached = PaperAssistant(_bench_settings(args, "bundled", sentence_vectors=True))
+    record["search_cached"] = _search_latency(cached, QUERIES[: args.queries], args.rounds, args.progress)
     record.update({"papers": len(pa.papers), "chunks": len(pa.index.chunks)})
 
 
@@ -623,13 +627,13 @@ def _synthetic_papers(base, base_vectors, n_papers: int | None, target_chunks: i
     return papers, vectors, (chunks if target_chunks is not None else None)
 
 
-def _bench_settings(args, name: str, sentence_vectors: bool = False):
+def _bench_settings(args, name: str, sentence_vectors: bool = False, **extra):
     """Settings of a benchmark index. The bundled and SciFact builds run the defaults
     (sentence vectors on); the synthetic scale points run with sentence_vectors off (their
     synthetic embedder embeds titled chunks only, and they measure the store)."""
     from assistant.settings import Settings
 
-    return Settings(index_dir=Path(args.workdir) / name, sentence_vectors=sentence_vectors)
+    return Settings(index_dir=Path(args.workdir) / name, sentence_vectors=sentence_vectors, **extra)
 
 
 class SyntheticEmbedder:
@@ -740,7 +744,7 @@ def worker_scale_search(args, record: dict) -> None:
         from assistant.api import PaperAssistant
         from assistant.index import PaperIndex
     size = args.size
-    settings = _bench_settings(args, f"scale-{size}")
+    settings = _bench_settings(args, f"scale-{size}", query_cache=0)
     built = json.loads((Path(args.workdir) / f"scale-build-{size}.json").read_text())
     base, base_vectors = _base_corpus(args, settings)
     papers, vectors, _ = _synthetic_papers(base, base_vectors, built["n_papers"], None, args.seed, str(size),
@@ -978,9 +982,13 @@ def render(results: dict[str, dict], machine: dict, command: str, total_s: float
                 f"{_fmt(p.get('bm25'))} | "
                 f"{_fmt(p.get('fuse'))} | {_peak(r, 'search')} |")
         add("")
-        add("p50/p95 are over every timed search (distinct queries × rounds): rounds after the first find the "
-            "query's vector in the embedder's cache, so 'round-1' (every query new but the warm-up's) is the "
-            "latency of a question not asked before. The parts are the `result.timings` p50s in ms (dense "
+        cached = results.get("bundled-search", {}).get("search_cached")
+        add("p50/p95 are over every timed search (distinct queries × rounds), each embedding its question (query "
+            "cache off, `query_cache=0`); 'round-1' is the first pass, when the process meets the candidate papers "
+            "for the first time (their sentence rows are looked up then)"
+            + (f". With the query cache on (the default), the same searches give p50 {cached['p50_ms']:.1f} ms, "
+               f"p95 {cached['p95_ms']:.1f} ms (rounds 2-3 find their question's vector in it)" if cached else "")
+            + ". The parts are the `result.timings` p50s in ms (dense "
             "excludes the query embedding; chromadb query is the part of dense spent inside chromadb's "
             "Collection.query). 'first query' is the warm-up: in a fresh process it loads the query model "
             "(NumPy), opens Chroma and loads BM25. Query embeddings always come from the real MiniLM.")
@@ -1076,9 +1084,9 @@ def check_targets(results: dict[str, dict]) -> list[str]:
                    f"(target < 2 s), {w['embedded']} chunks embedded (must be 0)")
     s = r.get("search")
     if s:
-        p50 = s.get("first_round_p50_ms") or s["p50_ms"]
-        out.append(f"{'PASS' if p50 <= 15 else 'MISS'}: search p50 at the bundled corpus, queries not seen "
-                   f"before, {p50:.1f} ms (target <= 15 ms; {s['p50_ms']:.1f} ms over all rounds)")
+        out.append(f"{'PASS' if s['p50_ms'] <= 15 else 'MISS'}: search p50 at the bundled corpus, every question "
+                   f"embedded (query cache off), {s['p50_ms']:.1f} ms (target <= 15 ms; first pass in a fresh "
+                   f"process {s['first_round_p50_ms']:.1f} ms)")
     st = results.get("ask-startup", {})
     if "best_s" in st:
         out.append(f"{'PASS' if st['best_s'] <= 3 else 'MISS'}: fresh `papers ask` {st['best_s']:.2f} s to the "

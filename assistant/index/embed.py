@@ -36,7 +36,6 @@ from assistant.settings import Settings
 
 Span = tuple[int, int]
 MAX_PIECES = 256  # MiniLM's window in word pieces (sentence-transformers' max_seq_length for this model)
-QUERY_CACHE = 256  # recent query vectors kept per embedder
 NUMPY_BATCH = 32  # at most this many texts are embedded by the NumPy model while PyTorch is not loaded
 
 
@@ -196,6 +195,7 @@ class LocalEmbedder:
         self.batch_size = settings.embed_batch_size or 32  # 0 = auto: fastest for sentences on 2 cores
         self.threads = settings.embed_threads  # 0: torch's default (one per physical core)
         self.wanted_precision = settings.embed_precision
+        self.cache_size = settings.query_cache
         self._model = None
         self._query_model: NumpyMiniLM | None = None
         self._tok = None
@@ -320,7 +320,7 @@ class LocalEmbedder:
         vector.setflags(write=False)
         with self._lock:
             self._cache[text] = vector
-            if len(self._cache) > QUERY_CACHE:
+            while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return vector
 
