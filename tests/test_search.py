@@ -168,7 +168,8 @@ def test_the_sentence_ranking_is_each_papers_best_sentence(full_index, embedder,
     q = embedder.embed_query(query)
     for hit in hits:
         best = float(np.max(embedder.embed_documents(sentences(hit.paper.abstract)) @ q))
-        assert hit.sentence_score == pytest.approx(best, abs=1e-4)
+        # (stored vectors and these are bf16 sums over differently shaped batches: equal to ~1e-3)
+        assert hit.sentence_score == pytest.approx(best, abs=2e-3)
     index = full_index.index
     monkeypatch.setattr(index, "settings", index.settings.model_copy(update={"sentence_weight": 0.0}))
     plain = full_index.search(query, k=8).hits
