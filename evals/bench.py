@@ -225,19 +225,15 @@ def _instrument(cls: type, name: str, key: str, acc: dict[str, float],
 
 
 def _instrument_chroma_add(acc: dict[str, float], after: Callable | None = None) -> None:
-    """Split ChromaChunks.add into: building TextNodes (ours), LlamaIndex's adapter
-    (node -> Chroma metadata incl. the node JSON), chromadb's own Collection.add."""
+    """Split ChromaChunks.add into chromadb's own Collection.add and the rest (ours)."""
     from chromadb.api.models.Collection import Collection
-    from llama_index.vector_stores.chroma import ChromaVectorStore
 
-    _instrument(ChromaVectorStore, "add", "adapter", acc, after=after)
-    _instrument(Collection, "add", "chromadb", acc)
+    _instrument(Collection, "add", "chromadb", acc, after=after)
 
 
 def _chroma_add_split(total: float, acc: dict[str, float]) -> dict[str, float]:
-    adapter, chromadb = acc.get("adapter", 0.0), acc.get("chromadb", 0.0)
-    return {"TextNode building in ChromaChunks.add": total - adapter,
-            "ChromaVectorStore.add adapter (node -> metadata JSON)": adapter - chromadb,
+    chromadb = acc.get("chromadb", 0.0)
+    return {"ChromaChunks.add itself (slices, metadata)": total - chromadb,
             "chromadb Collection.add (sqlite + HNSW)": chromadb}
 
 
@@ -333,7 +329,7 @@ def worker_bundled_build(args, record: dict) -> None:
     """Cold build of the bundled corpus with the real model, sentence vectors included
     (the default settings); dumps per-paper vectors for the synthetic scale points."""
     _import_heavy(record, ["torch", "transformers", "chromadb", "llama_index.core",
-                           "llama_index.vector_stores.chroma", "bm25s", "assistant.api"])
+                           "bm25s", "assistant.api"])
     settings = _bench_settings(args, "bundled", sentence_vectors=True)
     pa, stage = _cold_build(args, record, settings, [settings.corpus_dir], "cold build")
     _dump_paper_vectors(args, pa)
@@ -412,7 +408,7 @@ def worker_scifact_build(args, record: dict) -> None:
     """Cold build of the BEIR SciFact corpus (5,183 abstracts, read from --scifact) with
     the default settings and the real model."""
     _import_heavy(record, ["torch", "transformers", "chromadb", "llama_index.core",
-                           "llama_index.vector_stores.chroma", "bm25s", "assistant.api"])
+                           "bm25s", "assistant.api"])
     from evals.beir import load_beir, to_jsonl_records
 
     ds = load_beir(Path(args.scifact), "test")
@@ -701,7 +697,7 @@ def _base_corpus(args, settings):
 
 
 def worker_scale_build(args, record: dict) -> None:
-    _import_heavy(record, ["chromadb", "llama_index.core", "llama_index.vector_stores.chroma", "bm25s",
+    _import_heavy(record, ["chromadb", "llama_index.core", "bm25s",
                            "assistant.api"])
     from assistant.index import PaperIndex
     from assistant.index.lexical import Bm25Chunks
@@ -721,7 +717,7 @@ def worker_scale_build(args, record: dict) -> None:
     _instrument(ChromaChunks, "__init__", "chroma open", acc)
     _instrument(ChromaChunks, "add", "chroma add", acc)
     sub: dict[str, float] = {}
-    _instrument_chroma_add(sub, after=lambda a, kw, r: add_bar.update(len(a[1])))
+    _instrument_chroma_add(sub, after=lambda a, kw, r: add_bar.update(len(kw.get("ids") or [])))
     for name in ("vectors", "ids", "delete"):
         _instrument(ChromaChunks, name, "chroma lookups", acc)
     _instrument(Bm25Chunks, "build", "bm25 build", acc)

@@ -1,5 +1,6 @@
-"""Chroma through LlamaIndex's ChromaVectorStore: embedded PersistentClient
-by default, a Chroma server when `chroma_url` is set. Same code path for both."""
+"""Chroma: an embedded PersistentClient by default, a Chroma server when
+`chroma_url` is set. Same code path for both. Chunk vectors with the metadata
+filters need (`paper_id`, `n`); queries ask for ids and distances only."""
 
 from __future__ import annotations
 
@@ -63,7 +64,6 @@ class ChromaChunks:
         except Exception as exc:
             raise VectorStoreError(f"cannot open Chroma collection {collection_name!r} at {self.where} "
                                    f"({type(exc).__name__}: {exc})") from None
-        self._store = None
 
     def _store_ef_search(self, collection_name: str, ef_search: int) -> None:
         """A collection made before the setting existed (or with another value) gets it
@@ -75,16 +75,6 @@ class ChromaChunks:
         except Exception as exc:
             log.warning("could not set ef_search=%d on Chroma collection %r at %s (%s: %s); searching with "
                         "its stored value", ef_search, collection_name, self.where, type(exc).__name__, exc)
-
-    @property
-    def store(self):
-        """LlamaIndex's Chroma adapter, which writes the nodes. Imported on the first
-        write only: searching goes to the collection directly and needs no LlamaIndex."""
-        if self._store is None:
-            from llama_index.vector_stores.chroma import ChromaVectorStore
-
-            self._store = ChromaVectorStore(chroma_collection=self.collection)
-        return self._store
 
     @contextmanager
     def _calling(self, what: str):
@@ -98,14 +88,16 @@ class ChromaChunks:
             raise VectorStoreError(f"Chroma {what} failed at {self.where} ({type(exc).__name__}: {exc})") from None
 
     def add(self, chunks: Sequence[Chunk], vectors: np.ndarray, metadata: Sequence[dict[str, Any]]) -> None:
-        from llama_index.core.schema import TextNode
-
-        for i in range(0, len(chunks), 4000):  # nodes built per batch: memory stays flat at 100k chunks
-            nodes = [TextNode(id_=c.id, text=c.indexed_text, embedding=v.tolist(), metadata=m,
-                              excluded_embed_metadata_keys=list(m), excluded_llm_metadata_keys=list(m))
-                     for c, v, m in zip(chunks[i : i + 4000], vectors[i : i + 4000], metadata[i : i + 4000])]
+        """Vectors and the metadata filters need, in slices of 4,000 (memory stays flat at
+        100k chunks). Written to the collection directly, without the chunk text: the
+        project never reads text back from Chroma (the records and BM25 hold it), and
+        LlamaIndex's adapter would store each text and a node JSON, which doubled the
+        time of an add and made Chroma build a full-text index nothing uses."""
+        for i in range(0, len(chunks), 4000):
             with self._calling("add"):
-                self.store.add(nodes)
+                self.collection.add(ids=[c.id for c in chunks[i : i + 4000]],
+                                    embeddings=np.asarray(vectors[i : i + 4000], dtype=np.float32),
+                                    metadatas=list(metadata[i : i + 4000]))
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors by chunk id (to reuse them without re-embedding)."""
