@@ -383,7 +383,7 @@ def _cold_build(args, record: dict, settings, paths: list, stage_name: str):
         "sentences_pooled": stats.sentences_pooled, "seconds": stage.seconds, "breakdown": breakdown,
         "embed_tokens": embedder.pieces, "embed_positions": embedder.positions, "embed_flops": embedder.flops,
         "precision": embedder.precision, "sentence_embedding": settings.sentence_embedding,
-        "embed_batch_size": settings.embed_batch_size,
+        "embed_batch_size": embedder.batch_size,
         "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
         "torch_threads": torch.get_num_threads(), "index_mib": _dir_mib(settings.index_path),
     })
@@ -806,7 +806,7 @@ def machine_info() -> dict[str, Any]:
         pass
     versions = {}
     for dist in ("torch", "sentence-transformers", "transformers", "chromadb", "llama-index-core",
-                 "llama-index-vector-stores-chroma", "llama-index-embeddings-huggingface", "bm25s", "numpy"):
+                 "llama-index-embeddings-huggingface", "bm25s", "numpy"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -858,8 +858,7 @@ def render(results: dict[str, dict], machine: dict, command: str, total_s: float
     add(f"Machine: {machine.get('cpu', '?')}, nproc={machine['nproc']} (usable {machine.get('usable_cpus')}), "
         f"RAM {machine.get('ram_gib', '?')} GiB, Python {machine['python']}, torch {v['torch']}, "
         f"sentence-transformers {v['sentence-transformers']}, chromadb {v['chromadb']}, "
-        f"llama-index-core {v['llama-index-core']}, llama-index-vector-stores-chroma "
-        f"{v['llama-index-vector-stores-chroma']}, llama-index-embeddings-huggingface "
+        f"llama-index-core {v['llama-index-core']}, llama-index-embeddings-huggingface "
         f"{v['llama-index-embeddings-huggingface']}, bm25s {v['bm25s']}  ")
     add(f"Total benchmark time: {total_s / 60:.1f} min")
     add("")
