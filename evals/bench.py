@@ -660,7 +660,7 @@ class SyntheticEmbedder:
             noisy = base + self.rng.normal(0.0, self.sigma, base.shape).astype(np.float32)
             out[i : i + len(part)] = noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
             if progress:
-                progress(len(part))
+                progress(len(part), sum(map(len, part)))
         return out
 
     def embed_query(self, text):

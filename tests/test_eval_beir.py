@@ -243,3 +243,22 @@ def test_harness_items_are_the_queries_with_a_relevant_document(tmp_path, monkey
     assert notes[-1] == "1 judged queries skipped: no judgement above 0"
     papers = {p.id: p for p in ingest_paths([records]).papers}
     assert set(items[1].gold) <= set(papers) and len(items[1].gold) == 2
+
+
+def test_splits_without_a_qrels_file_are_read_from_claims(tmp_path):
+    """A SciFact-style folder with claims.jsonl: train and test (SciFact's "dev" claims)
+    come from the claims' cited_ids when qrels/<split>.tsv is absent; any other split is
+    refused by name; a qrels file, when present, wins."""
+    folder = write_beir(tmp_path / "sf")  # qrels/test.tsv only
+    claims = [{"id": "q1", "split": "train", "cited_ids": ["d1"]},
+              {"id": "q2", "split": "train", "cited_ids": ["d3", "d4", "d99"]},  # d99: unknown, skipped
+              {"id": "q3", "split": "dev", "cited_ids": ["d5"]}]
+    (folder / "claims.jsonl").write_text("".join(json.dumps(c) + "\n" for c in claims), encoding="utf-8")
+    train = load_beir(folder, "train")
+    assert train.qrels == {"q1": {"d1": 1}, "q2": {"d3": 1, "d4": 1}}
+    assert any("d99" in w for w in train.warnings) and any("claims.jsonl" in w for w in train.warnings)
+    assert load_beir(folder, "test").qrels == load_beir(write_beir(tmp_path / "plain"), "test").qrels
+    (folder / "qrels" / "test.tsv").unlink()
+    assert load_beir(folder, "test").qrels == {"q3": {"d5": 1}}
+    with pytest.raises(BeirError, match="dev"):
+        load_beir(folder, "dev")

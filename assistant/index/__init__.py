@@ -206,11 +206,10 @@ class PaperIndex:
         texts_to_embed = [c.indexed_text for c in passed]
         total = sum(map(len, texts_to_embed)) + sum(len(t) for t in new_sentences if t not in covered)
         done = 0
-        mean_chars = total / max(1, len(passed) + len(new_sentences) - len(covered))
 
-        def tick(n: int, chars: int | None = None) -> None:
+        def tick(n: int, chars: int) -> None:  # an Embedder's progress(texts, characters)
             nonlocal done
-            done += chars if chars is not None else round(n * mean_chars)  # (an embedder that counts texts only)
+            done += chars
             if progress:
                 progress(min(done, total), total)
 

@@ -282,8 +282,9 @@ class LocalEmbedder:
         if spans is None and self._model is None and len(texts) <= NUMPY_BATCH:
             # A few texts (an answer checking its claims, sentences an index without a
             # sentence table lacks): not worth loading PyTorch for.
+            model = self._numpy_model()
             for row, text in enumerate(texts):
-                out[row] = self._numpy_model().encode(text)
+                out[row] = model.encode(text)
             if progress:
                 progress(len(texts), sum(map(len, texts)))
             return out, pooled
