@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from assistant.answer.chat import previous_papers, resolve, history_text
+from assistant.answer.chat import conversation, resolve, history_text
 from assistant.answer.engine import AnswerEngine, AnswerStream
-from assistant.compare import Comparison, compare, methods_in_question
+from assistant.compare import Comparison, compare, methods_in_question, table_intent
 from assistant.index import PaperIndex, UpdateStats
 from assistant.ingest import IngestResult, ingest_paths
 from assistant.llm import ChatLLM, LLMError, make_llm
@@ -116,6 +116,8 @@ class PaperAssistant:
                     records.append(p)
             records += [p for file, papers in fresh.items() if file not in placed for p in papers]
             stats = self.index.update(records, progress=embed_progress)
+        if stats is not None and stats.committed:
+            self.engine.calibration()  # recalibrated when the library changed enough (seconds)
         now = {p.key for p in self.papers}
         added = sum(1 for p in self.papers if p.key not in before)
         updated = sum(1 for p in self.papers if p.key in before and _content(p) != before[p.key])
@@ -157,12 +159,32 @@ class PaperAssistant:
             stream: bool = False) -> Answer | AnswerStream:
         """Answer a question from the indexed abstracts, with citations [n].
         A question that asks to compare methods ("compare A and B", "A vs B")
-        gets the comparison table as its answer. `stream=True` returns an
-        AnswerStream: iterate it for text as it comes, then read `.answer`."""
+        gets the comparison table as its answer when each method clearly has a
+        paper of its own (`compare.table_intent`); otherwise it is answered as
+        any question, from the paper whose title covers them all when one does.
+        `stream=True` returns an AnswerStream: iterate it for text as it comes,
+        then read `.answer`."""
         methods = methods_in_question(question) if isinstance(question, str) else None
         if methods:
             try:
-                answer = self._comparison_answer(question, self.compare(methods, filters=filters))
+                table, restrict = table_intent(self.index, question, methods, filters)
+            except QueryError:
+                table, restrict = None, []  # e.g. bad filters: the engine says why
+            if restrict:  # answered from the paper(s) whose title names every method: the title says so
+                titles = "; ".join(f'"{self.index.paper_by_id[pid].title}"' for pid in restrict)
+                standalone = f"{question} (about {titles})"
+                result = self.engine.ask(standalone, filters=filters, stream=stream, restrict=restrict)
+
+                def about(answer: Answer) -> None:
+                    answer.standalone_question = standalone
+
+                if isinstance(result, Answer):
+                    about(result)
+                else:
+                    result.finishers.append(about)
+                return result
+            try:
+                answer = self._comparison_answer(question, self.compare(table, filters=filters)) if table else None
             except QueryError:
                 answer = None  # e.g. no paper names these: answer it as an ordinary question
             if answer is not None:
@@ -178,10 +200,10 @@ class PaperAssistant:
         """A conversational turn. `history`: earlier Answers, or chat messages
         ({"role", "content"} dicts or (user, assistant) pairs). Follow-ups are
         condensed into a standalone question by the LLM, or resolved against
-        the previous answer's sources without one."""
+        the papers of the conversation's answers without one (`answer.chat`)."""
         history = list(history or [])
         notices: list[str] = []
-        question, restrict = message, None
+        question, restrict, asked = message, None, message
         if history and isinstance(message, str) and message.strip():
             standalone = None
             if self.llm is not None:
@@ -191,11 +213,11 @@ class PaperAssistant:
                     standalone = " ".join(completion.text.split()) or None
                 except LLMError as exc:
                     notices.append(f"The LLM could not condense the follow-up ({exc}); "
-                                   f"it was resolved against the previous answer instead.")
+                                   f"it was resolved against the earlier answers instead.")
             if standalone:
                 question = standalone
             else:
-                resolved = resolve(message, previous_papers(history, self.index))
+                resolved = resolve(message, conversation(history, self.index))
                 if resolved.compare:
                     comparison = self.compare([p.id for p in resolved.papers], filters=filters)
                     answer = self._comparison_answer(message, comparison)
@@ -204,10 +226,11 @@ class PaperAssistant:
                     return self._maybe_stream(answer, stream)
                 if resolved.papers:
                     question, restrict = resolved.question, [p.id for p in resolved.papers]
+                    asked = resolved.asked  # scored on what is asked, not on "the second one"
         if restrict is None:
             result = self.ask(question, filters=filters, stream=stream)
         else:
-            result = self.engine.ask(question, filters=filters, stream=stream, restrict=restrict, asked=message)
+            result = self.engine.ask(question, filters=filters, stream=stream, restrict=restrict, asked=asked)
 
         def finish(answer: Answer) -> None:
             answer.standalone_question = question if question != message else None
@@ -265,4 +288,17 @@ class PaperAssistant:
             "no_year": sum(1 for p in self.papers if not p.year),
             "categories": dict(Counter(p.category for p in self.papers if p.category).most_common()),
             "with_code": sum(1 for p in self.papers if p.has_code),
+            "abstention": self.abstention_info(),
         }
+
+    def abstention_info(self) -> dict[str, Any]:
+        """The abstention threshold in use and where it comes from (the setting, or the
+        library's calibration with its figures)."""
+        if self.settings.abstain_threshold is not None:
+            t = self.settings.abstain_threshold
+            return {"thresholds": {"lookup": t, "other": t}, "source": "setting PAPERS_ABSTAIN_THRESHOLD"}
+        if not self.index.exists:
+            return {"thresholds": None, "source": "no index yet"}
+        cal = self.engine.calibration()
+        return {**cal.to_dict(), "source": "calibrated on this library" if any(cal.calibrated.values())
+                else "default", "description": cal.describe()}

@@ -144,7 +144,16 @@ def _filters(args: argparse.Namespace) -> dict:
                "category": args.category, "source": args.source}
     if args.has_code:
         filters["has_code"] = True
+    if args.include_unknown:
+        filters["include_unknown"] = True
     return {k: v for k, v in filters.items() if v is not None}
+
+
+def _excluded_notes(filter_excluded: dict[str, int]) -> list[str]:
+    """The papers a filter left out for lacking its field, and how to keep them."""
+    from assistant.retrieve import excluded_lines
+
+    return [f"{line}; add --include-unknown to include them." for line in excluded_lines(filter_excluded)]
 
 
 def _open(args: argparse.Namespace, build: bool = True, settings=None):
@@ -166,7 +175,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
         return 0
-    for notice in result.notices:
+    for notice in result.notices + _excluded_notes(result.filter_excluded):
         print(f"note: {notice}")
     if not result.hits:
         print("No paper matches.")
@@ -228,7 +237,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     else:
         print(answer.text)
     _print_sources(answer)
-    _print_notices(answer.notices)
+    _print_notices(answer.notices + _excluded_notes(answer.filter_excluded))
     usage = answer.usage
     tokens = (f", {usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)} tokens"
               if usage.get("prompt_tokens") is not None else "")
@@ -295,7 +304,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.limit:
         items = items[: args.limit]
     folder = harness.run(pa, items, Path(args.out), args.name, args.dataset, args.split, k=args.k,
-                         plots=not args.no_plots, price_in=args.price_in, price_out=args.price_out, notes=notes)
+                         plots=not args.no_plots, price_in=args.price_in, price_out=args.price_out, notes=notes,
+                         leave_gold_out=not args.no_leave_gold_out)
     if args.json:
         print(json.dumps({"run": str(folder), "summary": harness.load_run(folder)["summary"]}, indent=2))
     else:
@@ -340,6 +350,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  (no year: {stats['no_year']})")
     if stats["categories"]:
         print("Categories: " + ", ".join(f"{c} {n}" for c, n in stats["categories"].items()))
+    abst = stats["abstention"]
+    if abst.get("description"):
+        print(f"Abstention {abst['description']}.")
+    elif abst.get("thresholds"):
+        print(f"Abstention threshold {abst['thresholds']['other']:.3f} ({abst['source']}).")
     return 0
 
 
@@ -360,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     filters.add_argument("--category", help="only papers in this category (e.g. LG, CV)")
     filters.add_argument("--source", help="only papers read from a file whose name contains this text")
     filters.add_argument("--has-code", action="store_true", help="only papers marked as having code")
+    filters.add_argument("--include-unknown", action="store_true",
+                         help="also keep papers that lack a filtered field (no year, category, authors or code "
+                              "information); by default they are left out and counted")
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -435,6 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override a setting for this run, e.g. --set rrf_k=30 --set bm25_weight=0.5")
     ev.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    ev.add_argument("--no-leave-gold-out", action="store_true",
+                    help="skip asking each answerable question again without its gold papers (by default it "
+                         "is, and should abstain: the leave-gold-out abstention recall)")
     ev.add_argument("--price-in", type=float, metavar="USD", help="USD per million prompt tokens (cost estimate)")
     ev.add_argument("--price-out", type=float, metavar="USD", help="USD per million completion tokens")
     ev.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="compare two run folders")

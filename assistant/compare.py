@@ -11,12 +11,13 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from assistant.answer.citations import citation, support
 from assistant.answer.evidence import Sentence, SentenceVectors
 from assistant.answer.engine import source_block
-from assistant.answer.text import sentence_spans
+from assistant.answer.text import content_terms, sentence_spans
 from assistant.index import PaperIndex
 from assistant.llm import ChatLLM, LLMError
 from assistant.prompts import render
@@ -119,25 +120,42 @@ def _name_pattern(method: str) -> re.Pattern:
     return re.compile(r"(?<![\w-])" + r"[\s\-]*".join(parts) + r"(?![\w-])", re.IGNORECASE)
 
 
+@dataclass
+class Candidate:
+    """A searched paper that names a method: how often its title and its abstract do."""
+
+    paper: Paper
+    in_title: int
+    mentions: int  # in the abstract
+    rank: int  # in the search for the method's name
+
+    @property
+    def naming(self) -> int:
+        return self.in_title + self.mentions
+
+
+def method_candidates(index: PaperIndex, method: str, filters: Filters | dict | None = None) -> list[Candidate]:
+    """The top-20 search hits for `method` whose title or abstract names it, best
+    first: title first, then an abstract naming it at least twice, then rank."""
+    pattern = _name_pattern(method)
+    found = []
+    for rank, hit in enumerate(search(index, method, k=20, filters=filters).hits):
+        cand = Candidate(hit.paper, len(pattern.findall(hit.paper.title)), len(pattern.findall(hit.paper.abstract)),
+                         rank)
+        if cand.naming:
+            found.append(cand)
+    found.sort(key=lambda c: (c.in_title > 0, c.mentions >= 2, -c.rank), reverse=True)
+    return found
+
+
 def find_papers(index: PaperIndex, method: str, filters: Filters | dict | None = None) -> list[Paper]:
     """The papers about `method`: a paper id, or papers whose title or abstract
     names it (title first, then how often the abstract does, then rank)."""
     if method in index.paper_by_id:
         return [index.paper_by_id[method]]
-    pattern = _name_pattern(method)
-    hits = search(index, method, k=20, filters=filters).hits
-    scored = []
-    for rank, hit in enumerate(hits):
-        in_title = bool(pattern.search(hit.paper.title))
-        mentions = len(pattern.findall(hit.paper.abstract))
-        if in_title or mentions:
-            scored.append(((in_title, mentions >= 2, -rank), hit.paper))
-    scored.sort(key=lambda x: x[0], reverse=True)
-    papers = [p for _, p in scored]
-    if not papers:
-        return []
+    found = method_candidates(index, method, filters)
     # A second paper only when it, too, is named after the method.
-    return papers[:1] + [p for p in papers[1:PAPERS_PER_METHOD] if pattern.search(p.title)]
+    return [c.paper for c in found[:1]] + [c.paper for c in found[1:PAPERS_PER_METHOD] if c.in_title]
 
 
 def _label(method: str, index: PaperIndex) -> str:
@@ -330,3 +348,124 @@ def methods_in_question(question: str) -> list[str] | None:
         if 2 <= len(names) <= MAX_METHODS and all(len(n.split()) <= 6 for n in names):
             return names
     return None
+
+
+# --- does a free question want the table? ----------------------------------------------------
+# "Compare A and B" typed as a question gets the table only when the library clearly holds a
+# paper for each of A and B: a column quoting a paper that merely mentions the name (or none)
+# is worse than the ordinary answer ("How does low-rank adaptation compare with prompt
+# rewriting?" tabled a paper that names LoRA once, beside an empty column, while
+# "Neurosymbolic LoRA: Why and When to Tune Weights vs. Rewrite Prompts" answers it).
+# `pa.compare([...])` is asked for a table and always builds it.
+OWN_SHARE = 0.5  # the resolved paper names the method more than all other candidates together
+COVERING_PAPERS = 3  # at most this many covering papers answer the question
+# "... for training N:M sparse networks", "... as ways of ...": what the methods are compared for.
+_PURPOSE = re.compile(r"\s+(?:for|as|in|on|when|under)\s+", re.IGNORECASE)
+# "Low-Rank Adaptation (LoRA)": up to six words, then a parenthesised acronym.
+_DEFINITION = re.compile(r"((?:[A-Za-z][\w-]*\s+){0,5}[A-Za-z][\w-]*)\s*\(\s*([A-Za-z][\w-]{1,15})\s*\)")
+
+
+def resolve_method(index: PaperIndex, method: str, filters: Filters | dict | None = None) -> Paper | None:
+    """The paper a question means by `method` (the first of `find_papers`), or None
+    when the library has no clear one. Clear: that paper is named after the method (its
+    title, up to a colon, is the name: "M-FAC: Efficient ..."), or its title and abstract
+    name it more often than all the other candidates' together ("MaskFeat" three times in
+    one abstract, nowhere else). A name many papers use ("pruning", "CNNs") or that
+    papers mention in passing ("low-rank adaptation", once in each of two abstracts) has
+    no clear paper."""
+    if method in index.paper_by_id:
+        return index.paper_by_id[method]
+    found = method_candidates(index, method, filters)
+    if not found:
+        return None
+    top = found[0]
+    if _name_pattern(method).fullmatch(top.paper.title.split(":", 1)[0].strip()):
+        return top.paper
+    return top.paper if top.naming > OWN_SHARE * sum(c.naming for c in found) else None
+
+
+@lru_cache(maxsize=65536)
+def definitions(text: str) -> tuple[tuple[str, str], ...]:
+    """The (long form, acronym) pairs a text defines: "Low-Rank Adaptation (LoRA)" gives
+    ("Low-Rank Adaptation", "LoRA"); the acronym's capitals (two or more) are the
+    initials of the words (and hyphenated parts) just before it."""
+    found = []
+    for m in _DEFINITION.finditer(text):
+        caps = "".join(ch for ch in m.group(2) if ch.isupper()).lower()
+        if len(caps) < 2:
+            continue
+        words = m.group(1).split()
+        for n in range(1, len(words) + 1):
+            long = " ".join(words[-n:])
+            if "".join(w[0] for w in re.split(r"[\s-]+", long) if w).lower() == caps:
+                if len(long) > len(m.group(2)):  # not "M-FAC (Matrix-Free)"
+                    found.append((long, m.group(2)))
+                break
+    return tuple(found)
+
+
+def aliases(index: PaperIndex, method: str) -> list[str]:
+    """The other names the indexed abstracts define for `method`: its acronym
+    ("low-rank adaptation" -> "LoRA") or, for an acronym, its long form."""
+    pattern = _name_pattern(method)
+    found: dict[str, str] = {}
+    for paper in index.papers:
+        for long, acronym in definitions(paper.abstract):
+            if pattern.fullmatch(long):
+                found.setdefault(acronym.lower(), acronym)
+            elif pattern.fullmatch(acronym):
+                found.setdefault(long.lower(), long)
+    return list(found.values())
+
+
+def _roots(text: str) -> frozenset[str]:
+    """Content words folded a step further than the index's plural folding, so that
+    "prompt rewriting" and "Rewrite Prompts" share theirs."""
+    return frozenset(re.sub(r"(?:ing|ed|e)$", "", t) if len(t) > 4 else t for t in content_terms(text))
+
+
+def covering_papers(index: PaperIndex, question: str, methods: list[str],
+                    filters: Filters | dict | None = None) -> list[Paper]:
+    """The question's top-20 papers whose title names every method - by its name or an
+    alias (`aliases`), or by all the words of one - in search order: a paper about them
+    all, which answers the question better than a table of each method's own paper."""
+    sides = [[method, *aliases(index, method)] for method in methods]
+
+    def names(title: str, side: list[str]) -> bool:
+        words = _roots(title)
+        return any(_name_pattern(name).search(title) or (_roots(name) and _roots(name) <= words) for name in side)
+
+    hits = search(index, question, k=20, filters=filters).hits
+    return [h.paper for h in hits if all(names(h.paper.title, side) for side in sides)]
+
+
+def _known_name(index: PaperIndex, method: str, filters: Filters | dict | None) -> tuple[str, Paper | None]:
+    """The method's name as the library knows it and its clear paper (`resolve_method`):
+    the name as asked, else the words before a purpose phrase ("CERL for low-light image
+    enhancement" -> "CERL"), which the question parser leaves on the last name."""
+    paper = resolve_method(index, method, filters)
+    short = _PURPOSE.split(method, maxsplit=1)[0]
+    if paper is None and short != method:
+        found = resolve_method(index, short, filters)
+        if found is not None:
+            return short, found
+    return method, paper
+
+
+def table_intent(index: PaperIndex, question: str, methods: list[str],
+                 filters: Filters | dict | None = None) -> tuple[list[str] | None, list[str]]:
+    """Whether a free question comparing `methods` (`methods_in_question`) gets the
+    table: (the names to tabulate, or None; ids of the papers the ordinary answer
+    should come from, or []). No table when a paper's title covers every method
+    (`covering_papers`; the answer comes from it), when a method has no clear paper
+    (`resolve_method`), or when the methods resolve to one paper (that paper answers it)."""
+    names, resolved = zip(*(_known_name(index, m, filters) for m in methods))
+    covering = covering_papers(index, question, list(names), filters)
+    if covering:
+        return None, [p.id for p in covering[:COVERING_PAPERS]]
+    if any(p is None for p in resolved):
+        return None, []
+    ids = list(dict.fromkeys(p.id for p in resolved))
+    if len(ids) < len(resolved):
+        return None, ids if len(ids) == 1 else []
+    return list(names), []

@@ -297,13 +297,17 @@ class Answer:
     sources: list[Source] = field(default_factory=list)
     abstained: bool = False
     backend: str = "extractive"  # or "llm:<model>"
-    confidence: float = 0.0  # evidence confidence compared with the abstention threshold (1.0: a comparison table)
+    confidence: float = 0.0  # answerability compared with the abstention threshold (1.0: a comparison table)
     checks: CitationChecks = field(default_factory=CitationChecks)
     notices: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     usage: dict[str, Any] = field(default_factory=dict)
     standalone_question: str | None = None  # a follow-up, as resolved against the conversation
     table: Any = None  # a Comparison when the question asked to compare methods
+    # Per filtered field, how many papers the filter left out for lacking it ({"year": 537}).
+    filter_excluded: dict[str, int] = field(default_factory=dict)
+    # Papers outside the filter that answer clearly better than any inside (the answer abstains).
+    outside_filter: list[Source] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"question": self.question, "answer": self.text,
@@ -312,4 +316,6 @@ class Answer:
                 "backend": self.backend, "confidence": round(self.confidence, 4), "checks": self.checks.to_dict(),
                 "notices": self.notices, "timings": {k: round(v, 4) for k, v in self.timings.items()},
                 "usage": self.usage, "standalone_question": self.standalone_question,
-                "comparison": self.table.to_dict() if self.table is not None else None}
+                "comparison": self.table.to_dict() if self.table is not None else None,
+                "filter_excluded": self.filter_excluded,
+                "outside_filter": [s.to_dict() for s in self.outside_filter]}

@@ -5,12 +5,14 @@ with MMR."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Collection, Iterable
 
 import numpy as np
 
 from assistant.index import PaperIndex
+from assistant.ingest import daily_papers, paper_search, profile
 from assistant.records import ChunkMatch, Hit, Paper
 
 # Above this many allowed papers, a filtered dense query over-fetches and
@@ -22,9 +24,22 @@ class QueryError(Exception):
     """The query or its filters cannot be run; the message says why."""
 
 
+# Page layouts that never say whether a paper has code (the arXiv-style listing does, and
+# JSON/CSV exports may, in a has_code column): their papers' has_code=False means "unknown".
+NO_CODE_FLAG = frozenset({daily_papers.NAME, paper_search.NAME, profile.NAME})
+
+# The filtered fields a paper may lack -> what messages say such a paper has.
+LACKING = {"year": "no year", "category": "no category", "author": "no authors listed",
+           "has_code": "no code information"}
+
+
 @dataclass
 class Filters:
-    """Metadata filters; every field is optional and they combine with AND."""
+    """Metadata filters; every field is optional and they combine with AND.
+
+    Many papers lack a field (537 of the 723 bundled ones have no year), and a filter
+    cannot tell whether such a paper matches: it is left out unless `include_unknown`
+    is set, and results say how many were left out that way (`excluded_for_lack`)."""
 
     year_from: int | None = None
     year_to: int | None = None
@@ -32,6 +47,7 @@ class Filters:
     category: str | list[str] | None = None  # e.g. "LG" or ["LG", "CV"]
     source: str | None = None  # substring of a source file name
     has_code: bool | None = None
+    include_unknown: bool = False  # keep papers lacking a filtered field (no year, no category, ...)
 
     @classmethod
     def coerce(cls, value: "Filters | dict[str, Any] | None") -> "Filters":
@@ -47,24 +63,85 @@ class Filters:
 
     @property
     def active(self) -> bool:
-        return any(getattr(self, f.name) not in (None, "", []) for f in fields(self))
+        """Some field restricts the papers (`include_unknown` alone restricts nothing)."""
+        return any(getattr(self, f.name) not in (None, "", []) for f in fields(self) if f.name != "include_unknown")
 
-    def allows(self, paper: Paper) -> bool:
-        if self.year_from is not None and (paper.year is None or paper.year < self.year_from):
-            return False
-        if self.year_to is not None and (paper.year is None or paper.year > self.year_to):
-            return False
-        if self.author and not any(self.author.lower() in a.lower() for a in paper.authors):
-            return False
+    def lacking(self, paper: Paper) -> list[str]:
+        """The filtered fields (keys of LACKING) this paper does not have."""
+        out = []
+        if (self.year_from is not None or self.year_to is not None) and paper.year is None:
+            out.append("year")
+        if self.category and not paper.category:
+            out.append("category")
+        if self.author and not paper.authors:
+            out.append("author")
+        if self.has_code is not None and not paper.has_code and all(s.format in NO_CODE_FLAG for s in paper.sources):
+            out.append("has_code")
+        return out
+
+    def failing(self, paper: Paper) -> list[str]:
+        """The filtered fields this paper does not match; a field it lacks never matches."""
+        lacking = self.lacking(paper)
+        out = []
+        if "year" in lacking or (self.year_from is not None and paper.year < self.year_from) \
+                or (self.year_to is not None and paper.year > self.year_to):
+            out.append("year")
         if self.category:
             wanted = {self.category} if isinstance(self.category, str) else set(self.category)
             if (paper.category or "").upper() not in {c.upper() for c in wanted}:
-                return False
+                out.append("category")
+        if self.author and not any(self.author.lower() in a.lower() for a in paper.authors):
+            out.append("author")
         if self.source and not any(self.source.lower() in s.file.lower() for s in paper.sources):
-            return False
-        if self.has_code is not None and paper.has_code != self.has_code:
-            return False
-        return True
+            out.append("source")
+        if self.has_code is not None and ("has_code" in lacking or paper.has_code != self.has_code):
+            out.append("has_code")
+        return out
+
+    def allows(self, paper: Paper) -> bool:
+        failing = self.failing(paper)
+        return not failing or (self.include_unknown and set(failing) <= set(self.lacking(paper)))
+
+    def excluded_for_lack(self, papers: Iterable[Paper]) -> dict[str, int]:
+        """Per filtered field, how many of `papers` are left out only for lacking fields
+        (`include_unknown` would keep them; one lacking two fields counts for both)."""
+        if self.include_unknown or not self.active:
+            return {}
+        counts: Counter[str] = Counter()
+        for paper in papers:
+            failing, lacking = self.failing(paper), self.lacking(paper)
+            if failing and set(failing) <= set(lacking):
+                counts.update(lacking)
+        return {name: counts[name] for name in LACKING if counts[name]}
+
+    def describe(self) -> str:
+        """The filter in words ("years 2023-2024, category CV"), for messages."""
+        parts = []
+        if self.year_from is not None and self.year_to is not None:
+            parts.append(f"years {self.year_from}-{self.year_to}")
+        elif self.year_from is not None:
+            parts.append(f"year {self.year_from} and later")
+        elif self.year_to is not None:
+            parts.append(f"year {self.year_to} and earlier")
+        if self.category:
+            wanted = [self.category] if isinstance(self.category, str) else list(self.category)
+            parts.append(f"{'category' if len(wanted) == 1 else 'categories'} {', '.join(wanted)}")
+        if self.author:
+            parts.append(f"author contains “{self.author}”")
+        if self.source:
+            parts.append(f"source file contains “{self.source}”")
+        if self.has_code is not None:
+            parts.append("with code" if self.has_code else "without code")
+        if parts and self.include_unknown:
+            parts.append("and papers lacking a filtered field")
+        return ", ".join(parts)
+
+    def why_not(self, paper: Paper) -> str:
+        """Why the filter leaves `paper` out ("no year", "category LG"), for messages."""
+        lacking = self.lacking(paper)
+        value = {"year": f"year {paper.year}", "category": f"category {paper.category}", "author": "other authors",
+                 "source": "another source file", "has_code": "code" if paper.has_code else "no code"}
+        return ", ".join(LACKING[name] if name in lacking else value[name] for name in self.failing(paper))
 
 
 @dataclass
@@ -74,10 +151,20 @@ class SearchResult:
     notices: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     query_vector: np.ndarray | None = None  # the query's embedding (None when dense retrieval is off)
+    filter_excluded: dict[str, int] = field(default_factory=dict)  # see Filters.excluded_for_lack
 
     def to_dict(self) -> dict[str, Any]:
         return {"query": self.query, "hits": [h.to_dict() for h in self.hits], "notices": self.notices,
+                "filter_excluded": self.filter_excluded,
                 "timings": {k: round(v, 4) for k, v in self.timings.items()}}
+
+
+def excluded_lines(filter_excluded: dict[str, int]) -> list[str]:
+    """One sentence per filtered field saying how many papers were left out for lacking
+    it ("The year filter left out 537 papers with no year"); each front end adds how
+    its user includes them."""
+    return [f"The {name.replace('_', '-')} filter left out {n} paper{'s' if n != 1 else ''} with {LACKING[name]}"
+            for name, n in filter_excluded.items()]
 
 
 def clip_query(text: str, max_chars: int, what: str = "query") -> tuple[str, list[str]]:
@@ -104,8 +191,10 @@ def validate_filters(index: PaperIndex, filters: Filters) -> None:
             isinstance(filters.category, str)
             or (isinstance(filters.category, (list, tuple)) and all(isinstance(c, str) for c in filters.category))):
         raise QueryError(f"filter category must be a name or a list of names, not {filters.category!r}")
-    if filters.has_code is not None and not isinstance(filters.has_code, bool):
-        raise QueryError(f"filter has_code must be true or false, not {filters.has_code!r}")
+    for name in ("has_code", "include_unknown"):
+        value = getattr(filters, name)
+        if value is not None and not isinstance(value, bool):
+            raise QueryError(f"filter {name} must be true or false, not {value!r}")
     if filters.year_from is not None and filters.year_to is not None and filters.year_from > filters.year_to:
         raise QueryError(f"year range is empty: from {filters.year_from} to {filters.year_to}")
     if filters.category:
@@ -122,7 +211,11 @@ def validate_filters(index: PaperIndex, filters: Filters) -> None:
 
 
 def search(index: PaperIndex, query: str, k: int | None = None,
-           filters: Filters | dict[str, Any] | None = None, mmr: bool | None = None) -> SearchResult:
+           filters: Filters | dict[str, Any] | None = None, mmr: bool | None = None,
+           exclude: Collection[str] = ()) -> SearchResult:
+    """`exclude`: paper ids searched as if they were not indexed (leave-gold-out
+    evaluation and the abstention calibration ask questions of the library
+    without the paper that answers them)."""
     s = index.settings
     k = k or s.top_k
     if not isinstance(query, str) or not query.strip():
@@ -134,14 +227,16 @@ def search(index: PaperIndex, query: str, k: int | None = None,
     if not index.exists:
         raise QueryError(f"the index {s.index_path} is empty; add papers with `papers ingest PATH`")
     validate_filters(index, filters)
+    excluded = filters.excluded_for_lack(p for p in index.papers if p.id not in exclude)
     timings: dict[str, float] = {}
 
     allowed: set[str] | None = None
     mask = None
-    if filters.active:
-        allowed = {p.id for p in index.papers if filters.allows(p)}
+    if filters.active or exclude:
+        allowed = {p.id for p in index.papers if filters.allows(p) and p.id not in exclude}
         if not allowed:
-            return SearchResult(query, [], notices + ["no indexed paper matches these filters together"], timings)
+            return SearchResult(query, [], notices + ["no indexed paper matches these filters together"], timings,
+                                filter_excluded=excluded)
         mask = np.fromiter((pid in allowed for pid in index.chunk_paper), dtype=np.float32, count=len(index.chunks))
 
     n = s.candidates
@@ -197,7 +292,7 @@ def search(index: PaperIndex, query: str, k: int | None = None,
         hit.rank = rank
     timings["fuse"] = time.perf_counter() - t
     timings["total"] = sum(timings.values())
-    return SearchResult(query, hits, notices, timings, vector if s.dense_weight > 0 else None)
+    return SearchResult(query, hits, notices, timings, vector if s.dense_weight > 0 else None, excluded)
 
 
 def _fuse_sentences(index: PaperIndex, hits: list[Hit], vector: np.ndarray, weight: float, rrf_k: float) -> None:

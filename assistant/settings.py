@@ -114,10 +114,11 @@ class Settings(BaseSettings):
         0.95, gt=0, le=1,
         description="A further sentence (or paper) joins an extractive answer when it scores at least this "
                     "fraction of the best sentence's score (tuned on the golden dev split).")
-    abstain_threshold: float = Field(
-        0.340, ge=0, le=1,
-        description="Evidence confidence (0-1) below which the assistant abstains and lists the closest papers. "
-                    "Calibrated on the dev split of evals/datasets/golden.jsonl (see docs/evaluation.md).")
+    abstain_threshold: float | None = Field(
+        None, ge=0, le=1,
+        description="Answerability (0-1) below which the assistant abstains and lists the closest papers. "
+                    "Unset: calibrated on the library itself at ingest, from pseudo-questions made from its "
+                    "own papers (shown by `papers status`; see docs/evaluation.md).")
 
     # --- LLM (optional) -----------------------------------------------------
     openai_api_key: SecretStr | None = Field(

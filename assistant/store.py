@@ -45,6 +45,7 @@ MANIFEST = "manifest.json"
 FORMAT_VERSION = 2
 IDENTITY = "identity"
 PENDING = "pending"
+CALIBRATION = "calibration.json"
 
 
 class CorruptIndex(Exception):
@@ -218,6 +219,19 @@ class IndexFolder:
                     shutil.rmtree(entry, ignore_errors=True)
                 else:
                     entry.unlink(missing_ok=True)
+
+    # The library's abstention calibration (assistant.answer.abstain.Calibration), beside
+    # the manifest: derived data, recomputed when missing, stale or unreadable.
+    def read_calibration(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads((self.path / CALIBRATION).read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def write_calibration(self, data: dict[str, Any]) -> None:
+        if self.path.is_dir():
+            atomic_write_text(self.path / CALIBRATION, json.dumps(data, indent=1))
 
     def read_manifest_quietly(self) -> dict[str, Any] | None:
         try:

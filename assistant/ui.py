@@ -33,7 +33,7 @@ import gradio as gr
 from assistant.api import PaperAssistant, user_errors
 from assistant.ingest import SUPPORTED_SUFFIXES
 from assistant.records import Answer, Citation, Paper, Source
-from assistant.retrieve import QueryError
+from assistant.retrieve import Filters, QueryError, excluded_lines
 
 log = logging.getLogger(__name__)
 
@@ -264,23 +264,20 @@ def _answer_body(answer: Answer) -> str:
 
 
 def describe_filters(filters: dict[str, Any]) -> str:
-    parts = []
-    if filters.get("year_from") or filters.get("year_to"):
-        parts.append(f"years {filters.get('year_from') or '…'}–{filters.get('year_to') or '…'}")
-    if filters.get("category"):
-        parts.append(f"category {filters['category']}")
-    if filters.get("author"):
-        parts.append(f"author contains “{filters['author']}”")
-    if filters.get("has_code"):
-        parts.append("with code")
-    return ", ".join(parts)
+    return Filters.coerce(filters).describe()
+
+
+INCLUDE_UNKNOWN_LABEL = "Include papers lacking the field"
 
 
 def render_answer(answer: Answer, filters: dict[str, Any] | None = None) -> str:
     """The final assistant message: notices, answer text (Markdown, markers
     styled), numbered source cards, and a small footer."""
     out = []
-    if answer.abstained:
+    if answer.outside_filter:
+        out.append(notice("abstain", "<b>Not answered within the filters.</b> Papers the filters leave out "
+                                     "answer this better; they are named below."))
+    elif answer.abstained:
         out.append(notice("abstain", "<b>Not answered.</b> The indexed abstracts do not answer this question, "
                                      "so nothing is made up. The closest papers are listed as a starting point."))
     if "fallback" in (answer.backend or ""):
@@ -290,6 +287,8 @@ def render_answer(answer: Answer, filters: dict[str, Any] | None = None) -> str:
         out.append(notice("info", f"Follow-up read as: <i>{esc(answer.standalone_question)}</i>"))
     for text in answer.notices:
         out.append(notice("warn", esc(text)))
+    for text in excluded_lines(answer.filter_excluded):
+        out.append(notice("info", esc(f"{text}; tick “{INCLUDE_UNKNOWN_LABEL}” to include them.")))
     titles = {s.n: s.paper.title for s in answer.sources}
     out.append(mark_citations(_answer_body(answer), titles))
     block = sources_block(answer.sources, answer.citations, abstained=answer.abstained,
@@ -351,7 +350,7 @@ class PaperUI:
     # chat --------------------------------------------------------------------------------------
     @staticmethod
     def filters(year_from: Any = None, year_to: Any = None, category: Any = None, author: Any = None,
-                has_code: Any = None) -> dict[str, Any]:
+                has_code: Any = None, include_unknown: Any = None) -> dict[str, Any]:
         """The filter widgets as api filters; empty widgets are left out."""
         out: dict[str, Any] = {}
         for name, value in (("year_from", year_from), ("year_to", year_to)):
@@ -366,10 +365,13 @@ class PaperUI:
             out["author"] = author.strip()
         if has_code:
             out["has_code"] = True
+        if include_unknown and out:
+            out["include_unknown"] = True
         return out
 
     def respond(self, message: str, chat: list | None, answers: list[Answer] | None, year_from: Any = None,
-                year_to: Any = None, category: Any = None, author: Any = None, has_code: Any = None):
+                year_to: Any = None, category: Any = None, author: Any = None, has_code: Any = None,
+                include_unknown: Any = None):
         """Chat handler (a generator): yields (chat messages, textbox value, answers)."""
         chat = list(chat or [])
         answers = list(answers or [])
@@ -384,7 +386,7 @@ class PaperUI:
 
         yield show(THINKING), "", answers
         try:
-            filters = self.filters(year_from, year_to, category, author, has_code)
+            filters = self.filters(year_from, year_to, category, author, has_code, include_unknown)
             if not self.lock.try_read():
                 yield show(notice("info", "The library is being updated with new papers; your question runs "
                                           "as soon as that is done.")), "", answers
@@ -658,12 +660,15 @@ def build_app(pa: PaperAssistant, concurrency: int = 4) -> gr.Blocks:
                                                elem_id="category")
                         author = gr.Textbox(label="Author contains", placeholder="e.g. Wang", elem_id="author")
                         has_code = gr.Checkbox(label="Only papers with code", value=False, elem_id="has-code")
+                        include_unknown = gr.Checkbox(label=INCLUDE_UNKNOWN_LABEL, value=False,
+                                                      elem_id="include-unknown")
                         gr.Markdown(
-                            f"<small>Filters keep only papers that carry that field: "
+                            f"<small>Filters leave out papers that lack the filtered field (unless "
+                            f"“{INCLUDE_UNKNOWN_LABEL}” is ticked), and the answer says how many: "
                             f"{stats['papers'] - stats['no_year']:,} of {stats['papers']:,} have a year"
                             + (f" ({min(years)}–{max(years)})" if years else "") + ".</small>")
                         clear = gr.Button("New conversation", variant="secondary", elem_id="clear")
-                chat_inputs = [msg, chatbot, answers, year_from, year_to, category, author, has_code]
+                chat_inputs = [msg, chatbot, answers, year_from, year_to, category, author, has_code, include_unknown]
                 gr.on([msg.submit, send.click], ui.respond, chat_inputs, [chatbot, msg, answers],
                       api_name="chat", show_progress="minimal")
                 clear.click(lambda: ([], "", []), None, [chatbot, msg, answers], api_visibility="private")

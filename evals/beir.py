@@ -63,6 +63,8 @@ class BeirDataset:
     qrels: dict[str, dict[str, int]]
     split: str = "test"
     warnings: list[str] = field(default_factory=list)
+    # query id -> the rationale sentences (SciFact's claims.jsonl `evidence`) of its gold documents
+    rationales: dict[str, list[str]] = field(default_factory=dict)
 
     def title(self, doc_id: str) -> str:
         """The title this document is ingested under (see `doc_title`)."""
@@ -229,6 +231,18 @@ def _read_qrels(path: Path, corpus: dict, queries: dict, warnings: list[str]) ->
 CLAIM_SPLITS = {"train": "train", "test": "dev"}  # BEIR split -> SciFact split ("dev" is BEIR's test)
 
 
+def _claims(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, claim) of a SciFact-style claims.jsonl; each needs 'id' and 'split'."""
+    for number, line in _lines(path):
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BeirError(f"{path}:{number}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+        if not isinstance(obj, dict) or "id" not in obj or "split" not in obj:
+            raise BeirError(f"{path}:{number}: expected an object with 'id', 'split' and 'cited_ids'")
+        yield number, obj
+
+
 def _qrels_from_claims(path: Path, split: str, corpus: dict, queries: dict,
                        warnings: list[str]) -> dict[str, dict[str, int]]:
     """Judgements of `split` from a SciFact-style claims.jsonl (``id``, ``split``,
@@ -241,13 +255,7 @@ def _qrels_from_claims(path: Path, split: str, corpus: dict, queries: dict,
     qrels: dict[str, dict[str, int]] = {}
     unknown = _Problems(warnings, "claims naming unknown queries or documents (skipped)")
     seen = set()
-    for number, line in _lines(path):
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BeirError(f"{path}:{number}: invalid JSON: {exc.msg} (column {exc.colno})") from None
-        if not isinstance(obj, dict) or "id" not in obj or "split" not in obj:
-            raise BeirError(f"{path}:{number}: expected an object with 'id', 'split' and 'cited_ids'")
+    for number, obj in _claims(path):
         seen.add(str(obj["split"]))
         if obj["split"] != wanted:
             continue
@@ -315,10 +323,32 @@ def load_beir(folder: Path, split: str = "test") -> BeirDataset:
     else:
         qrels = _qrels_from_claims(claims_path, split, corpus, queries, warnings)
     _title_collisions(corpus, warnings)
+    rationales = _rationales(claims_path, split, qrels) if claims_path.is_file() else {}
     for message in warnings:
         log.warning("%s", message)
     return BeirDataset(name=folder.resolve().name, corpus=corpus,
-                       queries={qid: queries[qid] for qid in qrels}, qrels=qrels, split=split, warnings=warnings)
+                       queries={qid: queries[qid] for qid in qrels}, qrels=qrels, split=split, warnings=warnings,
+                       rationales=rationales)
+
+
+def _rationales(path: Path, split: str, qrels: dict[str, dict[str, int]]) -> dict[str, list[str]]:
+    """Rationale sentences of each judged claim from a SciFact-style claims.jsonl
+    (``evidence``: ``[{doc_id, sentences}]``), only those of documents judged relevant.
+    Claims of other splits, or without evidence (NOT_ENOUGH_INFO), give none."""
+    wanted = CLAIM_SPLITS.get(split, split)
+    out: dict[str, list[str]] = {}
+    for number, claim in _claims(path):
+        qid = str(claim["id"])
+        if claim["split"] != wanted or qid not in qrels:
+            continue
+        try:
+            sentences = [str(s) for ev in claim.get("evidence") or []
+                         if qrels[qid].get(str(ev["doc_id"]), 0) > 0 for s in ev["sentences"]]
+        except (KeyError, TypeError) as exc:
+            raise BeirError(f"{path}:{number}: evidence must be a list of {{doc_id, sentences}} ({exc})") from None
+        if sentences:
+            out[qid] = sentences
+    return out
 
 
 # --- converting -----------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""Calibrate the abstention threshold on the dev split of the golden set.
+"""The best abstention threshold on the labelled golden set, beside the one the
+library calibrated on itself (`assistant.answer.abstain`; the product uses that one
+unless PAPERS_ABSTAIN_THRESHOLD is set).
 
 For every answerable (lookup, factual) and unanswerable question of the split,
-compute the evidence confidence the answer engine compares with
-`abstain_threshold`, then pick the threshold that maximises
+compute the answerability the answer engine compares with its threshold, then
+pick the threshold that maximises
 abstention recall - false-abstention rate (Youden's J; ties go to fewer false
 abstentions). Comparison questions are answered by the comparison table and
 never abstain, so they are left out. The chosen value is reported on the test
@@ -21,8 +23,9 @@ from pathlib import Path
 from evals import metrics as M
 from evals.harness import Item, load_golden
 
-def confidences(pa, items: list[Item], progress: bool = True) -> list[tuple[float, bool]]:
-    """(confidence, answerable) per lookup/factual/unanswerable item."""
+def confidences(pa, items: list[Item], progress: bool = True, relative: bool = False) -> list[tuple[float, bool]]:
+    """(answerability, answerable) per lookup/factual/unanswerable item; `relative`: the
+    answerability minus the library's own threshold for the question (abstains below 0)."""
     from tqdm import tqdm
 
     out = []
@@ -30,7 +33,8 @@ def confidences(pa, items: list[Item], progress: bool = True) -> list[tuple[floa
                      file=sys.stderr):
         evidence = pa.engine.evidence(item.question)
         # A question whose asked-for quantity no abstract states abstains at any threshold.
-        out.append((-1.0 if evidence.nothing_stated else evidence.confidence, item.type != "unanswerable"))
+        score = evidence.answerability - (pa.engine.threshold(item.question) if relative else 0.0)
+        out.append((-1.0 if evidence.nothing_stated else score, item.type != "unanswerable"))
     return out
 
 
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = choose(tuned)
     others = sorted({i.split for i in load_golden(split="all")} - {args.split})
     report = {"calibrated_on": args.split, "chosen": chosen,
-              "current_setting": rates(tuned, settings.abstain_threshold),
+              "own_thresholds": rates(confidences(pa, load_golden(split=args.split), relative=True), 0.0),
               "held_out": {s: rates(confidences(pa, load_golden(split=s)), chosen["threshold"]) for s in others}}
     if args.json:
         print(json.dumps(report, indent=2))
@@ -80,9 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"calibrated on {args.split}: threshold {chosen['threshold']:.3f} -> abstention recall "
               f"{chosen['abstention_recall']:.2f}, false abstention {chosen['false_abstention']:.2f} "
               f"({chosen['answerable']} answerable, {chosen['unanswerable']} unanswerable)")
-        cur = report["current_setting"]
-        print(f"current setting {cur['threshold']:.3f} on {args.split}: recall {cur['abstention_recall']:.2f}, "
-              f"false {cur['false_abstention']:.2f}")
+        own = report["own_thresholds"]
+        print(f"the library's own thresholds on {args.split}: recall {own['abstention_recall']:.2f}, "
+              f"false {own['false_abstention']:.2f}")
         for split, r in report["held_out"].items():
             print(f"held-out {split} at {r['threshold']:.3f}: recall {r['abstention_recall']:.2f}, "
                   f"precision {_fmt(r['abstention_precision'])}, false {r['false_abstention']:.2f}")

@@ -39,7 +39,8 @@ ANSWER_TYPES = ("lookup", "factual", "unanswerable")
 HEADLINE = [("retrieval.hit@1", True), ("retrieval.hit@5", True), ("retrieval.hit@10", True),
             ("retrieval.mrr", True), ("retrieval.ndcg@10", True), ("retrieval.recall@10", True),
             ("answers.citation_precision", True), ("answers.citation_recall", True),
-            ("answers.faithfulness", True), ("abstention.abstention_recall", True),
+            ("answers.faithfulness", True), ("answers.rationale_hit", True), ("abstention.abstention_recall", True),
+            ("leave_gold_out.abstention_recall", True),
             ("abstention.abstention_precision", True), ("abstention.false_abstention", False),
             ("comparison.coverage", True), ("comparison.citation_precision", True),
             ("latency.search.p95", False), ("latency.answer.p95", False)]
@@ -59,6 +60,11 @@ class Item:
     gold_sentences: list[str] = field(default_factory=list)
     methods: list[str] = field(default_factory=list)
     split: str = "test"
+    # Gold rationale sentences (SciFact's claims.jsonl): scored by `rationale_hit`. A dataset
+    # with rationales counts an item as answerable for abstention only when it has some
+    # (a claim whose cited abstract neither supports nor refutes it is not answered by it).
+    rationales: list[str] = field(default_factory=list)
+    abstention_scored: bool = True
 
 
 def load_golden(path: Path = GOLDEN, split: str | None = "test") -> list[Item]:
@@ -93,9 +99,13 @@ def load_beir_items(folder: Path, split: str = "test") -> tuple[list[Item], Path
     records = to_jsonl_records(ds, Path(os.environ.get("TMPDIR", "/tmp")) / f"beir-{ds.name}-{os.getpid()}.jsonl")
     # A query judged only "not relevant" (score 0) has no gold paper: it is no lookup to score.
     golds = {qid: gold_paper_ids(ds, qid) for qid in ds.qrels}
-    items = [Item(qid, "lookup", ds.queries[qid], {pid: float(rel) for pid, rel in gold.items()})
+    items = [Item(qid, "lookup", ds.queries[qid], {pid: float(rel) for pid, rel in gold.items()},
+                  rationales=ds.rationales.get(qid, []), abstention_scored=not ds.rationales or qid in ds.rationales)
              for qid, gold in golds.items() if gold]
     notes = [f"BEIR {ds.name}: {len(ds.corpus)} docs, {len(items)} queries with relevant documents"]
+    if ds.rationales:
+        notes.append(f"{sum(1 for i in items if i.rationales)} queries with rationale sentences (claims.jsonl): "
+                     f"rationale hit and abstention are scored on these")
     if len(items) < len(golds):
         notes.append(f"{len(golds) - len(items)} judged queries skipped: no judgement above 0")
     return items, records, notes
@@ -138,7 +148,7 @@ def answer_pairs(answer) -> list[tuple[str, list[str]]]:
     return pairs
 
 
-def evaluate_item(pa, item: Item, k: int, scorer) -> dict[str, Any]:
+def evaluate_item(pa, item: Item, k: int, scorer, leave_gold_out: bool = True) -> dict[str, Any]:
     row: dict[str, Any] = {"id": item.id, "type": item.type, "question": item.question}
     gold = set(item.gold)
     if gold:
@@ -164,6 +174,16 @@ def evaluate_item(pa, item: Item, k: int, scorer) -> dict[str, Any]:
             row["faithfulness"] = M.faithfulness(pairs)
             if scorer is not None:
                 row["faithfulness_judge"] = M.faithfulness(pairs, scorer=scorer, threshold=0.5)
+        if item.rationales:
+            row["rationale_hit"] = M.rationale_hit([c["quote"] for c in cites], item.rationales, answer.abstained)
+        if not item.abstention_scored:
+            row["abstention_scored"] = False
+        elif leave_gold_out and gold and item.type != "unanswerable":
+            # Asked again of the library without its gold papers: it should abstain.
+            left = pa.engine.ask(item.question, exclude=gold)
+            row["lgo_abstained"] = left.abstained
+            row["lgo_confidence"] = left.confidence
+            row["lgo_cited"] = sorted({c.paper_id for c in left.citations})
         row["usage"] = answer.usage or {}
         row["stages"] = {k_: v for k_, v in answer.timings.items()}
     elif item.type == "comparison":
@@ -182,8 +202,11 @@ def aggregate(rows: list[dict], price_in: float | None = None, price_out: float 
     counts = Counter(r["type"] for r in rows)
     by_type = {t: {"n": len(rows) if t == "all" else counts[t], **{k.removeprefix("r_"): v for k, v in m.items()}}
                for t, m in M.group_means(sorted(rows, key=lambda r: r["type"]), "type", keys).items()}
-    answered = [r for r in rows if "abstained" in r]
+    answered = [r for r in rows if "abstained" in r and r.get("abstention_scored", True)]
     abstention = M.abstention_metrics([(r["type"] != "unanswerable", r["abstained"]) for r in answered])
+    left = [r for r in rows if "lgo_abstained" in r]
+    leave_gold_out = {"n": len(left), "abstention_recall": M.mean([float(r["lgo_abstained"]) for r in left]),
+                      "false_abstention": abstention["false_abstention"]}
     comparisons = [r for r in rows if r["type"] == "comparison"]
     usage = {"prompt_tokens": sum(r.get("usage", {}).get("prompt_tokens", 0) or 0 for r in rows),
              "completion_tokens": sum(r.get("usage", {}).get("completion_tokens", 0) or 0 for r in rows)}
@@ -199,9 +222,12 @@ def aggregate(rows: list[dict], price_in: float | None = None, price_out: float 
             stages.setdefault(f"answer.{name}", []).append(value)
     return {
         "retrieval": {k: by_type["all"][k] for k in retrieval_keys},
-        "answers": {k: by_type["all"][k] for k in ("citation_precision", "citation_recall", "faithfulness")},
+        "answers": {**{k: by_type["all"][k] for k in ("citation_precision", "citation_recall", "faithfulness")},
+                    "rationale_hit": M.mean([r.get("rationale_hit") for r in rows]),
+                    "n_rationales": sum(1 for r in rows if r.get("rationale_hit") is not None)},
         "faithfulness_judge": M.mean([r.get("faithfulness_judge") for r in rows]),
         "abstention": abstention,
+        "leave_gold_out": leave_gold_out,
         "comparison": {"n": len(comparisons),
                        "coverage": M.mean([r.get("t_coverage") for r in comparisons]),
                        "citation_precision": M.mean([r.get("t_citation_precision") for r in comparisons])},
@@ -223,8 +249,9 @@ def git_commit() -> str | None:
 
 def run(pa, items: list[Item], out_dir: Path, name: str, dataset: str, split: str, k: int = 10,
         progress: bool = True, plots: bool = True, price_in: float | None = None,
-        price_out: float | None = None, notes: Iterable[str] = ()) -> Path:
-    """Evaluate `items` with `pa`; write the run folder and return its path."""
+        price_out: float | None = None, notes: Iterable[str] = (), leave_gold_out: bool = True) -> Path:
+    """Evaluate `items` with `pa`; write the run folder and return its path.
+    `leave_gold_out`: ask every answerable item again without its gold papers (it should abstain)."""
     from tqdm import tqdm
 
     scorer = judge_scorer(pa)
@@ -234,7 +261,7 @@ def run(pa, items: list[Item], out_dir: Path, name: str, dataset: str, split: st
         pa.search(items[0].question, k=k)
     rows = []
     for item in tqdm(items, desc="eval", unit="q", disable=not progress, file=sys.stderr):
-        rows.append(evaluate_item(pa, item, k, scorer))
+        rows.append(evaluate_item(pa, item, k, scorer, leave_gold_out))
     report = {
         "name": name, "dataset": dataset, "split": split, "started": started,
         "seconds": round(time.perf_counter() - t0, 2), "git_commit": git_commit(),
@@ -284,6 +311,7 @@ def summary_markdown(report: dict) -> str:
     lines += ["", f"Abstention: recall {_fmt(a.get('abstention_recall'))}, precision "
                   f"{_fmt(a.get('abstention_precision'))}, false abstention {_fmt(a.get('false_abstention'))} "
                   f"({a.get('n_answerable')} answerable, {a.get('n_unanswerable')} unanswerable).",
+              *_leave_gold_out_lines(s),
               f"Faithfulness (LLM judge): {_fmt(s.get('faithfulness_judge'))}.",
               "", "## Comparisons", "",
               f"{s['comparison']['n']} tables: coverage (cells filled with a citation) "
@@ -307,6 +335,20 @@ def summary_markdown(report: dict) -> str:
         lines += [f"- {r['id']} ({r['type']}, confidence {r['confidence']:.3f}, "
                   f"{'abstained' if r['abstained'] else 'answered'}): {r['question']}" for r in wrong[:30]]
     return "\n".join(lines) + "\n"
+
+
+def _leave_gold_out_lines(s: dict) -> list[str]:
+    lines = []
+    lgo = s.get("leave_gold_out") or {}
+    if lgo.get("n"):
+        lines.append(f"Leave-gold-out: each of {lgo['n']} answerable questions asked again without its gold "
+                     f"papers abstains {_fmt(lgo['abstention_recall'])} of the time (abstention recall); "
+                     f"false abstention on them as asked {_fmt(lgo['false_abstention'])}.")
+    a = s.get("answers") or {}
+    if a.get("n_rationales"):
+        lines.append(f"Rationale hit: the answer quotes a gold rationale sentence for {_fmt(a['rationale_hit'])} "
+                     f"of {a['n_rationales']} questions with rationales.")
+    return lines
 
 
 def write_plots(report: dict, folder: Path) -> None:

@@ -22,6 +22,7 @@ Conventions used throughout:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
@@ -171,6 +172,32 @@ def sentence_match(quote: str, gold_sentences: list[str], threshold: float = 0.6
         if g in q or q in g or lexical_support(gold, quote) >= threshold:
             return True
     return False
+
+
+_WORD = re.compile(r"\w+")
+
+
+def same_sentence(a: str, b: str) -> bool:
+    """Are ``a`` and ``b`` the same sentence, allowing for a different sentence split?
+    True when one contains the other after whitespace is collapsed, or they share at
+    least 60% of the shorter one's (lower-cased) words."""
+    a, b = " ".join(a.split()), " ".join(b.split())
+    if not a or not b:
+        return False
+    if a in b or b in a:
+        return True
+    wa, wb = set(_WORD.findall(a.lower())), set(_WORD.findall(b.lower()))
+    return len(wa & wb) >= 0.6 * min(len(wa), len(wb))
+
+
+def rationale_hit(quotes: Iterable[str], rationales: list[str], abstained: bool) -> float | None:
+    """1.0 when the answer quotes at least one gold rationale sentence (`same_sentence`),
+    else 0.0 (an abstention scores 0.0); ``None`` when the item has no rationale."""
+    if not rationales:
+        return None
+    if abstained:
+        return 0.0
+    return 1.0 if any(same_sentence(q, r) for q in quotes if q for r in rationales) else 0.0
 
 
 def _field(citation: Any, name: str) -> Any:

@@ -262,3 +262,30 @@ def test_splits_without_a_qrels_file_are_read_from_claims(tmp_path):
     assert load_beir(folder, "test").qrels == {"q3": {"d5": 1}}
     with pytest.raises(BeirError, match="dev"):
         load_beir(folder, "dev")
+
+
+def test_rationales_are_read_from_claims_for_gold_documents_only(tmp_path):
+    """SciFact's claims.jsonl carries rationale sentences: each judged claim of the split gets
+    those of its documents judged relevant; claims without evidence (NOT_ENOUGH_INFO) or of
+    another split get none; the harness scores abstention only on claims with rationales."""
+    from evals.harness import load_beir_items
+
+    folder = write_beir(tmp_path / "sf", qrels=QRELS, split="train")
+    claims = [{"id": "q1", "split": "train", "cited_ids": ["d1"],
+               "evidence": [{"doc_id": "d1", "sentences": ["Predicted folds reach near experimental accuracy."]},
+                            {"doc_id": "d6", "sentences": ["Not a judged document."]}]},
+              {"id": "q2", "split": "train", "cited_ids": ["d3"], "evidence": []},
+              {"id": "q3", "split": "dev", "cited_ids": ["d5"],
+               "evidence": [{"doc_id": "d5", "sentences": ["Another split."]}]}]
+    (folder / "claims.jsonl").write_text("".join(json.dumps(c) + "\n" for c in claims), encoding="utf-8")
+    ds = load_beir(folder, "train")
+    assert ds.rationales == {"q1": ["Predicted folds reach near experimental accuracy."]}
+    items, _, notes = load_beir_items(folder, "train")
+    by_id = {i.id: i for i in items}
+    assert by_id["q1"].rationales and by_id["q1"].abstention_scored
+    assert not by_id["q2"].rationales and not by_id["q2"].abstention_scored
+    assert any("rationale" in n for n in notes)
+    (folder / "claims.jsonl").write_text('{"id": "q1", "split": "train", "evidence": [{"sentences": []}]}\n',
+                                         encoding="utf-8")
+    with pytest.raises(BeirError, match=r"claims.jsonl:1: evidence"):
+        load_beir(folder, "train")

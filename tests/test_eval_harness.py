@@ -29,9 +29,17 @@ def test_a_run_writes_json_markdown_and_plots(full_index, tmp_path):
         scored = [r[f"r_{key}"] for r in report["items"] if f"r_{key}" in r]
         assert len(scored) == 3 and s["retrieval"][key] == pytest.approx(sum(scored) / 3, abs=1e-3)
     assert s["abstention"]["n_unanswerable"] == 1 and s["abstention"]["n_answerable"] == 2
+    # Leave-gold-out: each answerable item is asked again without its gold papers.
+    assert {"lgo_abstained", "lgo_confidence"} <= set(rows["lookup"]) and "lgo_abstained" in rows["factual"]
+    assert "lgo_abstained" not in rows["unanswerable"] and "lgo_abstained" not in rows["comparison"]
+    assert set(rows["lookup"]["lgo_cited"]).isdisjoint(picked[0].gold)  # the gold paper is never cited
+    lgo = s["leave_gold_out"]
+    assert lgo["n"] == 2 and lgo["abstention_recall"] == pytest.approx(
+        (rows["lookup"]["lgo_abstained"] + rows["factual"]["lgo_abstained"]) / 2)
+    assert lgo["false_abstention"] == s["abstention"]["false_abstention"]
     assert set(s["latency"]) >= {"search", "answer", "compare"}
     md = (folder / "summary.md").read_text()
-    assert md.startswith("# Evaluation run smoke") and "| lookup | 1 |" in md
+    assert md.startswith("# Evaluation run smoke") and "| lookup | 1 |" in md and "Leave-gold-out: each of 2" in md
     assert (folder / "metrics_by_type.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -384,3 +384,19 @@ def test_group_means_per_group_and_all():
     assert M.group_means([], "type", ["hit"]) == {"all": {"hit": None}}
     with pytest.raises(ValueError):
         M.group_means([{"type": "all", "hit": 1}], "type", ["hit"])
+
+
+def test_rationale_hit_and_same_sentence():
+    """A quote hits a rationale when one contains the other or they share 60% of the
+    shorter one's words (SciFact splits sentences differently); abstaining scores 0;
+    an item without rationales is not scored."""
+    from evals.metrics import rationale_hit, same_sentence
+
+    r = ["Of the 32,441 appendix samples 16 were positive for abnormal PrP."]
+    assert same_sentence("RESULTS Of the 32,441 appendix samples 16 were positive for abnormal PrP.", r[0])
+    assert same_sentence("Of the 32,441 samples 16 were positive for abnormal PrP", r[0])
+    assert not same_sentence("The prevalence was lower than expected.", r[0])
+    assert rationale_hit(["The prevalence was lower.", r[0].upper().lower()], r, abstained=False) == 1.0
+    assert rationale_hit(["The prevalence was lower."], r, abstained=False) == 0.0
+    assert rationale_hit([r[0]], r, abstained=True) == 0.0
+    assert rationale_hit([r[0]], [], abstained=False) is None

@@ -122,6 +122,21 @@ def test_render_escapes_and_redacts():
     assert "hunter2" not in kv_list({"api_key": "hunter2", "model": "m"})
 
 
+def test_render_shows_what_a_filter_left_out_and_the_include_box():
+    from assistant.records import Answer
+    from assistant.ui import INCLUDE_UNKNOWN_LABEL, PaperUI, render_answer
+
+    html_out = render_answer(Answer("q", "a [1].", filter_excluded={"year": 537, "category": 1}),
+                             {"year_from": 2016, "category": "<CV>"})
+    assert "The year filter left out 537 papers with no year" in html_out
+    assert "The category filter left out 1 paper with no category" in html_out
+    assert html_out.count('class="pa-notice pa-notice-info"') == 2 and INCLUDE_UNKNOWN_LABEL in html_out
+    assert "&lt;CV&gt;" in html_out and "<CV>" not in html_out  # filter text is escaped
+    assert "left out" not in render_answer(Answer("q", "a [1]."))
+    assert PaperUI.filters(year_from="2016", include_unknown=True) == {"year_from": 2016, "include_unknown": True}
+    assert PaperUI.filters(include_unknown=True) == {}  # no filter: nothing to include
+
+
 def test_upload_waits_for_running_questions():
     from assistant.ui import ReadWriteLock
 

@@ -48,6 +48,12 @@ _AUX = (r"(?:does|do|did|is|are|was|were|has|have|had|can|could|should|would|wil
 # "(On|For|...) what|which <noun phrase> <auxiliary or verb>": the noun phrase is what is asked for.
 _WHAT = re.compile(r"^\s*(?:(?:on|in|for|at|with|from|to|under|by)\s+)?(?:what|which)\s+"
                    rf"(?P<np>[^?]{{1,80}}?)\s+{_AUX}\b", re.IGNORECASE)
+# "What is/are the <quantity> of|for|in <subject>": the quantity is the noun phrase before the subject
+# ("What is the masking ratio of MAE?"); "the number of <things> of <subject>" keeps what is counted.
+_WHAT_IS = re.compile(r"^\s*(?:(?:on|in|for|at|with|from|to|under|by)\s+)?(?:what|which)\s+(?:is|are|was|were)\s+"
+                      r"(?:the\s+|an?\s+)?(?P<np>[^?]{1,80})", re.IGNORECASE)
+_SUBJECT = re.compile(r"\s+(?:of|for|in|on|at|with|by|from|when|that|which|used|reported|achieved)\s+", re.IGNORECASE)
+_COUNTING = frozenset("number amount count percentage percent fraction proportion share".split())
 # "how many/much <noun phrase>? <auxiliary>": a quantity whatever the noun ("By how much does X improve").
 _HOW = re.compile(rf"(?:^|,|;|\band\b)\s*(?:(?:by|for|to|in|on)\s+)?how\s+(?:many|much)\b"
                   rf"(?:\s+(?!{_AUX}\b)(?P<np>[^?,]{{1,60}}?))?(?=\s+{_AUX}\b|[?,]|$)", re.IGNORECASE)
@@ -87,14 +93,22 @@ def asked_quantities(question: str) -> list[Focus]:
         found.append(Focus(phrase, content_terms(phrase) if phrase else frozenset(),
                            count="many" in m.group(0).lower()))
     m = _WHAT.match(question)
-    if m:
+    if m and _measures(m.group("np")):
         phrase = m.group("np").strip()
-        words = [w.lower() for w in re.findall(r"[\w\-]+", re.split(r"\b(?:of|in|on|for|at)\b", phrase)[0])]
-        # Coordinated measures ("learning rate and batch size") count when any part ends in one.
-        heads = {part.split()[-1] for part in re.split(r"\band\b|\bor\b|,", " ".join(words)) if part.split()}
-        if heads & MEASURES:
-            found.append(Focus(phrase, content_terms(phrase)))
+        found.append(Focus(phrase, content_terms(phrase)))
+    elif (m := _WHAT_IS.match(question)) and _measures(m.group("np")):
+        parts = _SUBJECT.split(m.group("np").strip(), maxsplit=2)
+        phrase = parts[0] if parts[0].lower() not in _COUNTING or len(parts) < 2 else f"{parts[0]} of {parts[1]}"
+        found.append(Focus(phrase, content_terms(phrase)))
     return found
+
+
+def _measures(phrase: str) -> bool:
+    """The noun phrase (up to its first "of/in/on/for/at") ends in a measure noun."""
+    words = [w.lower() for w in re.findall(r"[\w\-]+", re.split(r"\b(?:of|in|on|for|at)\b", phrase)[0])]
+    # Coordinated measures ("learning rate and batch size") count when any part ends in one.
+    heads = {part.split()[-1] for part in re.split(r"\band\b|\bor\b|,", " ".join(words)) if part.split()}
+    return bool(heads & MEASURES)
 
 
 def states(focus: Focus, sentence: str) -> bool:

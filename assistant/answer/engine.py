@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 import time
-from typing import Any, Generator, Iterator
+from typing import Any, Callable, Collection, Generator, Iterator
 
+from assistant.answer import abstain
 from assistant.answer import citations as cites
 from assistant.answer import extractive
 from assistant.answer.evidence import Evidence, PaperTerms, SentenceVectors, gather
+from assistant.answer.evidence import confidence as paper_confidence
 from assistant.answer.text import content_terms
 from assistant.index import PaperIndex
 from assistant.llm import ChatLLM, LLMError, count_tokens, fit_to_budget
@@ -28,6 +31,15 @@ from assistant.settings import Settings
 
 ABSTAIN_PHRASE = "INSUFFICIENT_EVIDENCE"
 Events = Generator[str, None, Answer]
+
+# A filtered question abstains when the unfiltered evidence's confidence beats the filtered
+# one's by at least this much and its best paper is outside the filter. On the bundled
+# corpus the filters that leave only loose matches trail by 0.25-0.47 (hard patches mining
+# from 2016, masked image modeling in 2023-2024 or in CV, the Hessian-diagonal optimizer
+# from 2020, knowledge distillation from 2022, contrastive learning in CV), those that keep
+# a fitting paper by 0-0.09 (scaling laws from 2020, progressive pruning in file 004_,
+# adversarial training in LG, over-squashing from 2020): the margin sits between the two.
+FILTER_MARGIN = 0.15
 
 
 class AnswerStream:
@@ -86,6 +98,8 @@ def source_block(src: Source, abstract: str | None = None) -> str:
 class AnswerEngine:
     def __init__(self, index: PaperIndex, settings: Settings, llm: ChatLLM | None = None):
         self.index, self.settings, self.llm = index, settings, llm
+        self._calibration: abstain.Calibration | None = None
+        self._calibration_lock = threading.Lock()
         self.vectors = SentenceVectors(index)
         self.paper_terms = PaperTerms(index)
 
@@ -95,27 +109,78 @@ class AnswerEngine:
 
     # --- evidence -------------------------------------------------------------
     def evidence(self, question: str, filters: Filters | dict | None = None,
-                 restrict: list[str] | None = None, asked: str | None = None) -> Evidence:
+                 restrict: list[str] | None = None, asked: str | None = None,
+                 exclude: Collection[str] = ()) -> Evidence:
         return gather(self.index, self.vectors, self.paper_terms, question, self.settings.answer_papers, filters,
-                      restrict, asked)
+                      restrict, asked, exclude)
 
     def abstains(self, evidence: Evidence) -> bool:
-        return (not evidence.sources or evidence.confidence < self.settings.abstain_threshold
+        return (not evidence.sources or evidence.answerability < self.threshold(evidence.question)
                 or evidence.nothing_stated)
+
+    # --- the library's abstention threshold -----------------------------------------
+    def threshold(self, question: str) -> float:
+        """Answerability below which an answer to `question` abstains: the
+        `abstain_threshold` setting when set, else the library's own calibration for the
+        question's form (a "which paper" lookup or another question)."""
+        if self.settings.abstain_threshold is not None:
+            return self.settings.abstain_threshold
+        return self.calibration().threshold(question)
+
+    def calibration_key(self) -> dict[str, Any]:
+        """What the pseudo-questions' scores depend on: another key means recalibrate."""
+        s = self.settings
+        return {"version": abstain.CALIBRATION_VERSION, "index": s.shaping_hash(),
+                "quantiles": abstain.QUANTILES, "questions": abstain.PSEUDO_QUESTIONS,
+                **{k: getattr(s, k) for k in ("top_k", "candidates", "rrf_k", "dense_weight", "bm25_weight",
+                                             "sentence_weight", "answer_papers", "sentence_vectors")}}
+
+    def calibration(self, progress: Callable[[int, int], None] | None = None) -> abstain.Calibration:
+        """The library's abstention calibration: kept in memory, read from the index folder,
+        or computed (about 200 evidence look-ups: seconds) when missing or stale (other
+        search settings, or the number of papers changed by more than a tenth)."""
+        with self._calibration_lock:
+            key, papers = self.calibration_key(), len(self.index.papers)
+            current = self._calibration
+            if current is not None and current.fresh(key, papers):
+                return current
+            stored = self.index.folder.read_calibration()
+            try:
+                current = abstain.Calibration.from_dict(stored) if stored else None
+            except TypeError:  # written by another version: recompute
+                current = None
+            if current is None or not current.fresh(key, papers):
+                current = abstain.calibrate(self.index.papers, self._answerability, key, progress=progress)
+                if self.index.exists:
+                    self.index.folder.write_calibration(current.to_dict())
+            self._calibration = current
+            return current
+
+    def _answerability(self, question: str, exclude: frozenset[str]) -> float | None:
+        evidence = self.evidence(question, exclude=exclude)
+        if evidence.nothing_stated:
+            return None  # abstains whatever its score: says nothing about the threshold
+        return evidence.answerability if evidence.sources else 0.0
 
     # --- answers ----------------------------------------------------------------
     def ask(self, question: str, filters: Filters | dict | None = None, stream: bool = False,
-            restrict: list[str] | None = None, asked: str | None = None) -> Answer | AnswerStream:
-        events = self.events(question, filters, restrict, asked)
+            restrict: list[str] | None = None, asked: str | None = None,
+            exclude: Collection[str] = ()) -> Answer | AnswerStream:
+        """`exclude`: paper ids answered as if not indexed (leave-gold-out evaluation)."""
+        events = self.events(question, filters, restrict, asked, exclude)
         return AnswerStream(events) if stream else drain(events)
 
     def events(self, question: str, filters=None, restrict: list[str] | None = None,
-               asked: str | None = None) -> Events:
+               asked: str | None = None, exclude: Collection[str] = ()) -> Events:
         t0 = time.perf_counter()
         question, notices = check_question(question, self.settings.max_query_chars)
-        evidence = self.evidence(question, filters, restrict, asked)
+        evidence = self.evidence(question, filters, restrict, asked, exclude)
         notices += evidence.notices
-        if self.abstains(evidence):
+        outside = self.better_outside_filter(question, evidence, filters, restrict, asked, exclude)
+        if outside:
+            answer = self.filter_abstention(question, evidence, Filters.coerce(filters), outside)
+            yield answer.text
+        elif self.abstains(evidence):
             answer = self.abstention(question, evidence)
             yield answer.text
         elif self.llm is not None:
@@ -128,24 +193,77 @@ class AnswerEngine:
             notices.append("The top abstracts give no value for: "
                            + "; ".join(f.describe() for f in evidence.unstated) + ".")
         answer.notices = notices + answer.notices
+        answer.filter_excluded = dict(evidence.filter_excluded)
         answer.timings = {**evidence.timings, **answer.timings, "total": time.perf_counter() - t0}
         return answer
 
-    def abstention(self, question: str, evidence: Evidence) -> Answer:
+    def better_outside_filter(self, question: str, evidence: Evidence, filters: Filters | dict | None,
+                              restrict: list[str] | None = None, asked: str | None = None,
+                              exclude: Collection[str] = ()) -> list[Source]:
+        """The papers a filter leaves out that answer clearly better (FILTER_MARGIN) than
+        anything it keeps, best first; empty when no filter is set, when the unfiltered
+        evidence would abstain too, or when its best paper passes the filter. Without this
+        a filter that leaves out the answering papers gets an answer quoted from papers that
+        merely share a word with the question. Costs one more (unfiltered) search."""
+        filters = Filters.coerce(filters)
+        if not filters.active:
+            return []
+        t = time.perf_counter()
+        unfiltered = self.evidence(question, None, restrict, asked, exclude)
+        evidence.timings["filter_check"] = time.perf_counter() - t
+        if self.abstains(unfiltered) or unfiltered.confidence < evidence.confidence + FILTER_MARGIN:
+            return []
+        best = next((s for s in unfiltered.sources if s.n == unfiltered.signals.get("paper")), None)
+        if best is None or filters.allows(best.paper):
+            return []
+        # The top papers (those the confidence looks at), each scored alone as it scores the best.
+        scored = [(paper_confidence(unfiltered.terms, [src], unfiltered.sentences)[0], src)
+                  for src in unfiltered.sources[:3] if not filters.allows(src.paper)]
+        return [src for value, src in sorted(scored, key=lambda vs: -vs[0])
+                if value >= evidence.confidence + FILTER_MARGIN]
+
+    def filter_abstention(self, question: str, evidence: Evidence, filters: Filters,
+                          outside: list[Source]) -> Answer:
+        """Say the filter leaves out the papers that answer, name them and why it leaves
+        each out, and list the closest papers it keeps (the answer's sources)."""
+        lines = [f"Within the filter ({filters.describe()}), no paper answers this as well as papers "
+                 f"the filter leaves out:", ""]
+        lines += [f"- {extractive.paper_label(src.paper)}: {filters.why_not(src.paper)}" for src in outside]
+        lacking = {name for src in outside for name in filters.lacking(src.paper)}
+        lines += ["", "Remove or widen the filter" + (", or include the papers that lack the filtered field"
+                                                      if lacking and not filters.include_unknown else "") + "."]
+        if evidence.sources:
+            lines += ["", "The closest papers within the filter are:", ""]
+            lines += [f"- {extractive.paper_label(src.paper)}" for src in evidence.sources[:5]]
+        return Answer(question, "\n".join(lines), [], evidence.sources, abstained=True, backend=self.backend,
+                      confidence=evidence.answerability, outside_filter=list(outside))
+
+    def abstention(self, question: str, evidence: Evidence, by_model: bool = False) -> Answer:
+        """The abstention: why, and the closest papers. `by_model`: the LLM said the sources
+        do not answer, although the evidence passed the threshold."""
         if not evidence.sources:
             lines = ["The indexed abstracts do not answer this question. No indexed paper matches it."]
         else:
-            if evidence.nothing_stated and evidence.confidence >= self.settings.abstain_threshold:
+            score, threshold = evidence.answerability, self.threshold(evidence.question)
+            best = next((s for s in evidence.sources if s.n == evidence.signals.get("paper")), evidence.sources[0])
+            if by_model:
+                why = "The LLM found no answer to this in the closest abstracts."
+            elif evidence.nothing_stated and score >= threshold:
                 asked = "; ".join(f.describe() for f in evidence.unstated)
                 why = (f"The closest abstracts do not state this ({asked}): none of their sentences gives "
                        f"a value for it.")
             else:
-                why = (f"The indexed abstracts do not answer this question. (The best evidence scores "
-                       f"{evidence.confidence:.2f}, below the {self.settings.abstain_threshold:.2f} needed to answer.)")
+                missing = abstain.missing_words(question, best.paper, self.paper_terms.counts(),
+                                                len(self.index.papers))
+                lacks = (f"does not mention {', '.join(f'“{w}”' for w in missing)}" if missing else
+                         "uses the question's words, but none of its sentences says what it asks")
+                why = (f"The indexed abstracts do not answer this question: the closest papers only share its "
+                       f"topic. The best match, {extractive.paper_label(best.paper)}, {lacks} (answerability "
+                       f"{score:.2f}, below the {threshold:.2f} this library needs to answer).")
             lines = [f"{why} The closest papers are:", ""]
             lines += [f"- {extractive.paper_label(src.paper)}" for src in evidence.sources[:5]]
         return Answer(question, "\n".join(lines), [], evidence.sources, abstained=True, backend=self.backend,
-                      confidence=evidence.confidence)
+                      confidence=evidence.answerability)
 
     def extractive(self, question: str, evidence: Evidence, backend: str = "extractive") -> Answer:
         t = time.perf_counter()
@@ -155,7 +273,7 @@ class AnswerEngine:
         quoted = iter(i for i, marks in enumerate(per_sentence) for _ in marks)
         for c in citations:
             c.sentence = next(quoted, None)
-        return Answer(question, text, citations, evidence.sources, backend=backend, confidence=evidence.confidence,
+        return Answer(question, text, citations, evidence.sources, backend=backend, confidence=evidence.answerability,
                       checks=checks, timings={"compose": time.perf_counter() - t})
 
     # --- LLM ----------------------------------------------------------------------
@@ -202,8 +320,7 @@ class AnswerEngine:
                 answer.notices.append("The LLM returned an empty answer; this is the extractive answer instead.")
                 answer.backend = "extractive (LLM fallback)"
             else:
-                answer = self.abstention(question, evidence)
-                answer.notices.append("The LLM found no answer in the sources.")
+                answer = self.abstention(question, evidence, by_model=True)
             answer.usage = usage
             return answer
         sources = evidence.sources
@@ -226,7 +343,7 @@ class AnswerEngine:
         if checks.weak_citations:
             notices.append("Weakly supported citation(s): " + ", ".join(f"[{n}]" for n in checks.weak_citations))
         timings["answer"] = time.perf_counter() - t
-        return Answer(question, text, citations, sources, backend=self.backend, confidence=evidence.confidence,
+        return Answer(question, text, citations, sources, backend=self.backend, confidence=evidence.answerability,
                       checks=checks, notices=notices, timings=timings, usage=usage)
 
 

@@ -9,12 +9,14 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Collection
 
 import numpy as np
 
+from assistant.answer import abstain
 from assistant.answer.asked import Focus, asked_quantities, states
-from assistant.answer.text import content_terms, overlap, sentence_spans
+from assistant.answer.cues import BACKGROUND_PENALTY, is_background, names_title, relations, role
+from assistant.answer.text import content_terms, overlap, sentence_spans, weighted_overlaps
 from assistant.index import PaperIndex
 from assistant.records import Paper, Source, paper_id
 from assistant.retrieve import Filters, search
@@ -22,8 +24,23 @@ from assistant.retrieve import Filters, search
 # Weights of a sentence's score: meaning (MiniLM cosine) and shared content words.
 DENSE_WEIGHT, LEXICAL_WEIGHT = 0.65, 0.35
 CONTRIBUTION_BONUS = 0.05
+# The other papers' sentences count for this fraction when a paper's title names what the question asks about.
+OTHER_THAN_NAMED = 0.5
 _CONTRIBUTION = re.compile(r"\b(?:we|this (?:paper|work)|our (?:work|method))\s+(?:propose|introduce|present|develop)",
                            re.IGNORECASE)
+# A sentence about other work: "Typical approaches urge models to predict ...", "In existing methods,
+# ...", "Most prior works ..." - without the paper's own voice (we, our, this paper).
+_OTHER_WORK = re.compile(
+    r"^\W*(?:(?:however|but|yet|recently|currently|nowadays|unfortunately|to date|so far)\W+)?(?:in\s+)?"
+    r"(?:(?:the|most|many|some|several|these)\s+)?(?:typical|existing|previous|prior|conventional|traditional|"
+    r"current|recent|popular|mainstream|classical|earlier)\s+(?:[\w-]+\s+){0,3}?(?:approach|method|work|model|"
+    r"technique|stud|algorithm|system|solution|framework|research|literature|effort|paradigm)", re.IGNORECASE)
+_OWN_WORK = re.compile(r"\b(?:we|our|us|this (?:paper|work|study))\b", re.IGNORECASE)
+
+
+def about_other_work(sentence: str) -> bool:
+    """The sentence describes other work (an abstract's background), not the paper's own."""
+    return bool(_OTHER_WORK.search(sentence)) and not _OWN_WORK.search(sentence)
 
 
 @dataclass
@@ -37,6 +54,7 @@ class Sentence:
     dense: float = 0.0
     lexical: float = 0.0
     score: float = 0.0
+    match: float = 0.0  # the score before the cues that choose among a paper's sentences (`weigh`)
     gives: bool = False  # gives a value for a quantity the question asks for
 
     @property
@@ -60,6 +78,12 @@ class Evidence:
     signals: dict[str, Any] = field(default_factory=dict)  # what the confidence was made of
     asked: list[Focus] = field(default_factory=list)  # quantities the question asks for
     unstated: list[Focus] = field(default_factory=list)  # ... that no evidence sentence gives
+    filter_excluded: dict[str, int] = field(default_factory=dict)  # papers the filter left out for lacking a field
+
+    @property
+    def answerability(self) -> float:
+        """The score abstention compares with the library's threshold (`abstain.score`)."""
+        return abstain.score(self.signals["features"]) if "features" in self.signals else self.confidence
 
     @property
     def nothing_stated(self) -> bool:
@@ -147,14 +171,52 @@ def score_sentences(vectors: SentenceVectors, question_vec: np.ndarray, terms: f
     dense = matrix @ question_vec
     for x, d in zip(sentences, dense):
         x.dense = float(max(d, 0.0))
-        x.lexical = overlap(terms, x.text)
-        # A mild prior for the retrieval rank, so ties go to the better paper, and for the
-        # sentence that states the contribution ("we propose ...").
-        x.score = (DENSE_WEIGHT * x.dense + LEXICAL_WEIGHT * x.lexical + (CONTRIBUTION_BONUS if _CONTRIBUTION.search(
-            x.text) else 0.0)) * (1.0 - 0.03 * (x.source.n - 1))
+    weigh(sentences, terms)
     for src in sources:
         src.relevance = max((x.score for x in sentences if x.source is src), default=0.0)
     return sorted(sentences, key=lambda x: -x.score)
+
+
+def weigh(sentences: list[Sentence], terms: frozenset[str]) -> None:
+    """Set each sentence's score from its match with the question (`dense`, and `lexical`:
+    its share of the question's words, weighted by their rarity among these sentences),
+    its paper's retrieval rank, and what its wording and place say (`cues`)."""
+    for x, lexical in zip(sentences, weighted_overlaps(terms, [x.text for x in sentences])):
+        x.lexical = lexical
+    asked = relations(" ".join(sorted(terms)))  # "What limits ...": the limit relation
+    count = Counter(x.source.n for x in sentences)
+    cued = []
+    for x in sentences:
+        # A mild prior for the retrieval rank, so ties go to the better paper; a bonus for the
+        # sentence that states the contribution ("we propose ..."), a penalty for background
+        # (which also lowers a paper whose best match is its background).
+        prior = 1.0 - 0.03 * (x.source.n - 1)
+        background = is_background(x.text) or about_other_work(x.text)
+        x.score = max(0.0, DENSE_WEIGHT * x.dense + LEXICAL_WEIGHT * x.lexical
+                      + (CONTRIBUTION_BONUS if _CONTRIBUTION.search(x.text) else 0.0)
+                      - (BACKGROUND_PENALTY if background else 0.0)) * prior
+        x.match = x.score
+        cued.append(x.score + role(x.text, x.position, count[x.source.n], asked) * prior)
+    # The other cues (finding, place, relation: `cues.role`) choose among one paper's sentences, not
+    # between papers: each paper's cued scores are scaled so that its best keeps its plain best
+    # (added as they are, they let the finding of a wrong paper win: golden dev citation precision fell).
+    best_plain: Counter[int] = Counter()
+    best_cued: Counter[int] = Counter()
+    for x, c in zip(sentences, cued):
+        best_plain[x.source.n] = max(best_plain[x.source.n], x.score)
+        best_cued[x.source.n] = max(best_cued[x.source.n], c)
+    for x, c in zip(sentences, cued):
+        if best_cued[x.source.n] > 0:
+            x.score = c * best_plain[x.source.n] / best_cued[x.source.n]
+    # A paper whose title is what the question asks about ("What is neural collapse in deep linear
+    # networks?") answers it before papers that only mention it.
+    titles = {x.source.n: x.paper.title for x in sentences}
+    named = {n for n, title in titles.items() if names_title(terms, title)}
+    if named:
+        for x in sentences:
+            if x.source.n not in named:
+                x.score *= OTHER_THAN_NAMED
+                x.match *= OTHER_THAN_NAMED
 
 
 def confidence(terms: frozenset[str], sources: list[Source],
@@ -174,18 +236,21 @@ def confidence(terms: frozenset[str], sources: list[Source],
 
 def gather(index: PaperIndex, vectors: SentenceVectors, paper_terms: PaperTerms, question: str, k: int,
            filters: Filters | dict | None = None, restrict: list[str] | None = None,
-           asked: str | None = None) -> Evidence:
+           asked: str | None = None, exclude: Collection[str] = ()) -> Evidence:
     """Retrieve `k` papers for `question` and score their sentences.
     `restrict`: only these paper ids (a follow-up about earlier sources; by default the
     papers whose exact title the question quotes, if any);
-    `asked`: the words the user typed, when `question` adds the titles a follow-up
-    refers to (those titles must not count as evidence that the question is answered)."""
+    `exclude`: paper ids treated as not indexed (see `retrieve.search`);
+    `asked`: what a follow-up about the `restrict` papers asks (the user's words without
+    the references "the second one", "it"), when `question` adds the titles it refers to
+    (those titles must not count as evidence that the question is answered)."""
     t0 = time.perf_counter()
     if restrict is None:  # a question that names its paper by title is answered from that paper
         allowed = Filters.coerce(filters)
         restrict = [pid for pid in quoted_papers(index, asked or question)
-                    if allowed.allows(index.paper_by_id[pid])] or None
-    result = search(index, question, k=k if restrict is None else max(k, len(restrict) * 3), filters=filters)
+                    if allowed.allows(index.paper_by_id[pid]) and pid not in exclude] or None
+    result = search(index, question, k=k if restrict is None else max(k, len(restrict) * 3), filters=filters,
+                    exclude=exclude)
     hits = result.hits if restrict is None else [h for h in result.hits if h.paper_id in restrict]
     sources = [Source(0, h.paper, h.score) for h in hits]
     if restrict is not None:  # papers named by the conversation come even when the new words miss them
@@ -201,7 +266,14 @@ def gather(index: PaperIndex, vectors: SentenceVectors, paper_terms: PaperTerms,
     qvec = result.query_vector if asked is None and result.query_vector is not None \
         else index.embedder.embed_query(asked or question)
     sentences = score_sentences(vectors, qvec, terms, sources)
+    if asked is not None and restrict is not None:
+        # A follow-up about earlier papers asks what *they* do ("What does the second one predict?"):
+        # their background sentences about other work ("Typical approaches predict ...") do not say.
+        sentences = [x for x in sentences if not about_other_work(x.text)] or sentences
     conf, signals = confidence(terms, sources, sentences)
+    signals["features"] = abstain.features(asked or question, terms, sources, hits, sentences,
+                                           signals.get("sentence_match", 0.0), conf, paper_terms.counts(),
+                                           len(index.papers))
     asked_for = asked_quantities(asked or question)
     unstated: list[Focus] = []
     if asked_for:
@@ -218,7 +290,7 @@ def gather(index: PaperIndex, vectors: SentenceVectors, paper_terms: PaperTerms,
     timings["sentences"] = time.perf_counter() - t
     timings["evidence"] = time.perf_counter() - t0
     return Evidence(result.query, terms, sources, sentences, conf, list(result.notices), timings, signals,
-                    asked_for, unstated)
+                    asked_for, unstated, filter_excluded=result.filter_excluded)
 
 
 STATED_PAPERS = 3  # an asked-for quantity must be given by one of the top papers (as for the confidence) ...

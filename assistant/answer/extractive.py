@@ -23,6 +23,7 @@ def _quote(sentence: Sentence) -> str:
 
 
 SAME_PAPER = 0.8  # more sentences of an already quoted paper join at this fraction of the best score
+LOOKUP_RANK_PRIOR = 0.1  # a lookup's sentences count this much less per retrieval rank of their paper
 
 
 def select(evidence: Evidence, max_sentences: int, lookup: bool, close: float) -> list[Sentence]:
@@ -32,20 +33,27 @@ def select(evidence: Evidence, max_sentences: int, lookup: bool, close: float) -
     best - or when it is the paper retrieval ranked first and scores SAME_PAPER x
     the best. At most two papers (three for lookups, which name candidates).
     When the question asks for a quantity and the best sentence gives it, only
-    sentences that give it are quoted."""
+    sentences that give it are quoted. A lookup ranks sentences by their match
+    before the cues (`Sentence.match`) and a further LOOKUP_RANK_PRIOR per rank of
+    their paper."""
     if not evidence.sentences:
         return []
-    best = evidence.sentences[0]
+    # A lookup asks for one paper described in other words: the retrieval rank, which matched the whole
+    # abstract, counts for more than one sentence's match (golden dev: fewer wrong "Also relevant" papers),
+    # and the sentence that describes the paper is its best match, not the finding the cues prefer.
+    value = (lambda x: x.match * (1.0 - LOOKUP_RANK_PRIOR * (x.source.n - 1))) if lookup else (lambda x: x.score)
+    ranked = sorted(evidence.sentences, key=lambda x: (not x.gives, -value(x))) if lookup else evidence.sentences
+    best = ranked[0]
     papers = [best.source.n]
     chosen = [best]
-    for x in evidence.sentences[1:]:
-        if len(chosen) >= max_sentences or x.score < SAME_PAPER * best.score or (best.gives and not x.gives):
+    for x in ranked[1:]:
+        if len(chosen) >= max_sentences or value(x) < SAME_PAPER * value(best) or (best.gives and not x.gives):
             break
         if x.source.n in papers:
             if not lookup:
                 chosen.append(x)
             continue
-        if len(papers) >= (3 if lookup else 2) or (x.score < close * best.score and x.source.n != 1):
+        if len(papers) >= (3 if lookup else 2) or (value(x) < close * value(best) and x.source.n != 1):
             continue
         papers.append(x.source.n)
         chosen.append(x)

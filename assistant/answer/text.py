@@ -4,6 +4,7 @@ content words of a question (for overlap scores and abstention)."""
 
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
 
@@ -34,6 +35,21 @@ def overlap(question_terms: frozenset[str], text: str) -> float:
     if not question_terms:
         return 0.0
     return len(question_terms & content_terms(text)) / len(question_terms)
+
+
+def weighted_overlaps(question_terms: frozenset[str], texts: list[str]) -> list[float]:
+    """For each of `texts`, the share of the question's content words it contains (0-1),
+    each word weighted by how few of `texts` contain it (IDF within them). Among the
+    sentences of the retrieved abstracts the words naming the topic are everywhere and
+    say little about which sentence answers; the rarer ones (the relation asked about,
+    a named entity) say more. Scored on SciFact train rationales and golden dev (see
+    `evidence.weigh`), this beat the plain share on both."""
+    if not question_terms or not texts:
+        return [0.0] * len(texts)
+    words = [content_terms(t) for t in texts]
+    weight = {t: math.log(1.0 + len(texts) / (1.0 + sum(t in w for w in words))) for t in question_terms}
+    total = sum(weight.values())
+    return [sum(weight[t] for t in question_terms & w) / total for w in words]
 
 
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
