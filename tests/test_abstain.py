@@ -134,7 +134,8 @@ def test_leave_gold_out_never_cites_the_left_out_paper(pa):
     left_out = pa.engine.ask(HPM_Q, exclude={HPM})
     assert all(s.paper.id != HPM for s in left_out.sources)
     assert all(c.paper_id != HPM for c in left_out.citations)
-    assert left_out.confidence < answered.confidence
+    # The other hard-patches paper may answer; it is then cited instead, never the left-out one.
+    assert not left_out.citations or left_out.citations[0].paper_id == BOOTSTRAP_HPM
 
 
 def test_a_threshold_setting_overrides_the_calibration(make_assistant, pa):
