@@ -73,12 +73,14 @@ class PaperAssistant:
     @classmethod
     def open(cls, settings: Settings | None = None, build: bool = True,
              progress: FileProgress | None = None, embed_progress: EmbedProgress | None = None,
-             llm: ChatLLM | None | bool = True) -> "PaperAssistant":
+             llm: ChatLLM | None | bool = True,
+             calibrate_progress: EmbedProgress | None = None) -> "PaperAssistant":
         """Open the configured index; build it from the bundled corpus if it is missing.
         `llm` as in the constructor (False: extractive answers even with a key set)."""
         assistant = cls(settings, llm=llm)
         if build and not assistant.index.exists:
-            assistant.ingest([assistant.settings.corpus_dir], progress=progress, embed_progress=embed_progress)
+            assistant.ingest([assistant.settings.corpus_dir], progress=progress, embed_progress=embed_progress,
+                             calibrate_progress=calibrate_progress)
         return assistant
 
     @property
@@ -91,12 +93,14 @@ class PaperAssistant:
         return ingest_paths(paths, layout=layout, progress=progress)
 
     def ingest(self, paths: Iterable[str | Path], layout: str | None = None, prune: bool = False,
-               progress: FileProgress | None = None,
-               embed_progress: EmbedProgress | None = None) -> tuple[IngestResult, LibraryUpdate]:
+               progress: FileProgress | None = None, embed_progress: EmbedProgress | None = None,
+               calibrate_progress: EmbedProgress | None = None) -> tuple[IngestResult, LibraryUpdate]:
         """Parse files and index their papers. A file read again replaces what
         was stored for it; other files are kept unless `prune` is set, which
         drops every source not named in this call. The index is updated only
-        when something usable was found, and atomically."""
+        when something usable was found, and atomically. After a change, the
+        library's abstention thresholds are recalibrated if it changed enough
+        (`calibrate_progress(done, total)` reports the pseudo-questions)."""
         result = self.parse(paths, layout=layout, progress=progress)
         before = {p.key: _content(p) for p in self.papers}
         stats = None
@@ -116,8 +120,8 @@ class PaperAssistant:
                     records.append(p)
             records += [p for file, papers in fresh.items() if file not in placed for p in papers]
             stats = self.index.update(records, progress=embed_progress)
-        if stats is not None and stats.committed:
-            self.engine.calibration()  # recalibrated when the library changed enough (seconds)
+        if stats is not None and stats.committed and self.settings.abstain_threshold is None:
+            self.engine.calibration(progress=calibrate_progress)  # recalibrated when the library changed enough
         now = {p.key for p in self.papers}
         added = sum(1 for p in self.papers if p.key not in before)
         updated = sum(1 for p in self.papers if p.key in before and _content(p) != before[p.key])

@@ -62,10 +62,12 @@ class _EmbedBar:
     bar; a log file or pipe gets a plain line every `every` seconds (and at the end) with
     the share done and an ETA, so `make run > log` is not silent for minutes."""
 
-    def __init__(self, stream=None, every: float = 10.0, clock=None) -> None:
+    def __init__(self, stream=None, every: float = 10.0, clock=None, what: str = "Embedding",
+                 unit: str = "characters of text") -> None:
         import time
 
         self.stream, self.every, self.clock = stream or sys.stderr, every, clock or time.monotonic
+        self.what, self.unit = what, unit
         self.bar = None
         self.start = self.last = None
         self.shown = -1  # `done` of the last line printed
@@ -77,10 +79,11 @@ class _EmbedBar:
             if self.stream.isatty():
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=total, desc="Embedding", unit="char", unit_scale=True, file=self.stream)
+                self.bar = tqdm(total=total, desc=self.what, unit=self.unit.split()[0][:4], unit_scale=True,
+                                file=self.stream)
             else:
                 size = f"{total / 1e6:.1f} M" if total >= 1e6 else f"{total / 1e3:.0f} k" if total >= 1e3 else total
-                print(f"Embedding {size} characters of text ...", file=self.stream, flush=True)
+                print(f"{self.what} {size} {self.unit} ...", file=self.stream, flush=True)
         if self.bar is not None:
             # Not closed at 100%: a pooled build may add a few sentences to embed afterwards.
             self.bar.total = total
@@ -92,8 +95,12 @@ class _EmbedBar:
             elapsed = now - self.start
             rate = (done - self.first) / elapsed if elapsed > 0 else 0.0
             eta = f", ETA {_duration((total - done) / rate)}" if rate and done < total else ""
-            print(f"Embedding: {100 * done // max(total, 1)}% done, {_duration(elapsed)} elapsed{eta}",
+            print(f"{self.what}: {100 * done // max(total, 1)}% done, {_duration(elapsed)} elapsed{eta}",
                   file=self.stream, flush=True)
+
+
+def _calibrating_bar() -> _EmbedBar:
+    return _EmbedBar(what="Calibrating abstention on", unit="pseudo-questions")
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -112,7 +119,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         else:
             pa = PaperAssistant(settings)
             result, update = pa.ingest(args.paths, layout=args.layout, prune=args.prune, progress=progress,
-                                       embed_progress=_EmbedBar())
+                                       embed_progress=_EmbedBar(), calibrate_progress=_calibrating_bar())
     if args.json:
         data = result.to_dict()
         if update:
@@ -165,7 +172,8 @@ def _open(args: argparse.Namespace, build: bool = True, settings=None):
     if build and not pa.index.exists:
         print(f"No index at {pa.settings.index_path} yet: building it from the bundled corpus "
               f"({pa.settings.corpus_dir}); this takes about a minute on 2 cores.", file=sys.stderr)
-        pa = PaperAssistant.open(pa.settings, progress=_progress("Parsing"), embed_progress=_EmbedBar())
+        pa = PaperAssistant.open(pa.settings, progress=_progress("Parsing"), embed_progress=_EmbedBar(),
+                                 calibrate_progress=_calibrating_bar())
     return pa
 
 

@@ -476,7 +476,7 @@ class PaperUI:
                  "",
                  f"- Years: {span} ({stats['papers'] - stats['no_year']:,} papers have a year, "
                  f"{stats['no_year']:,} do not)",
-                 f"- Categories: " + (", ".join(f"{c} ({n})" for c, n in stats["categories"].items()) or "none"),
+                 "- Categories: " + (", ".join(f"{c} ({n})" for c, n in stats["categories"].items()) or "none"),
                  f"- With code: {stats['with_code']:,}",
                  "", "| Source file | Papers |", "|---|---:|"]
         lines += [f"| {esc(name)} | {count:,} |" for name, count in stats["sources"].items()]

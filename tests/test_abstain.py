@@ -55,14 +55,29 @@ def test_score_rises_with_each_signal_it_uses():
 
 
 def test_calibration_is_stale_when_the_key_or_the_library_changes():
+    library = [f"p{i}" for i in range(1000)]
     cal = abstain.Calibration({"lookup": 0.25, "other": 0.3}, {"lookup": True, "other": True}, 1000, 160,
-                              {"p10": 0.6, "p50": 0.9}, {"p10": 0.1, "p50": 0.3}, {"rrf_k": 30})
-    assert cal.fresh({"rrf_k": 30}, 1000) and cal.fresh({"rrf_k": 30}, 1099)  # a tenth more: kept
-    assert not cal.fresh({"rrf_k": 30}, 1101) and not cal.fresh({"rrf_k": 30}, 899)
-    assert not cal.fresh({"rrf_k": 60}, 1000)
+                              {"p10": 0.6, "p50": 0.9}, {"p10": 0.1, "p50": 0.3}, {"rrf_k": 30},
+                              sample=library[:100])
+    assert cal.fresh({"rrf_k": 30}, library) and cal.fresh({"rrf_k": 30}, library + [f"n{i}" for i in range(99)])
+    assert not cal.fresh({"rrf_k": 30}, library + [f"n{i}" for i in range(101)])  # a tenth more
+    assert not cal.fresh({"rrf_k": 30}, library[:899])
+    assert not cal.fresh({"rrf_k": 60}, library)
+    # As many papers, but most of the sampled ones replaced (an ingest --prune of other files).
+    assert cal.fresh({"rrf_k": 30}, library[10:] + [f"n{i}" for i in range(10)])
+    assert not cal.fresh({"rrf_k": 30}, library[11:] + [f"n{i}" for i in range(11)])
     assert abstain.Calibration.from_dict(json.loads(json.dumps(cal.to_dict()))) == cal
     assert "0.250" in cal.describe() and "0.300" in cal.describe() and "160 pseudo-questions" in cal.describe()
     assert cal.threshold("Which paper studies X?") == 0.25 and cal.threshold("What is X?") == 0.3
+
+
+@pytest.mark.parametrize("stored", [{}, [], "x", {"threshold": 0.3, "papers": 10},  # another version's file
+                                    {"thresholds": {"lookup": 0.2}, "calibrated": {}, "papers": 1, "questions": 1,
+                                     "answerable": {}, "left_out": {}, "key": {}},  # a form missing
+                                    {"thresholds": {"lookup": "x", "other": 0.3}, "calibrated": {}, "papers": 1,
+                                     "questions": 1, "answerable": {}, "left_out": {}, "key": {}}])
+def test_a_stored_calibration_that_is_not_one_is_ignored(stored):
+    assert abstain.Calibration.from_dict(stored) is None
 
 
 def test_pseudo_questions_are_a_stable_sample_in_two_forms():
@@ -176,3 +191,41 @@ def test_papers_status_shows_the_threshold(papers_cli, pa):
     assert out.returncode == 0, out.stderr
     t = pa.engine.calibration().thresholds
     assert f"Abstention thresholds {t['lookup']:.3f} for \"which paper ...\" lookups and {t['other']:.3f}" in out.stdout
+
+
+def test_a_follow_up_about_a_paper_is_not_answered_when_the_paper_does_not_say(pa):
+    """The follow-up's search carries the paper's title; the title must not count as
+    evidence: "What datasets does it use?" is not in the hard-patches abstract."""
+    first = pa.ask(HPM_Q)
+    said = pa.chat("What does it predict?", [first])
+    assert not said.abstained and said.citations and said.citations[0].paper_id == HPM
+    unsaid = pa.chat("What datasets does it use?", [first])
+    assert unsaid.abstained and not unsaid.citations
+    assert "“second”" not in unsaid.text and "“it”" not in unsaid.text  # the user's reference words are no reason
+
+
+def test_a_follow_up_about_a_paper_the_filter_leaves_out_says_so(pa):
+    first = pa.ask(HPM_Q)
+    answer = pa.chat("What does it predict?", [first], filters={"year_from": 2020})
+    assert answer.abstained and not answer.citations
+    assert answer.text.startswith("Within the filter (year 2020 and later)")
+    assert "Hard Patches Mining for Masked Image Modeling**: no year" in answer.text
+
+
+def test_a_calibration_that_cannot_be_stored_is_kept_in_memory(make_assistant, pa, monkeypatch, caplog):
+    other = make_assistant(pa.settings.index_dir, rrf_k=45.0)  # another key: must calibrate
+
+    def refuse(data):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(other.index.folder, "write_calibration", refuse)
+    answer = other.ask(HPM_Q)
+    assert not answer.abstained and other.engine.calibration().key["rrf_k"] == 45.0
+    assert "could not store the abstention calibration" in caplog.text
+
+
+def test_with_a_threshold_set_ingest_does_not_calibrate(make_assistant, sample_rows, write_jsonl, tmp_path):
+    fixed = make_assistant(tmp_path / "idx", abstain_threshold=0.3)
+    fixed.ingest([write_jsonl(tmp_path / "some.jsonl", sample_rows[:15])])
+    assert not (tmp_path / "idx" / "default" / "calibration.json").exists()
+    assert fixed.stats()["abstention"]["thresholds"] == {"lookup": 0.3, "other": 0.3}

@@ -5,7 +5,6 @@ follow-ups, bad questions, and the CLI. Real index, real MiniLM."""
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 

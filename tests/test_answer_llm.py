@@ -8,7 +8,6 @@ usage accounting and prompt-injection handling."""
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from llm_server import llm_settings

@@ -10,8 +10,15 @@ from __future__ import annotations
 import pytest
 
 from assistant.answer.asked import asked_quantities, states
-from assistant.answer.cues import is_background, is_finding, names_title, relations, role
-from assistant.answer.evidence import Evidence, Sentence, about_other_work, weigh
+from assistant.answer.cues import (
+    about_other_work,
+    is_background,
+    is_finding,
+    names_title,
+    relations,
+    role,
+)
+from assistant.answer.evidence import Evidence, Sentence, weigh
 from assistant.answer.extractive import select
 from assistant.answer.text import content_terms, weighted_overlaps
 from assistant.records import Paper, Source, paper_id

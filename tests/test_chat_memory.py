@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.answer.chat import Turn, papers_named_in, referents, resolve
-from assistant.answer.evidence import about_other_work
+from assistant.answer.cues import about_other_work
 from assistant.answer.extractive import paper_label
 from assistant.answer.text import sentences
 from assistant.records import Answer, Paper, paper_id

@@ -5,7 +5,7 @@ threshold. The score combines signals the evidence already carries (how well the
 best sentence means what was asked, how much of the question's vocabulary, and of
 its rare vocabulary, the best paper uses, how far the best paper stands out from
 the next) by a logistic model whose weights were fitted on leave-gold-out pairs of
-two labelled libraries (`python -m evals.experiments.abstention_signals --fit`;
+two labelled libraries (`python -m evals.experiments.abstention_signals fit`;
 train/dev splits only). A user's library has no labelled questions, so the
 threshold is *calibrated on the library itself* (`calibrate`): at ingest,
 pseudo-questions made from a sample of its own papers are scored once with their
@@ -20,11 +20,12 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from assistant.answer.asked import is_lookup
+from assistant.answer.cues import is_finding
 from assistant.answer.text import content_terms, overlap
 from assistant.index.lexical import tokenize
 
@@ -42,12 +43,13 @@ WEIGHTS: dict[str, float] = {"intercept": -3.9185, "confidence": 4.0642, "chunk_
 # differently from a claim or a "what" question, so each form is calibrated on pseudo-
 # questions of its own form). Chosen on the same tuning splits: the highest mean
 # abstention recall that keeps false abstention at or under 0.10 on both (docs/evaluation.md).
-QUANTILES = {"lookup": 0.20, "other": 0.65}
+QUANTILES = {"lookup": 0.20, "other": 0.60}
 PSEUDO_QUESTIONS = 160  # pseudo-questions per calibration (half from titles, half from findings)
 MIN_PSEUDO = 12  # fewer of a form (a tiny library): the fixed DEFAULT_THRESHOLD is used for it
 DEFAULT_THRESHOLD = 0.25  # the best single threshold for both tuning datasets under the same rule
 REFRESH_CHANGE = 0.10  # recalibrate when the number of papers changed by more than this share
-CALIBRATION_VERSION = 1  # bump when WEIGHTS, `features`, the pseudo-questions or the rule change
+CALIBRATION_VERSION = 2  # bump when `features`, the pseudo-questions or the rule change (WEIGHTS are in the key)
+SAMPLE_CHANGE = 0.10  # ... or when more than this share of the sampled papers left the library
 
 
 def _idf(df: int, n: int) -> float:
@@ -60,14 +62,15 @@ def _pairs(tokens: Sequence[str]) -> set[tuple[str, str]]:
 
 def features(question: str, terms: frozenset[str], sources: Sequence[Source], hits: Sequence[Hit],
              sentences: Sequence[Any], sentence_match: float, confidence: float, counts: Counter[str],
-             n_papers: int) -> dict[str, float]:
+             n_papers: int, dense: Sequence[float]) -> dict[str, float]:
     """The signals (each about 0-1, none depending on the library's size) for the
     best of the top three papers: meaning (`sentence_match`, `chunk_cosine`), shared
     vocabulary (`coverage`, IDF-weighted `idf_coverage`, the same within one sentence,
     `rarest_missing`: the IDF of the rarest question word the paper lacks, relative to
     the question's rarest word), shared phrases (`phrase_coverage`: the question's
     adjacent word pairs found adjacent in the paper), and how far the best paper stands
-    out from the next (`chunk_gap`, `sentence_gap`)."""
+    out from the next (`chunk_gap`, `sentence_gap`). `dense`: the best chunk cosines of
+    the best paper and of the next."""
     f: dict[str, float] = {"confidence": confidence, "sentence_match": sentence_match}
     idf = {t: _idf(counts[t], n_papers) for t in terms}
     total = sum(idf.values())
@@ -91,9 +94,10 @@ def features(question: str, terms: frozenset[str], sources: Sequence[Source], hi
                 sent_cover = max(sent_cover, sum(idf[t] for t in terms & content_terms(x.text)) / total)
     f.update(coverage=cover, idf_coverage=idf_cover, sentence_idf_coverage=sent_cover, rarest_missing=miss,
              phrase_coverage=phrase)
-    dense = [max((m.dense_score for m in h.chunks if m.dense_score is not None), default=0.0) for h in hits[:2]]
+    # `dense`: the best chunk cosine of the best paper and of the next (none: no competitor,
+    # e.g. a library of one paper, so no sign that the best paper stands out).
     f["chunk_cosine"] = dense[0] if dense else 0.0
-    f["chunk_gap"] = dense[0] - dense[1] if len(dense) > 1 else f["chunk_cosine"]
+    f["chunk_gap"] = dense[0] - dense[1] if len(dense) > 1 else 0.0
     sent = [h.sentence_score or 0.0 for h in hits[:2]]
     f["sentence_gap"] = sent[0] - sent[1] if len(sent) > 1 else sent[0] if sent else 0.0
     return f
@@ -110,10 +114,6 @@ FEATURES = ["confidence", "sentence_match", "coverage", "idf_coverage", "sentenc
             "phrase_coverage", "chunk_cosine", "chunk_gap", "sentence_gap"]
 
 _PREFIX = re.compile(r"^[^:]{1,40}:\s+")  # "ADAHESSIAN: " - a name would make the question too easy
-_FINDING = re.compile(r"\b(?:we (?:show|find|found|demonstrate|observe)|results? (?:show|suggest|indicate)|"
-                      r"(?:outperform|improv|reduc|increas)\w*)", re.IGNORECASE)
-
-
 def _rank(paper_id: str) -> str:
     return hashlib.sha1(paper_id.encode("utf-8")).hexdigest()
 
@@ -140,7 +140,7 @@ def pseudo_questions(papers: Sequence[Any], n: int) -> list[tuple[str, str]]:
             if not sents:
                 continue
             later = sents[len(sents) // 2:]
-            claim = next((s for s in later if _FINDING.search(s)), later[-1])
+            claim = next((s for s in later if is_finding(s)), later[-1])
             out.append((" ".join(claim.split()[:30]), paper.id))
     return out
 
@@ -175,6 +175,7 @@ class Calibration:
     left_out: dict[str, float]  # ... and without it
     key: dict[str, Any]  # what the scores depend on; another key means recalibrate
     seconds: float = 0.0
+    sample: list[str] = field(default_factory=list)  # ids of the papers the pseudo-questions came from
 
     def threshold(self, question: str) -> float:
         return self.thresholds[form(question)]
@@ -183,12 +184,24 @@ class Calibration:
         return dict(vars(self))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Calibration:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+    def from_dict(cls, data: Any) -> Calibration | None:
+        """The stored calibration, or None when it is not one this version wrote."""
+        try:
+            cal = cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+            ok = (all(isinstance(cal.thresholds.get(f), (int, float)) for f in ("lookup", "other"))
+                  and isinstance(cal.papers, int) and isinstance(cal.key, dict) and isinstance(cal.sample, list))
+        except (TypeError, KeyError, AttributeError):
+            return None
+        return cal if ok else None
 
-    def fresh(self, key: dict[str, Any], papers: int) -> bool:
-        """Still valid for a library of `papers` papers searched under `key`."""
-        return self.key == key and abs(papers - self.papers) <= REFRESH_CHANGE * max(self.papers, 1)
+    def fresh(self, key: dict[str, Any], library: Sequence[str]) -> bool:
+        """Still valid for the library of paper ids `library` searched under `key`: the
+        same key, about as many papers, and most of the sampled papers still there."""
+        if self.key != key or abs(len(library) - self.papers) > REFRESH_CHANGE * max(self.papers, 1):
+            return False
+        present = set(library)
+        gone = sum(1 for pid in self.sample if pid not in present)
+        return gone <= SAMPLE_CHANGE * len(self.sample)
 
     def describe(self) -> str:
         t = self.thresholds
@@ -233,13 +246,18 @@ def calibrate(papers: Sequence[Any], answerability: Callable[[str, frozenset[str
     chosen = {f: choose_threshold(v, QUANTILES[f]) for f, v in by_form.items()}
     return Calibration({f: round(t if t is not None else DEFAULT_THRESHOLD, 4) for f, t in chosen.items()},
                        {f: t is not None for f, t in chosen.items()}, len(papers), len(questions),
-                       _quantiles(kept), _quantiles(left), key, round(time.perf_counter() - t0, 2))
+                       _quantiles(kept), _quantiles(left), key, round(time.perf_counter() - t0, 2),
+                       sorted({pid for _, pid in questions}))
 
 
-def missing_words(question: str, paper: Any, counts: Counter[str], n_papers: int, k: int = 3) -> list[str]:
+def missing_words(question: str, paper: Any, counts: Counter[str], n_papers: int, k: int = 3,
+                  terms: frozenset[str] | None = None) -> list[str]:
     """The question's words (as the user wrote them) that `paper` never uses, rarest in
-    the library first: what an abstention names as the reason the best match falls short."""
+    the library first: what an abstention names as the reason the best match falls short.
+    `terms`: only these content terms count (a follow-up's, without "the second one")."""
     have = content_terms(f"{paper.title} {paper.abstract}")
+    if terms is not None:
+        have = have | (content_terms(question) - terms)
     found: dict[str, tuple[float, str]] = {}
     for word in re.findall(r"[\w-]+", question):
         for term in content_terms(word) - have:

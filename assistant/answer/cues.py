@@ -38,8 +38,7 @@ _FINDING = re.compile(
     r"prove[sd]?|establish(?:es|ed)?|confirm(?:s|ed)?|suggest(?:s|ed)?|indicate[sd]?|conclude[sd]?|"
     r"identif(?:y|ies|ied)|uncover(?:s|ed)?|report(?:s|ed)?)\b", re.IGNORECASE)
 # Background: what the field does or does not know, what was set out to do (not what was found),
-# the opening headings of a structured abstract. (Sentences about other methods are
-# `evidence.about_other_work`.)
+# the opening headings of a structured abstract. (Sentences about other methods: `about_other_work`.)
 _BACKGROUND = re.compile(
     r"^\W*(?-i:BACKGROUND|OBJECTIVES?|PURPOSE|AIMS?|METHODS?|CONTEXT|INTRODUCTION|DESIGN|SETTING|"
     r"(?:Background|Objectives?|Purpose|Aims?|Methods?|Context|Introduction):)"
@@ -61,6 +60,21 @@ _RELATIONS = {name: re.compile(r"\b(?:" + words + r")\b", re.IGNORECASE) for nam
                 r"down-?regulat\w*|less|fewer",
     "increase": r"increas\w*|elevat\w*|rais\w*|higher|promot\w*|up-?regulat\w*|more|greater|activat\w*",
 }.items()}
+
+
+# A sentence about other work: "Typical approaches urge models to predict ...", "In existing methods,
+# ...", "Most prior works ..." - without the paper's own voice (we, our, this paper).
+_OTHER_WORK = re.compile(
+    r"^\W*(?:(?:however|but|yet|recently|currently|nowadays|unfortunately|to date|so far)\W+)?(?:in\s+)?"
+    r"(?:(?:the|most|many|some|several|these)\s+)?(?:typical|existing|previous|prior|conventional|traditional|"
+    r"current|recent|popular|mainstream|classical|earlier)\s+(?:[\w-]+\s+){0,3}?(?:approach|method|work|model|"
+    r"technique|stud|algorithm|system|solution|framework|research|literature|effort|paradigm)", re.IGNORECASE)
+_OWN_WORK = re.compile(r"\b(?:we|our|us|this (?:paper|work|study))\b", re.IGNORECASE)
+
+
+def about_other_work(sentence: str) -> bool:
+    """The sentence describes other work (an abstract's background), not the paper's own."""
+    return bool(_OTHER_WORK.search(sentence)) and not _OWN_WORK.search(sentence)
 
 
 def is_finding(sentence: str) -> bool:

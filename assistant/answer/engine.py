@@ -11,6 +11,7 @@ Both abstain, listing the closest papers, when the evidence is too weak."""
 from __future__ import annotations
 
 import html
+import logging
 import re
 import threading
 import time
@@ -30,6 +31,7 @@ from assistant.retrieve import Filters, QueryError, clip_query
 from assistant.settings import Settings
 
 ABSTAIN_PHRASE = "INSUFFICIENT_EVIDENCE"
+log = logging.getLogger(__name__)
 Events = Generator[str, None, Answer]
 
 # A filtered question abstains when the unfiltered evidence's confidence beats the filtered
@@ -130,29 +132,31 @@ class AnswerEngine:
     def calibration_key(self) -> dict[str, Any]:
         """What the pseudo-questions' scores depend on: another key means recalibrate."""
         s = self.settings
-        return {"version": abstain.CALIBRATION_VERSION, "index": s.shaping_hash(),
+        return {"version": abstain.CALIBRATION_VERSION, "index": s.shaping_hash(), "weights": abstain.WEIGHTS,
+                "default": abstain.DEFAULT_THRESHOLD,
                 "quantiles": abstain.QUANTILES, "questions": abstain.PSEUDO_QUESTIONS,
                 **{k: getattr(s, k) for k in ("top_k", "candidates", "rrf_k", "dense_weight", "bm25_weight",
                                              "sentence_weight", "answer_papers", "sentence_vectors")}}
 
     def calibration(self, progress: Callable[[int, int], None] | None = None) -> abstain.Calibration:
         """The library's abstention calibration: kept in memory, read from the index folder,
-        or computed (about 200 evidence look-ups: seconds) when missing or stale (other
-        search settings, or the number of papers changed by more than a tenth)."""
+        or computed (320 evidence look-ups: 10-20 s on 2 cores) when missing or stale (other
+        search settings or model, a tenth more or fewer papers, or a tenth of the sampled
+        papers gone)."""
         with self._calibration_lock:
-            key, papers = self.calibration_key(), len(self.index.papers)
+            key, library = self.calibration_key(), [p.id for p in self.index.papers]
             current = self._calibration
-            if current is not None and current.fresh(key, papers):
+            if current is not None and current.fresh(key, library):
                 return current
-            stored = self.index.folder.read_calibration()
-            try:
-                current = abstain.Calibration.from_dict(stored) if stored else None
-            except TypeError:  # written by another version: recompute
-                current = None
-            if current is None or not current.fresh(key, papers):
+            current = abstain.Calibration.from_dict(self.index.folder.read_calibration() or {})
+            if current is None or not current.fresh(key, library):
                 current = abstain.calibrate(self.index.papers, self._answerability, key, progress=progress)
                 if self.index.exists:
-                    self.index.folder.write_calibration(current.to_dict())
+                    try:
+                        self.index.folder.write_calibration(current.to_dict())
+                    except OSError as exc:  # kept in memory: answers go on, the next run recalibrates
+                        log.warning("could not store the abstention calibration in %s: %s",
+                                    self.index.folder.path, exc)
             self._calibration = current
             return current
 
@@ -208,6 +212,10 @@ class AnswerEngine:
         filters = Filters.coerce(filters)
         if not filters.active:
             return []
+        if restrict:  # a follow-up about papers the filter leaves out: say so, do not answer from others
+            named = [self.index.paper_by_id[pid] for pid in restrict if pid in self.index.paper_by_id]
+            if named and not any(filters.allows(p) for p in named):
+                return [Source(n, p, 0.0) for n, p in enumerate(named, start=1)]
         t = time.perf_counter()
         unfiltered = self.evidence(question, None, restrict, asked, exclude)
         evidence.timings["filter_check"] = time.perf_counter() - t
@@ -248,13 +256,13 @@ class AnswerEngine:
             best = next((s for s in evidence.sources if s.n == evidence.signals.get("paper")), evidence.sources[0])
             if by_model:
                 why = "The LLM found no answer to this in the closest abstracts."
-            elif evidence.nothing_stated and score >= threshold:
+            elif evidence.nothing_stated and (score >= threshold or evidence.signals.get("restricted")):
                 asked = "; ".join(f.describe() for f in evidence.unstated)
                 why = (f"The closest abstracts do not state this ({asked}): none of their sentences gives "
                        f"a value for it.")
             else:
                 missing = abstain.missing_words(question, best.paper, self.paper_terms.counts(),
-                                                len(self.index.papers))
+                                                len(self.index.papers), terms=evidence.terms)
                 lacks = (f"does not mention {', '.join(f'“{w}”' for w in missing)}" if missing else
                          "uses the question's words, but none of its sentences says what it asks")
                 why = (f"The indexed abstracts do not answer this question: the closest papers only share its "

@@ -15,8 +15,20 @@ import numpy as np
 
 from assistant.answer import abstain
 from assistant.answer.asked import Focus, asked_quantities, states
-from assistant.answer.cues import BACKGROUND_PENALTY, is_background, names_title, relations, role
-from assistant.answer.text import content_terms, overlap, sentence_spans, weighted_overlaps
+from assistant.answer.cues import (
+    BACKGROUND_PENALTY,
+    about_other_work,
+    is_background,
+    names_title,
+    relations,
+    role,
+)
+from assistant.answer.text import (
+    content_terms,
+    overlap,
+    sentence_spans,
+    weighted_overlaps,
+)
 from assistant.index import PaperIndex
 from assistant.records import Paper, Source, paper_id
 from assistant.retrieve import Filters, search
@@ -28,21 +40,6 @@ CONTRIBUTION_BONUS = 0.05
 OTHER_THAN_NAMED = 0.5
 _CONTRIBUTION = re.compile(r"\b(?:we|this (?:paper|work)|our (?:work|method))\s+(?:propose|introduce|present|develop)",
                            re.IGNORECASE)
-# A sentence about other work: "Typical approaches urge models to predict ...", "In existing methods,
-# ...", "Most prior works ..." - without the paper's own voice (we, our, this paper).
-_OTHER_WORK = re.compile(
-    r"^\W*(?:(?:however|but|yet|recently|currently|nowadays|unfortunately|to date|so far)\W+)?(?:in\s+)?"
-    r"(?:(?:the|most|many|some|several|these)\s+)?(?:typical|existing|previous|prior|conventional|traditional|"
-    r"current|recent|popular|mainstream|classical|earlier)\s+(?:[\w-]+\s+){0,3}?(?:approach|method|work|model|"
-    r"technique|stud|algorithm|system|solution|framework|research|literature|effort|paradigm)", re.IGNORECASE)
-_OWN_WORK = re.compile(r"\b(?:we|our|us|this (?:paper|work|study))\b", re.IGNORECASE)
-
-
-def about_other_work(sentence: str) -> bool:
-    """The sentence describes other work (an abstract's background), not the paper's own."""
-    return bool(_OTHER_WORK.search(sentence)) and not _OWN_WORK.search(sentence)
-
-
 @dataclass
 class Sentence:
     """One sentence of a source's abstract, scored against the question."""
@@ -254,9 +251,10 @@ def gather(index: PaperIndex, vectors: SentenceVectors, paper_terms: PaperTerms,
     hits = result.hits if restrict is None else [h for h in result.hits if h.paper_id in restrict]
     sources = [Source(0, h.paper, h.score) for h in hits]
     if restrict is not None:  # papers named by the conversation come even when the new words miss them
-        have = {h.paper_id for h in hits}
+        have, allowed = {h.paper_id for h in hits}, Filters.coerce(filters)
         sources += [Source(0, index.paper_by_id[pid], 0.0) for pid in restrict
-                    if pid not in have and pid in index.paper_by_id]
+                    if pid not in have and pid in index.paper_by_id and pid not in exclude
+                    and allowed.allows(index.paper_by_id[pid])]
     for n, src in enumerate(sources, start=1):
         src.n = n
     timings = {f"search_{k_}": v for k_, v in result.timings.items()}
@@ -271,9 +269,12 @@ def gather(index: PaperIndex, vectors: SentenceVectors, paper_terms: PaperTerms,
         # their background sentences about other work ("Typical approaches predict ...") do not say.
         sentences = [x for x in sentences if not about_other_work(x.text)] or sentences
     conf, signals = confidence(terms, sources, sentences)
+    dense = top_cosines(index, result.hits, sources, qvec) if restrict is not None else [
+        max((m.dense_score for m in h.chunks if m.dense_score is not None), default=0.0) for h in hits[:2]]
+    signals["restricted"] = restrict is not None  # papers the user named (a follow-up, a quoted title)
     signals["features"] = abstain.features(asked or question, terms, sources, hits, sentences,
                                            signals.get("sentence_match", 0.0), conf, paper_terms.counts(),
-                                           len(index.papers))
+                                           len(index.papers), dense)
     asked_for = asked_quantities(asked or question)
     unstated: list[Focus] = []
     if asked_for:
@@ -291,6 +292,33 @@ def gather(index: PaperIndex, vectors: SentenceVectors, paper_terms: PaperTerms,
     timings["evidence"] = time.perf_counter() - t0
     return Evidence(result.query, terms, sources, sentences, conf, list(result.notices), timings, signals,
                     asked_for, unstated, filter_excluded=result.filter_excluded)
+
+
+def top_cosines(index: PaperIndex, ranked: list, sources: list[Source], qvec: np.ndarray,
+                competitors: int = 5) -> list[float]:
+    """[best chunk cosine of the first source, of its strongest competitor] to `qvec`, for
+    evidence restricted to named papers (a follow-up, a quoted title): the search that
+    found them ran on words that name them (a follow-up appends their titles), so its
+    scores would count the names as evidence; here every cosine is to the words asked.
+    Competitors are the other papers that search ranked highest; one that matches better
+    does not count against a paper the user picked (the gap is never below 0)."""
+    if not sources:
+        return []
+    named = {s.paper.id for s in sources}
+    ids = [sources[0].paper.id] + [h.paper_id for h in ranked if h.paper_id not in named][:competitors]
+    wanted = set(ids)
+    chunk_ids = [c.id for c in index.chunks if c.paper_id in wanted]
+    try:
+        stored = index.vectors.vectors(chunk_ids)
+    except Exception:  # noqa: BLE001 - a signal, not the answer: without vectors, no dense signal
+        return []
+    best: dict[str, float] = {}
+    for cid, vec in stored.items():
+        pid = index.chunks[index.chunk_pos[cid]].paper_id
+        best[pid] = max(best.get(pid, -1.0), float(vec @ qvec))
+    first = best.get(ids[0], 0.0)
+    rivals = [best[p] for p in ids[1:] if p in best]
+    return [first, min(first, max(rivals))] if rivals else [first]
 
 
 STATED_PAPERS = 3  # an asked-for quantity must be given by one of the top papers (as for the confidence) ...
