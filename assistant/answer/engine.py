@@ -102,6 +102,7 @@ class AnswerEngine:
         self.index, self.settings, self.llm = index, settings, llm
         self._calibration: abstain.Calibration | None = None
         self._calibration_lock = threading.Lock()
+        self._calibrated_for: tuple[list, dict] | None = None  # (the paper list, key) last checked
         self.vectors = SentenceVectors(index)
         self.paper_terms = PaperTerms(index)
 
@@ -144,9 +145,14 @@ class AnswerEngine:
         search settings or model, a tenth more or fewer papers, or a tenth of the sampled
         papers gone)."""
         with self._calibration_lock:
-            key, library = self.calibration_key(), [p.id for p in self.index.papers]
+            key, papers = self.calibration_key(), self.index.papers
             current = self._calibration
+            checked = self._calibrated_for
+            if current is not None and checked is not None and checked[0] is papers and checked[1] == key:
+                return current  # already checked against this very paper list
+            library = [p.id for p in papers]
             if current is not None and current.fresh(key, library):
+                self._calibrated_for = (papers, key)
                 return current
             current = abstain.Calibration.from_dict(self.index.folder.read_calibration() or {})
             if current is None or not current.fresh(key, library):
@@ -157,7 +163,7 @@ class AnswerEngine:
                     except OSError as exc:  # kept in memory: answers go on, the next run recalibrates
                         log.warning("could not store the abstention calibration in %s: %s",
                                     self.index.folder.path, exc)
-            self._calibration = current
+            self._calibration, self._calibrated_for = current, (papers, key)
             return current
 
     def _answerability(self, question: str, exclude: frozenset[str]) -> float | None:
