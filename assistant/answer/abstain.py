@@ -114,6 +114,8 @@ FEATURES = ["confidence", "sentence_match", "coverage", "idf_coverage", "sentenc
             "phrase_coverage", "chunk_cosine", "chunk_gap", "sentence_gap"]
 
 _PREFIX = re.compile(r"^[^:]{1,40}:\s+")  # "ADAHESSIAN: " - a name would make the question too easy
+
+
 def _rank(paper_id: str) -> str:
     return hashlib.sha1(paper_id.encode("utf-8")).hexdigest()
 
