@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable
 
 from assistant.answer.chat import conversation, resolve, history_text
 from assistant.answer.engine import AnswerEngine, AnswerStream
-from assistant.compare import Comparison, compare, methods_in_question, table_intent
+from assistant.compare import Comparison, TableIntent, compare, methods_in_question, table_intent
 from assistant.index import PaperIndex, UpdateStats
 from assistant.ingest import IngestResult, ingest_paths
 from assistant.llm import ChatLLM, LLMError, make_llm
@@ -171,9 +171,10 @@ class PaperAssistant:
         methods = methods_in_question(question) if isinstance(question, str) else None
         if methods:
             try:
-                table, restrict = table_intent(self.index, question, methods, filters)
+                intent = table_intent(self.index, question, methods, filters)
             except QueryError:
-                table, restrict = None, []  # e.g. bad filters: the engine says why
+                intent = TableIntent(None, [], [])  # e.g. bad filters: the engine says why
+            table, restrict = intent.table, intent.papers
             if restrict:  # answered from the paper(s) whose title names every method: the title says so
                 titles = "; ".join(f'"{self.index.paper_by_id[pid].title}"' for pid in restrict)
                 standalone = f"{question} (about {titles})"
@@ -193,6 +194,19 @@ class PaperAssistant:
                 answer = None  # e.g. no paper names these: answer it as an ordinary question
             if answer is not None:
                 return self._maybe_stream(answer, stream)
+            if intent.unresolved:
+                result = self.engine.ask(question, filters=filters, stream=stream)
+                why = (f"Not a comparison table: no indexed paper is clearly about "
+                       f"{', '.join(repr(n) for n in intent.unresolved)}, so the question is answered as asked.")
+
+                def note(answer: Answer) -> None:
+                    answer.notices.insert(0, why)
+
+                if isinstance(result, Answer):
+                    note(result)
+                else:
+                    result.finishers.append(note)
+                return result
         return self.engine.ask(question, filters=filters, stream=stream)
 
     def compare(self, methods: list[str], filters: Filters | dict[str, Any] | None = None) -> Comparison:

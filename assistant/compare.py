@@ -452,20 +452,29 @@ def _known_name(index: PaperIndex, method: str, filters: Filters | dict | None) 
     return method, paper
 
 
+@dataclass
+class TableIntent:
+    """What a free question comparing methods gets (`table_intent`)."""
+
+    table: list[str] | None  # the names to tabulate, or None: answer it as a question
+    papers: list[str]  # ids of the papers the ordinary answer should come from, or []
+    unresolved: list[str]  # methods with no clear paper of their own (said in a notice)
+
+
 def table_intent(index: PaperIndex, question: str, methods: list[str],
-                 filters: Filters | dict | None = None) -> tuple[list[str] | None, list[str]]:
+                 filters: Filters | dict | None = None) -> TableIntent:
     """Whether a free question comparing `methods` (`methods_in_question`) gets the
-    table: (the names to tabulate, or None; ids of the papers the ordinary answer
-    should come from, or []). No table when a paper's title covers every method
-    (`covering_papers`; the answer comes from it), when a method has no clear paper
-    (`resolve_method`), or when the methods resolve to one paper (that paper answers it)."""
+    table. No table when a paper's title covers every method (`covering_papers`; the
+    answer comes from it), when a method has no clear paper (`resolve_method`), or when
+    the methods resolve to one paper (that paper answers it)."""
     names, resolved = zip(*(_known_name(index, m, filters) for m in methods))
+    unresolved = [n for n, p in zip(names, resolved) if p is None]
     covering = covering_papers(index, question, list(names), filters)
     if covering:
-        return None, [p.id for p in covering[:COVERING_PAPERS]]
-    if any(p is None for p in resolved):
-        return None, []
+        return TableIntent(None, [p.id for p in covering[:COVERING_PAPERS]], [])
+    if unresolved:
+        return TableIntent(None, [], unresolved)
     ids = list(dict.fromkeys(p.id for p in resolved))
     if len(ids) < len(resolved):
-        return None, ids if len(ids) == 1 else []
-    return list(names), []
+        return TableIntent(None, ids if len(ids) == 1 else [], [])
+    return TableIntent(list(names), [], [])

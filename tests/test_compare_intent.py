@@ -113,6 +113,8 @@ def test_a_method_the_library_lacks_gets_the_answer_about_the_other(pa):
     a = ask(pa, "Compare ADAHESSIAN and Sophia")  # no indexed abstract names Sophia
     assert a.table is None
     assert not a.abstained and a.citations[0].paper_id == ADAHESSIAN
+    assert a.notices[0] == ("Not a comparison table: no indexed paper is clearly about 'Sophia', so the "
+                            "question is answered as asked.")
 
 
 def test_generic_names_get_no_table(pa):
