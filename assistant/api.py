@@ -60,6 +60,15 @@ def _content(paper: Paper) -> tuple:
     return tuple(getattr(paper, name) for name in _CONTENT_FIELDS)
 
 
+def _finish(result: Answer | AnswerStream, fn: Callable[[Answer], Any]) -> Answer | AnswerStream:
+    """Apply `fn` to the answer: now, or when a stream completes."""
+    if isinstance(result, Answer):
+        fn(result)
+    else:
+        result.finishers.append(fn)
+    return result
+
+
 class PaperAssistant:
     def __init__(self, settings: Settings | None = None, index: PaperIndex | None = None,
                  llm: ChatLLM | None | bool = True):
@@ -179,15 +188,7 @@ class PaperAssistant:
                 titles = "; ".join(f'"{self.index.paper_by_id[pid].title}"' for pid in restrict)
                 standalone = f"{question} (about {titles})"
                 result = self.engine.ask(standalone, filters=filters, stream=stream, restrict=restrict)
-
-                def about(answer: Answer) -> None:
-                    answer.standalone_question = standalone
-
-                if isinstance(result, Answer):
-                    about(result)
-                else:
-                    result.finishers.append(about)
-                return result
+                return _finish(result, lambda answer: setattr(answer, "standalone_question", standalone))
             try:
                 answer = self._comparison_answer(question, self.compare(table, filters=filters)) if table else None
             except QueryError:
@@ -198,15 +199,7 @@ class PaperAssistant:
                 result = self.engine.ask(question, filters=filters, stream=stream)
                 why = (f"Not a comparison table: no indexed paper is clearly about "
                        f"{', '.join(repr(n) for n in intent.unresolved)}, so the question is answered as asked.")
-
-                def note(answer: Answer) -> None:
-                    answer.notices.insert(0, why)
-
-                if isinstance(result, Answer):
-                    note(result)
-                else:
-                    result.finishers.append(note)
-                return result
+                return _finish(result, lambda answer: answer.notices.insert(0, why))
         return self.engine.ask(question, filters=filters, stream=stream)
 
     def compare(self, methods: list[str], filters: Filters | dict[str, Any] | None = None) -> Comparison:
@@ -254,11 +247,7 @@ class PaperAssistant:
             answer.standalone_question = question if question != message else None
             answer.notices = notices + answer.notices
 
-        if isinstance(result, Answer):
-            finish(result)
-        else:
-            result.finishers.append(finish)
-        return result
+        return _finish(result, finish)
 
     @staticmethod
     def _maybe_stream(answer: Answer, stream: bool) -> Answer | AnswerStream:

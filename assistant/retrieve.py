@@ -253,7 +253,7 @@ def search(index: PaperIndex, query: str, k: int | None = None,
         if allowed is not None and not filters.active:
             # Only `exclude`: fetch as many more chunks as the excluded papers hold (a
             # few), rather than sending Chroma the ids of every other paper.
-            fetch = min(len(index.chunks), n + sum(1 for pid in index.chunk_paper if pid in exclude))
+            fetch = min(len(index.chunks), n + int(len(mask) - mask.sum()))
         elif allowed is not None:
             if len(allowed) <= MAX_IN_FILTER:
                 only = sorted(allowed)

@@ -43,7 +43,7 @@ from typing import Any, Iterable, Sequence
 from assistant.answer.asked import is_lookup
 from assistant.answer.text import content_terms, markers
 from assistant.index import PaperIndex
-from assistant.records import Answer, Paper
+from assistant.records import Answer, Paper, paper_id
 
 ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,
             "fifth": 5, "5th": 5, "last": -1, "latter": -1, "former": 1}
@@ -100,8 +100,8 @@ def referents(answer: Answer) -> list[Paper]:
 def papers_named_in(text: str, index: PaperIndex) -> list[Paper]:
     """Papers whose titles appear in bold in an answer text (how answers print them),
     for histories that carry text only (e.g. a chat UI's message list)."""
-    by_title = {p.title.lower(): p for p in index.papers}
-    found = [by_title.get(t.strip().lower()) for t in re.findall(r"\*\*(.+?)\*\*", text)]
+    # A paper's id is derived from its normalised title, so a title names a paper when its id is indexed.
+    found = [index.paper_by_id.get(paper_id(t)) for t in re.findall(r"\*\*(.+?)\*\*", text)]
     return list({p.id: p for p in found if p is not None}.values())
 
 

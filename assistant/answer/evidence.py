@@ -30,6 +30,7 @@ from assistant.answer.text import (
     weighted_overlaps,
 )
 from assistant.index import PaperIndex
+from assistant.index.vectors import VectorStoreError
 from assistant.records import Paper, Source, paper_id
 from assistant.retrieve import Filters, search
 
@@ -40,6 +41,8 @@ CONTRIBUTION_BONUS = 0.05
 OTHER_THAN_NAMED = 0.5
 _CONTRIBUTION = re.compile(r"\b(?:we|this (?:paper|work)|our (?:work|method))\s+(?:propose|introduce|present|develop)",
                            re.IGNORECASE)
+
+
 @dataclass
 class Sentence:
     """One sentence of a source's abstract, scored against the question."""
@@ -310,7 +313,7 @@ def top_cosines(index: PaperIndex, ranked: list, sources: list[Source], qvec: np
     chunk_ids = [c.id for c in index.chunks if c.paper_id in wanted]
     try:
         stored = index.vectors.vectors(chunk_ids)
-    except Exception:  # noqa: BLE001 - a signal, not the answer: without vectors, no dense signal
+    except VectorStoreError:  # a signal, not the answer: without vectors, no dense signal
         return []
     best: dict[str, float] = {}
     for cid, vec in stored.items():
