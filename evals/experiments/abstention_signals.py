@@ -169,7 +169,35 @@ def report(args) -> int:
         rates = _own_rates(rows, QUANTILES)
         print(f"self-calibrated (QUANTILES {QUANTILES}): thresholds {rates['thresholds']} -> abstention recall "
               f"{rates['recall']:.3f}, false abstention {rates['false']:.3f}")
+        old = lambda r: not r["stated"] or r["confidence"] < 0.34  # noqa: E731 - session 5's fixed rule
+        print(f"session-5 rule (confidence < 0.34): leave-gold-out abstention recall "
+              f"{np.mean([old(r) for r in by['left_out']]):.3f}, false abstention "
+              f"{np.mean([old(r) for r in by['answerable']]):.3f}")
+        for f in ("lookup", "other"):
+            found = _label_best(rows, f, budget=0.10)
+            if found:
+                t, recall, false, n = found
+                print(f"best with labels, {f} ({n} answerable), false abstention <= 0.10: threshold {t:.3f} -> "
+                      f"abstention recall {recall:.3f}, false abstention {false:.3f}")
     return 0
+
+
+def _label_best(rows: list[dict], form_: str, budget: float) -> tuple[float, float, float, int] | None:
+    """The threshold with the highest abstention recall whose false abstention stays within
+    `budget`, for the labelled rows of one question form (needs 5 answerable ones)."""
+    from assistant.answer.abstain import form
+
+    pos = np.array([r["score"] for r in rows if r["kind"] == "answerable" and form(r["question"]) == form_])
+    neg = np.array([r["score"] for r in rows
+                    if r["kind"] in ("left_out", "unanswerable") and form(r["question"]) == form_])
+    if len(pos) < 5:
+        return None
+    best = None
+    for t in np.unique(np.concatenate([pos, neg, [0.0, 1.0]])):
+        false, recall = float(np.mean(pos < t)), float(np.mean(neg < t)) if len(neg) else 0.0
+        if false <= budget and (best is None or recall > best[1]):
+            best = (float(t), recall, false, len(pos))
+    return best
 
 
 def _own_rates(rows: list[dict], quantiles: dict[str, float]) -> dict:
