@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import re
 import time
+import weakref
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from assistant.answer.citations import citation, support
@@ -384,7 +384,6 @@ def resolve_method(index: PaperIndex, method: str, filters: Filters | dict | Non
     return top.paper if top.naming > OWN_SHARE * sum(c.naming for c in found) else None
 
 
-@lru_cache(maxsize=65536)
 def definitions(text: str) -> tuple[tuple[str, str], ...]:
     """The (long form, acronym) pairs a text defines: "Low-Rank Adaptation (LoRA)" gives
     ("Low-Rank Adaptation", "LoRA"); the acronym's capitals (two or more) are the
@@ -404,17 +403,30 @@ def definitions(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
+_DEFINED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # index -> (its paper list, its definitions)
+
+
+def library_definitions(index: PaperIndex) -> tuple[tuple[str, str], ...]:
+    """Every (long form, acronym) pair the indexed abstracts define, read once per paper
+    list (an ingest replaces the list), not once per comparison question."""
+    cached = _DEFINED.get(index)
+    if cached is None or cached[0] is not index.papers:
+        papers = index.papers
+        cached = (papers, tuple(dict.fromkeys(pair for p in papers for pair in definitions(p.abstract))))
+        _DEFINED[index] = cached
+    return cached[1]
+
+
 def aliases(index: PaperIndex, method: str) -> list[str]:
     """The other names the indexed abstracts define for `method`: its acronym
     ("low-rank adaptation" -> "LoRA") or, for an acronym, its long form."""
     pattern = _name_pattern(method)
     found: dict[str, str] = {}
-    for paper in index.papers:
-        for long, acronym in definitions(paper.abstract):
-            if pattern.fullmatch(long):
-                found.setdefault(acronym.lower(), acronym)
-            elif pattern.fullmatch(acronym):
-                found.setdefault(long.lower(), long)
+    for long, acronym in library_definitions(index):
+        if pattern.fullmatch(long):
+            found.setdefault(acronym.lower(), acronym)
+        elif pattern.fullmatch(acronym):
+            found.setdefault(long.lower(), long)
     return list(found.values())
 
 
