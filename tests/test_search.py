@@ -322,8 +322,12 @@ def test_cli_bad_queries_exit_2_with_a_message(full_index, papers_cli, args, mes
 
 def test_dense_query_returns_exact_cosines_from_the_stored_vectors(full_index, embedder):
     """Chroma is asked for ids and distances only; similarity = 1 - cosine distance, which
-    must equal the dot product of the stored unit vectors (no score formula in between),
-    and with ef_search 400 the HNSW top 60 is the exact top 60 on this corpus."""
+    must equal the dot product of the stored unit vectors (no score formula in between).
+    HNSW is approximate and its graph differs from build to build (Chroma inserts on several
+    threads), so the exact top 60 is not guaranteed: a CI run once missed 1 of 60 (rank 21).
+    What is held: the nearest chunk is found, and at least 57 of the exact top 60 (recall
+    0.95; docs/benchmarks.md measured 0.9999 over the golden questions with ef_search 400,
+    against 0.981 at Chroma's default of 100)."""
     import numpy as np
 
     index = full_index.index
@@ -336,8 +340,13 @@ def test_dense_query_returns_exact_cosines_from_the_stored_vectors(full_index, e
         q = embedder.embed_query(question)
         got = index.vectors.query(q, 60)
         exact = np.argsort(-(matrix @ q))[:60]
-        assert [cid for cid, _ in got] == [ids[i] for i in exact]
-        assert np.allclose([sim for _, sim in got], (matrix @ q)[exact], atol=1e-5)
+        got_ids = [cid for cid, _ in got]
+        assert got_ids[0] == ids[exact[0]]
+        assert len(set(got_ids) & {ids[i] for i in exact}) >= 57
+        position = {cid: n for n, cid in enumerate(ids)}
+        sims = [sim for _, sim in got]
+        assert np.allclose(sims, [float(matrix[position[cid]] @ q) for cid in got_ids], atol=1e-5)
+        assert sims == sorted(sims, reverse=True)
     some = sorted({c.paper_id for c in index.chunks})[:5]
     only = index.vectors.query(q, 60, paper_ids=some)
     assert only and {cid.split(":")[0] for cid, _ in only} <= set(some)
