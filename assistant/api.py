@@ -12,7 +12,8 @@ from assistant.answer.engine import AnswerEngine, AnswerStream
 from assistant.compare import Comparison, TableIntent, compare, methods_in_question, table_intent
 from assistant.index import PaperIndex, UpdateStats
 from assistant.ingest import IngestResult, ingest_paths
-from assistant.llm import ChatLLM, LLMError, make_llm
+from assistant.answer import accept
+from assistant.llm import ChatLLM, Ledger, LLMError, make_llm
 from assistant.prompts import render
 from assistant.records import Answer, Paper
 from assistant.retrieve import Filters, QueryError, SearchResult, search
@@ -23,13 +24,15 @@ from assistant.store import CorruptIndex, IndexFolder
 def user_errors() -> tuple[type[Exception], ...]:
     """Errors whose message is written for the user (shown as is, without a traceback)
     by the CLI and the UI: a damaged or mismatched index, a bad query, an unreachable
-    store, model or endpoint, a broken prompt file."""
+    store, model or endpoint, a broken prompt file, a bad setting."""
     from assistant.index import IndexMismatch
     from assistant.index.embed import EmbeddingError
     from assistant.index.vectors import VectorStoreError
     from assistant.prompts import PromptError
+    from assistant.settings import SettingsError
 
-    return (CorruptIndex, IndexMismatch, QueryError, VectorStoreError, EmbeddingError, LLMError, PromptError)
+    return (CorruptIndex, IndexMismatch, QueryError, VectorStoreError, EmbeddingError, LLMError, PromptError,
+            SettingsError)
 
 FileProgress = Callable[[Iterable[Path]], Iterable[Path]]
 EmbedProgress = Callable[[int, int], None]
@@ -58,6 +61,17 @@ _CONTENT_FIELDS = [name for name in Paper.__dataclass_fields__ if name != "sourc
 def _content(paper: Paper) -> tuple:
     """What a paper says, without where it was read (for change detection)."""
     return tuple(getattr(paper, name) for name in _CONTENT_FIELDS)
+
+
+CONDENSE_MAX_TOKENS = 120  # a standalone question is one line; a longer rewrite is refused anyway
+
+
+def _ledger_of(answer: Answer, settings: Settings) -> Ledger:
+    """The calls recorded in an answer's usage, as a Ledger (to add more calls to)."""
+    ledger = Ledger(settings, (answer.usage or {}).get("model", ""))
+    for call in (answer.usage or {}).get("calls", []):
+        ledger.calls.append(dict(call))
+    return ledger
 
 
 def _finish(result: Answer | AnswerStream, fn: Callable[[Answer], Any]) -> Answer | AnswerStream:
@@ -215,25 +229,38 @@ class PaperAssistant:
         history = list(history or [])
         notices: list[str] = []
         question, restrict, asked = message, None, message
+        ledger = Ledger(self.settings, self.llm.model if self.llm is not None else "")
         if history and isinstance(message, str) and message.strip():
             standalone = None
-            if self.llm is not None:
+            resolved = resolve(message, conversation(history, self.index))
+            # A comparison of papers the conversation named ("how does it compare to the first one?")
+            # is a table with or without a model: the built-in resolver knows which papers they are.
+            if self.llm is not None and not resolved.compare:
+                text = history_text(history)
+                messages = render("condense", self.settings, history=text, question=message)
                 try:
-                    completion = self.llm.complete(render("condense", self.settings, history=history_text(history),
-                                                          question=message), max_tokens=200)
-                    standalone = " ".join(completion.text.split()) or None
+                    completion = self.llm.complete(messages, max_tokens=CONDENSE_MAX_TOKENS)
                 except LLMError as exc:
-                    notices.append(f"The LLM could not condense the follow-up ({exc}); "
+                    ledger.failure("condense", exc, messages)
+                    notices.append(f"The model could not rewrite the follow-up ({exc}); "
                                    f"it was resolved against the earlier answers instead.")
+                else:
+                    ledger.record("condense", completion)
+                    standalone, why = accept.condensed(completion.text, message, text, messages)
+                    if why:
+                        notices.append(f"The model's rewrite of the follow-up was not used: {why}; "
+                                       f"it was resolved against the earlier answers instead.")
             if standalone:
                 question = standalone
             else:
-                resolved = resolve(message, conversation(history, self.index))
                 if resolved.compare:
                     comparison = self.compare([p.id for p in resolved.papers], filters=filters)
                     answer = self._comparison_answer(message, comparison)
                     answer.standalone_question = resolved.question
                     answer.notices = notices + answer.notices
+                    if ledger.calls:
+                        ledger.merge(_ledger_of(answer, self.settings))
+                        answer.usage = ledger.to_dict()
                     return self._maybe_stream(answer, stream)
                 if resolved.papers:
                     question, restrict = resolved.question, [p.id for p in resolved.papers]
@@ -246,6 +273,9 @@ class PaperAssistant:
         def finish(answer: Answer) -> None:
             answer.standalone_question = question if question != message else None
             answer.notices = notices + answer.notices
+            if ledger.calls:  # the condense call is part of this answer's cost
+                ledger.merge(_ledger_of(answer, self.settings))
+                answer.usage = ledger.to_dict()
 
         return _finish(result, finish)
 

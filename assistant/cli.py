@@ -27,15 +27,28 @@ def _progress(desc: str):
 
 
 def _settings(args: argparse.Namespace, **extra):
-    """Settings from the environment, --index-dir/--index-name, then `extra` (validated)."""
-    from assistant.settings import Settings
+    """Settings from the environment, --index-dir/--index-name, then `extra` (validated).
+    A bad value raises SettingsError naming where it came from: the PAPERS_* variable,
+    the flag, or `--set KEY` for an `extra` value that `papers eval --set` gave."""
+    from assistant.settings import load_settings
 
-    overrides = {}
+    cli: dict[str, tuple[str, object]] = {}
     if getattr(args, "index_dir", None):
-        overrides["index_dir"] = Path(args.index_dir)
+        cli["index_dir"] = ("--index-dir", Path(args.index_dir))
     if getattr(args, "index_name", None):
-        overrides["index_name"] = args.index_name
-    return Settings(**{**overrides, **extra})
+        cli["index_name"] = ("--index-name", args.index_name)
+    sets = {}  # field -> ("--set KEY" as typed, value), parsed as _overrides() does
+    for pair in getattr(args, "set", None) or []:
+        key, sep, value = pair.partition("=")
+        if sep:
+            sets[key.strip().lower().removeprefix("papers_")] = (f"--set {key.strip()}", value)
+    extra = dict(extra)
+    for field in list(extra):
+        cli.pop(field, None)  # `extra` wins over the flags
+        if field in sets and sets[field][1] == extra[field]:
+            cli[field] = sets[field]
+            del extra[field]
+    return load_settings(cli, **extra)
 
 
 def _print_file(report: FileReport, merged: int = 0) -> None:
@@ -230,27 +243,69 @@ def cmd_ask(args: argparse.Namespace) -> int:
         answer = pa.ask(args.question, filters=_filters(args))
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
-    stream = pa.ask(args.question, filters=_filters(args), stream=True)
-    streamed = []
-    for delta in stream:  # text as it is written (the LLM streams tokens)
-        streamed.append(delta)
-        if pa.llm is not None:
-            print(delta, end="", flush=True)
-    answer = stream.result()
     if pa.llm is not None:
-        print()
-        if answer.text.strip() != "".join(streamed).strip():  # checked text differs from the raw stream
-            print("\n— checked answer —")
-            print(answer.text)
-    else:
-        print(answer.text)
+        print(f"Asking {pa.llm.model} at {pa.llm.base_url} (scoring the papers, quoting, then writing; "
+              f"the answer is checked before it is shown) ...", file=sys.stderr, flush=True)
+    stream = pa.ask(args.question, filters=_filters(args), stream=True)
+    draft = _Draft(sys.stderr) if pa.llm is not None else None
+    for delta in stream:  # the model's text as it is written: a draft, on a terminal only
+        if draft is not None:
+            draft.write(delta)
+    answer = stream.result()
+    if draft is not None:
+        draft.clear()
+    print(answer.text)  # the checked answer, once
     _print_sources(answer)
     _print_notices(answer.notices + _excluded_notes(answer.filter_excluded))
-    usage = answer.usage
-    tokens = (f", {usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)} tokens"
-              if usage.get("prompt_tokens") is not None else "")
-    print(f"({answer.backend}, {answer.timings.get('total', 0):.2f} s{tokens})")
+    print(f"({answer.backend}, {answer.timings.get('total', 0):.2f} s{_usage_line(answer.usage)})")
     return 0
+
+
+def _usage_line(usage: dict) -> str:
+    """', 3 model calls, ≈1234+56 tokens, 1 failed attempt, cost 0.0012' (empty: no model call)."""
+    if not usage or not usage.get("n_calls"):
+        return ""
+    approx = "≈" if usage.get("estimated") else ""
+    parts = [f"{usage['n_calls']} model call{'s' if usage['n_calls'] != 1 else ''}",
+             f"{approx}{usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)} tokens"
+             + (" (estimated)" if approx else ""),
+             f"{usage.get('seconds', 0):.1f} s in the model"]
+    if usage.get("failed_attempts"):
+        parts.append(f"{usage['failed_attempts']} failed attempt{'s' if usage['failed_attempts'] != 1 else ''}")
+    if usage.get("cost") is not None:
+        parts.append(f"cost {usage['cost']:.4f}")
+    return ", " + ", ".join(parts)
+
+
+class _Draft:
+    """The model's streamed text, shown on a terminal as a dimmed draft and erased once
+    the checked answer is printed (which may differ: markers removed, or the extractive
+    answer when the model's fails the checks). Not shown when the output is not a
+    terminal: a log or a pipe gets the checked answer only."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.on = stream.isatty()
+        self.text = ""
+
+    def write(self, delta: str) -> None:
+        if not self.on:
+            return
+        if not self.text:
+            self.stream.write("\x1b[2mdraft (not yet checked):\n")
+        self.text += delta
+        self.stream.write(delta)
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if not self.on or not self.text:
+            return
+        import shutil
+
+        width = max(shutil.get_terminal_size().columns, 20)
+        lines = 1 + sum(max(1, -(-len(line) // width)) for line in self.text.split("\n"))
+        self.stream.write("\x1b[0m\r" + "\x1b[1A\x1b[2K" * (lines - 1) + "\x1b[2K")
+        self.stream.flush()
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -296,30 +351,48 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     extra = _overrides(args.set)
     notes = [f"--set {pair}" for pair in args.set or []]
-    if args.dataset.startswith("beir:"):
+    beir = args.dataset.startswith("beir:")
+    if beir:
         folder = Path(args.dataset[5:]).expanduser()
         items, records, more = harness.load_beir_items(folder, args.split)
+        notes += more
+    else:
+        path = harness.GOLDEN if args.dataset == "golden" else Path(args.dataset)
+        items = harness.load_golden(path, args.split)
+    if args.limit is not None:  # checked before an index is opened or built
+        total = len(items)
+        items = harness.select_items(items, args.limit)
+        if len(items) < total:
+            notes.append(f"--limit {args.limit}: {len(items)} of {total} items, taken round-robin over the item types")
+    if beir:
         settings = _settings(args, **{**extra, "index_dir": Path(args.out) / "beir-indexes",
                                       "index_name": folder.name or "beir"})
         pa = PaperAssistant(settings)
         print(f"Indexing {records} into {settings.index_path} ...", file=sys.stderr)
         pa.ingest([records], prune=True, embed_progress=_EmbedBar())
-        notes += more
     else:
-        path = harness.GOLDEN if args.dataset == "golden" else Path(args.dataset)
-        items = harness.load_golden(path, args.split)
         pa = _open(args, settings=_settings(args, **extra))
-    if args.limit:
-        items = items[: args.limit]
     folder = harness.run(pa, items, Path(args.out), args.name, args.dataset, args.split, k=args.k,
                          plots=not args.no_plots, price_in=args.price_in, price_out=args.price_out, notes=notes,
                          leave_gold_out=not args.no_leave_gold_out)
+    summary = harness.load_run(folder)["summary"]
     if args.json:
-        print(json.dumps({"run": str(folder), "summary": harness.load_run(folder)["summary"]}, indent=2))
+        print(json.dumps({"run": str(folder), "summary": summary}, indent=2))
     else:
         print((folder / "summary.md").read_text(encoding="utf-8"))
         files = "run.json, summary.md" + ("" if args.no_plots else ", metrics_by_type.png, latency.png")
         print(f"Run written to {folder}/ ({files})")
+    # What a reader of the numbers must know, on stderr even with --json.
+    errors, origin = summary.get("errors") or {}, summary.get("answer_origin") or {}
+    if errors.get("n"):
+        print(f"warning: {errors['n']} of {len(items)} items failed and were recorded, not scored "
+              f"({', '.join(f'{n} {kind}' for kind, n in errors['by_type'].items())}); see summary.md", file=sys.stderr)
+    if pa.llm is not None and origin.get("n") and origin["fallback"]["n"]:
+        print(f"note: {origin['fallback']['n']} of {origin['n']} answers fell back to the extractive answer "
+              f"(the model wrote {origin['model_written']['n']}); summary.md gives the metrics of each", file=sys.stderr)
+    if summary.get("judge_failed") or summary.get("judge_unparsed"):
+        print(f"note: the judge failed {summary['judge_failed']} and gave {summary['judge_unparsed']} unreadable "
+              f"verdicts of {summary['judge_calls']} calls; those are left out of its mean", file=sys.stderr)
     return 0
 
 
@@ -457,7 +530,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "evals" / "runs"),
                     help="where run folders go (default: evals/runs)")
     ev.add_argument("--k", type=int, default=10, help="papers retrieved per question (default 10)")
-    ev.add_argument("--limit", type=int, help="only the first N items (a quick look)")
+    ev.add_argument("--limit", type=int, metavar="N",
+                    help="only N items, spread over the item types (round-robin in the dataset's order of types, "
+                         "deterministic; not the first N): a quick look")
     ev.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override a setting for this run, e.g. --set rrf_k=30 --set bm25_weight=0.5")
     ev.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -493,11 +568,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pydantic import ValidationError
 
     from assistant.api import user_errors
+    from assistant.settings import SettingsError
     from evals.harness import EvalError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except SettingsError as exc:  # a bad PAPERS_* value, --index-name, --set KEY=VALUE ...: one line each
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
     except (*user_errors(), EvalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -509,7 +589,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # e.g. --index-dir names a file or a read-only folder
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except ValidationError as exc:  # a bad --index-name or PAPERS_* value
+    except ValidationError as exc:  # Settings built elsewhere (e.g. PaperAssistant()), or another model
+        if exc.title == "Settings":
+            for problem in SettingsError.from_validation(exc).problems:
+                print(f"error: {problem}", file=sys.stderr)
+            return 2
         for err in exc.errors():
             name = ".".join(str(part) for part in err["loc"])
             print(f"error: invalid setting {name}={err.get('input')!r}: {err['msg']}", file=sys.stderr)

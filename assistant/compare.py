@@ -14,12 +14,13 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.answer.citations import citation, support
+from assistant.answer import accept
+from assistant.answer.citations import WEAK_SUPPORT, citation, support
 from assistant.answer.evidence import Sentence, SentenceVectors
 from assistant.answer.engine import source_block
 from assistant.answer.text import content_terms, sentence_spans
 from assistant.index import PaperIndex
-from assistant.llm import ChatLLM, LLMError
+from assistant.llm import ChatLLM, Ledger, LLMError, count_tokens
 from assistant.prompts import render
 from assistant.records import Citation, CitationChecks, Paper, Source
 from assistant.retrieve import Filters, QueryError, search
@@ -253,13 +254,15 @@ def compare(index: PaperIndex, vectors: SentenceVectors, methods: list[str], llm
     cells = extractive_cells(shown, papers)
     backend, usage = "extractive", {}
     if llm is not None:
+        ledger = Ledger(index.settings, llm.model)
         try:
-            cells, backend, usage, more = _llm_cells(llm, vectors, shown, papers, sources, cells)
+            cells, backend, more = _llm_cells(llm, vectors, shown, papers, sources, cells, ledger)
             notices += more
         except LLMError as exc:
-            notices.append(f"The LLM ({llm.model} at {llm.base_url}) failed: {exc}. "
-                           f"This is the extractive table instead.")
+            notices.append(f"The model's table is not shown: the model failed ({exc}). This is the extractive "
+                           f"table ({llm.model} at {llm.base_url}).")
             backend = "extractive (LLM fallback)"
+        usage = ledger.to_dict()
     timings["table"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     return Comparison(shown, list(ROW_NAMES), cells, sources, {m: [s.n for s in papers[m]] for m in shown},
@@ -267,22 +270,38 @@ def compare(index: PaperIndex, vectors: SentenceVectors, methods: list[str], llm
 
 
 def _llm_cells(llm: ChatLLM, vectors: SentenceVectors, methods: list[str], papers: dict[str, list[Source]],
-               sources: list[Source], fallback: dict[str, dict[str, Cell]]):
-    blocks = []
-    for method in methods:
-        for src in papers[method]:
-            blocks.append(source_block(src).replace(f'<source n="{src.n}">',
-                                                    f'<source n="{src.n}" method="{method}">', 1))
+               sources: list[Source], fallback: dict[str, dict[str, Cell]], ledger: Ledger):
+    """The model's table cells, each checked as an answer sentence is (`accept`): no
+    template token or echoed prompt, cites only its method's papers, and supported by
+    them; a cell that fails keeps the extractive sentence."""
+    settings = vectors.index.settings
     rows = [r for r in ROW_NAMES if r != YEAR_ROW]
-    messages = render("compare", vectors.index.settings, methods=json.dumps(methods), rows=json.dumps(rows), sources="\n\n".join(blocks),
-                      not_stated=NOT_STATED)
-    completion = llm.complete(messages)
-    usage = {**completion.usage.to_dict(), "model": completion.model, "attempts": completion.attempts}
+    values = {"methods": json.dumps(methods), "rows": json.dumps(rows), "not_stated": NOT_STATED}
+    window, _ = llm.context_window()
+    budget = int(window * 0.9) - settings.llm_max_tokens - 32 - sum(
+        count_tokens(m["content"]) for m in render("compare", settings, sources="", **values))
+    blocks, used = [], 0
+    for method in methods:  # the papers of each method in turn, as many as fit
+        for src in papers[method]:
+            block = source_block(src).replace(f'<source n="{src.n}">', f'<source n="{src.n}" method="{method}">', 1)
+            if used + count_tokens(block) > budget:
+                continue
+            blocks.append(block)
+            used += count_tokens(block)
+    messages = render("compare", settings, sources="\n\n".join(blocks), **values)
+    try:
+        completion = llm.complete(messages)
+    except LLMError as exc:
+        ledger.failure("compare", exc, messages)
+        raise
+    ledger.record("compare", completion)
     data = _json_object(completion.text)
     notices: list[str] = []
     if data is None or not isinstance(data.get("cells"), dict):
-        notices.append("The LLM's table was not valid JSON; this is the extractive table instead.")
-        return fallback, "extractive (LLM fallback)", usage, notices
+        why = ("it was cut off at the token limit (PAPERS_LLM_MAX_TOKENS)" if completion.finish_reason == "length"
+               else "it was not the JSON object asked for")
+        notices.append(f"The model's table is not shown: {why}. This is the extractive table.")
+        return fallback, "extractive (LLM fallback)", notices
     cells: dict[str, dict[str, Cell]] = {row: dict(fallback[row]) for row in ROW_NAMES}
     replaced = 0
     for row in rows:
@@ -297,17 +316,24 @@ def _llm_cells(llm: ChatLLM, vectors: SentenceVectors, methods: list[str], paper
             if text.lower().rstrip(".") == NOT_STATED or not text:
                 cells[row][method] = Cell(NOT_STATED) if allowed else fallback[row][method]
                 continue
-            if not marks or not set(marks) <= allowed:
-                replaced += 1  # uncited, or cites another method's paper: keep the extractive cell
+            if not marks or not set(marks) <= allowed or accept.template_token(text) or accept.echo(text, messages):
+                replaced += 1  # uncited, cites another method's paper, or prompt text: keep the extractive cell
                 continue
             checks = CitationChecks()
             cited = support(vectors, text + " " + "".join(f"[{n}]" for n in marks), sources,
                             [marks], checks)
+            if not cited or max(c.support for c in cited) < WEAK_SUPPORT:
+                replaced += 1  # not supported by the papers it cites
+                continue
             cells[row][method] = Cell(text, cited)
+    if replaced == len(rows) * len(methods):
+        notices.append("The model's table is not shown: none of its cells cited a paper of its method and was "
+                       "supported by it. This is the extractive table.")
+        return fallback, "extractive (LLM fallback)", notices
     if replaced:
-        notices.append(f"{replaced} cell(s) of the LLM's table were missing or cited no paper of their method; "
-                       f"they hold the extractive sentence instead.")
-    return cells, f"llm:{llm.model}", usage, notices
+        notices.append(f"{replaced} cell(s) of the model's table were missing, cited no paper of their method, "
+                       f"or were not supported by the papers they cite; they hold the extractive sentence instead.")
+    return cells, f"llm:{llm.model}", notices
 
 
 def _json_object(text: str) -> dict | None:

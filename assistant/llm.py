@@ -5,7 +5,31 @@ llama.cpp server, LM Studio), built on the real `openai` client and `tenacity`.
 * `ChatLLM.stream()` – a `TokenStream` yielding text deltas; retried only until the
   first token arrives, so text is never duplicated.
 * `ChatLLM.health()` – a quick `/models` check that never raises.
+* `ChatLLM.context_window()` – the context window in tokens and where that number came
+  from: the smaller of what the server reports (asked once per `ChatLLM`, cached) and
+  the setting `llm_context_tokens` (PAPERS_LLM_CONTEXT_TOKENS). Never raises.
 * `count_tokens()` / `fit_to_budget()` – tiktoken cl100k_base, offline.
+
+Context window probes (short timeout, no retries, at most one try of each; the first
+that answers wins; a server that cannot be reached stops the probing):
+`GET {base}/models` (vLLM: the served model's `max_model_len`), `GET {root}/props`
+(llama.cpp's native server: `default_generation_settings.n_ctx`, or a top-level `n_ctx`),
+`POST {root}/api/show` (Ollama: `num_ctx` in `parameters`, else
+`model_info["<arch>.context_length"]`), where `{root}` is the base URL without its
+trailing `/v1`. llama-cpp-python's server (`llama_cpp.server`, 0.3.x) reports its n_ctx on
+no route (its /v1/models entries carry only id/object/owned_by/permissions, and it has no
+/props), so there the setting rules until a context-overflow error names the server's
+window ("This model's maximum context length is N tokens"); that number is remembered.
+
+A request that does not fit the window raises `LLMError(overflow=True)` naming the
+prompt's estimated size, the window in use and its source, and PAPERS_LLM_CONTEXT_TOKENS:
+a 400 whose message speaks of the context (`context_length_exceeded`, "maximum context
+length", ...), or – llama.cpp's way when streaming – an empty 200 stream while the
+estimated prompt plus `max_tokens` is over the window (otherwise an empty stream stays a
+malformed-response error that still mentions the possibility). Overflow is not retried.
+
+A reply that may be incomplete says so: `Completion.cut` (finish_reason "length", or a
+stream that ended without any finish reason) and `Completion.cut_reason`, in words.
 
 Transient failures (429, 408, 5xx, timeouts, connection errors, a stream that breaks
 before its first token) are retried with jittered exponential waits (a server's
@@ -17,16 +41,19 @@ stricter form of `stop_after_delay`). A started request may still run up to
 `llm_max_retry_seconds + llm_timeout`.
 
 Everything that goes wrong surfaces as `LLMError`, whose message names the endpoint
-(base URL and model) and the cause, and never contains the API key.
+(base URL and model), the cause and, where one helps, the setting to change, and never
+contains the API key.
 """
 
 from __future__ import annotations
 
 import email.utils
 import importlib.util
+import json
 import logging
 import math
 import os
+import re
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -46,7 +73,8 @@ openai = lazy_module("openai")
 log = logging.getLogger("assistant.llm")
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-HEALTH_TIMEOUT = 5.0  # seconds, at most, for health()
+HEALTH_TIMEOUT = 5.0  # seconds, at most, for health() and each context-window probe
+WINDOW_REPROBE_SECONDS = 60.0  # a server that could not be reached is asked again after this long
 
 T = TypeVar("T")
 
@@ -59,17 +87,22 @@ class LLMError(Exception):
 
     Attributes: `status` (HTTP status when there was one), `attempts`, `seconds`,
     `retryable` (the last failure was of a transient kind), `mid_stream` (a stream
-    broke after text had already been yielded; `partial_text` holds that text)."""
+    broke after text had already been yielded; `partial_text` holds that text),
+    `overflow` (the request did not fit the model's context window), `empty_stream` (a
+    200 stream without a single event: what llama.cpp sends for a prompt over its window)."""
 
     def __init__(self, message: str, *, status: int | None = None, attempts: int = 0, seconds: float = 0.0,
-                 retryable: bool = False, mid_stream: bool = False, partial_text: str = ""):
+                 retryable: bool = False, mid_stream: bool = False, partial_text: str = "",
+                 overflow: bool = False, empty_stream: bool = False):
         super().__init__(message)
+        self.empty_stream = empty_stream
         self.status = status
         self.attempts = attempts
         self.seconds = seconds
         self.retryable = retryable
         self.mid_stream = mid_stream
         self.partial_text = partial_text
+        self.overflow = overflow
 
 
 @dataclass
@@ -99,6 +132,74 @@ class Completion:
     seconds: float
     model: str
     finish_reason: str | None = None  # "stop", "length" (cut by max_tokens), ... when the server says
+    cut: bool = False     # the reply may be incomplete: finish_reason "length", or a stream without one
+    cut_reason: str = ""  # why, in words ("" when not cut)
+
+
+class Ledger:
+    """Every model call made for one answer (condense, evidence, quotes, answer, judge,
+    compare): tokens (server-reported, or `estimated` with tiktoken when the server reports
+    none), attempts and failed attempts, seconds, and the cost when prices are set
+    (`llm_price_in` / `llm_price_out`, per million tokens). Thread-safe."""
+
+    def __init__(self, settings=None, model: str = ""):
+        self.model = model
+        self.price_in = getattr(settings, "llm_price_in", None)
+        self.price_out = getattr(settings, "llm_price_out", None)
+        self.calls: list[dict] = []
+        self._lock = threading.Lock()
+
+    def record(self, step: str, completion: "Completion") -> None:
+        """A call that returned (its retries counted as failed attempts)."""
+        u = completion.usage
+        self._add({"step": step, "ok": True, "prompt_tokens": u.prompt_tokens,
+                   "completion_tokens": u.completion_tokens, "estimated": u.estimated,
+                   "attempts": completion.attempts, "failed_attempts": max(completion.attempts - 1, 0),
+                   "seconds": round(completion.seconds, 3), "finish_reason": completion.finish_reason})
+        if completion.model and not self.model:
+            self.model = completion.model
+
+    def failure(self, step: str, error: "LLMError", messages: list[dict] | None = None) -> None:
+        """A call that failed for good: every attempt failed. The prompt tokens are an
+        estimate of what was sent once (a server that failed reports none)."""
+        prompt = estimate_prompt_tokens(messages) if messages else 0
+        self._add({"step": step, "ok": False, "prompt_tokens": prompt, "completion_tokens": 0, "estimated": True,
+                   "attempts": error.attempts, "failed_attempts": error.attempts,
+                   "seconds": round(error.seconds, 3), "error": str(error)[:300]})
+
+    def _add(self, call: dict) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+    def merge(self, other: "Ledger | None") -> None:
+        if other is not None and other is not self:
+            for call in list(other.calls):
+                self._add(call)
+
+    @property
+    def seconds(self) -> float:
+        return sum(c["seconds"] for c in self.calls)
+
+    def cost(self) -> float | None:
+        if self.price_in is None or self.price_out is None:
+            return None
+        p = sum(c["prompt_tokens"] for c in self.calls)
+        c = sum(c["completion_tokens"] for c in self.calls)
+        return (p * self.price_in + c * self.price_out) / 1e6
+
+    def to_dict(self) -> dict:
+        """{} when no call was made; else totals over the calls, and the calls."""
+        with self._lock:
+            calls = [dict(c) for c in self.calls]
+        if not calls:
+            return {}
+        total = {k: sum(c[k] for c in calls) for k in ("prompt_tokens", "completion_tokens", "attempts",
+                                                         "failed_attempts")}
+        cost = self.cost()
+        return {"model": self.model, "calls": calls, "n_calls": len(calls), **total,
+                "total_tokens": total["prompt_tokens"] + total["completion_tokens"],
+                "estimated": any(c["estimated"] for c in calls), "seconds": round(sum(c["seconds"] for c in calls), 3),
+                "cost": None if cost is None else round(cost, 6)}
 
 
 # --- tokens --------------------------------------------------------------------------------
@@ -192,6 +293,22 @@ class _Malformed(Exception):
     """The endpoint answered 200 with something that is not a chat completion."""
 
 
+class _EmptyStream(_Malformed):
+    """A 200 stream that carried no events at all (llama.cpp's answer to a prompt over n_ctx)."""
+
+
+# What servers say when a request does not fit the context window: OpenAI and vLLM
+# ("This model's maximum context length is N tokens...", code context_length_exceeded),
+# llama-cpp-python (the same words), llama.cpp ("the request exceeds the available context
+# size", type exceed_context_size_error, with n_ctx / n_prompt_tokens), Anthropic-compatible
+# endpoints ("prompt is too long: N tokens > M maximum"), and others ("too many tokens").
+_OVERFLOW_WORDS = ("context_length_exceeded", "maximum context length", "n_ctx", "too many tokens",
+                   "prompt is too long")
+_WINDOW_PATTERNS = (r"maximum context length is (\d+)", r"context window of (\d+)", r"\d+ tokens > (\d+) maximum",
+                    r"context size(?: of| is)? (\d+)")
+_PROMPT_PATTERNS = (r"\((\d+) in the messages", r"requested tokens \((\d+)\)", r"prompt is too long: (\d+) tokens")
+
+
 def _status(exc: BaseException) -> int | None:
     return exc.status_code if isinstance(exc, openai.APIStatusError) else None
 
@@ -226,6 +343,82 @@ def _retry_after(exc: BaseException | None) -> float | None:
         return when.timestamp() - time.time()
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
+
+
+def _overflow_text(exc: BaseException | None) -> str | None:
+    """The server's words when `exc` says the request did not fit the context window, else None."""
+    if not isinstance(exc, openai.APIError) or isinstance(exc, (openai.APIConnectionError,
+                                                                 openai.APIResponseValidationError)):
+        return None
+    if isinstance(exc, openai.APIStatusError) and exc.status_code not in (400, 413, 422):
+        return None
+    body = exc.body
+    try:
+        text = json.dumps(body) if isinstance(body, (dict, list)) else str(body or "")
+    except (TypeError, ValueError):
+        text = str(body)
+    text = f"{exc.message} {text}".lower()
+    if any(w in text for w in _OVERFLOW_WORDS) or ("exceed" in text and "context" in text):
+        return _server_message(exc) if isinstance(exc, openai.APIStatusError) else " ".join(exc.message.split())[:300]
+    return None
+
+
+def _overflow_numbers(exc: BaseException) -> tuple[int | None, int | None]:
+    """(the server's context window, the prompt tokens it counted), when its error says them."""
+    body = getattr(exc, "body", None)
+    window = prompt = None
+    if isinstance(body, dict):
+        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        window, prompt = _positive_int(inner.get("n_ctx")), _positive_int(inner.get("n_prompt_tokens"))
+    text = f"{getattr(exc, 'message', '')} {body}".lower()
+    for pattern in _WINDOW_PATTERNS:
+        if window is None and (m := re.search(pattern, text)):
+            window = int(m.group(1))
+    for pattern in _PROMPT_PATTERNS:
+        if prompt is None and (m := re.search(pattern, text)):
+            prompt = int(m.group(1))
+    return window, prompt
+
+
+def _positive_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def _window_from_props(data: Any) -> tuple[int, str] | None:
+    """llama.cpp's native GET /props: default_generation_settings.n_ctx, or a top-level n_ctx."""
+    if not isinstance(data, dict):
+        return None
+    settings = data.get("default_generation_settings")
+    tokens = _positive_int(settings.get("n_ctx")) if isinstance(settings, dict) else None
+    tokens = tokens or _positive_int(data.get("n_ctx"))
+    return (tokens, "llama.cpp /props n_ctx") if tokens else None
+
+
+def _window_from_ollama(data: Any) -> tuple[int, str] | None:
+    """Ollama's POST /api/show: `num_ctx` in `parameters` (the window the model runs with)
+    when set, else model_info["<arch>.context_length"] (what the model was trained for;
+    Ollama may run it with a smaller default num_ctx, which the setting then bounds)."""
+    if not isinstance(data, dict):
+        return None
+    parameters = data.get("parameters")
+    if isinstance(parameters, str) and (m := re.search(r"^\s*num_ctx\s+(\d+)", parameters, re.MULTILINE)):
+        return int(m.group(1)), "Ollama /api/show num_ctx"
+    info = data.get("model_info")
+    if isinstance(info, dict):
+        arch = info.get("general.architecture")
+        keys = [f"{arch}.context_length"] if isinstance(arch, str) else []
+        keys += sorted(k for k in info if isinstance(k, str) and k.endswith(".context_length"))
+        for key in keys:
+            tokens = _positive_int(info.get(key))
+            if tokens:
+                return tokens, f"Ollama /api/show {key}"
+    return None
 
 
 def _server_message(exc: openai.APIStatusError) -> str:
@@ -334,6 +527,11 @@ class ChatLLM:
             timeout=settings.llm_timeout, max_retries=0)
         self._stream_usage_option = True     # cleared once a server is seen rejecting stream_options
         self._token_param = "max_tokens"     # becomes max_completion_tokens if the server demands it
+        # the context window the server reports: probed once (under the lock), then cached
+        self._window_lock = threading.Lock()
+        self._window_probe: tuple[int | None, str] | None = None
+        self._window_unreachable_at: float | None = None  # the probe could not reach the server (monotonic)
+        self._window_learned: tuple[int, str] | None = None  # from a context-overflow error's own words
 
     def __repr__(self) -> str:
         return f"ChatLLM(model={self.model!r}, base_url={self.base_url!r})"
@@ -366,11 +564,14 @@ class ChatLLM:
             content = getattr(message, "content", None)
             return response, content if isinstance(content, str) else "", getattr(choices[0], "finish_reason", None)
 
-        response, text, finish = self._retrying(attempt, lambda: attempts, start)
+        response, text, finish = self._retrying(attempt, lambda: attempts, start, request=(messages, max_tokens))
         usage = self._usage(getattr(response, "usage", None), messages, text)
         model = getattr(response, "model", None)
+        finish = finish if isinstance(finish, str) and finish else None
+        cut_reason = self._cut_reason(finish, max_tokens) if finish == "length" else ""
         return Completion(text=text, usage=usage, attempts=attempts, seconds=time.monotonic() - start,
-                          model=model if isinstance(model, str) and model else self.model, finish_reason=finish)
+                          model=model if isinstance(model, str) and model else self.model, finish_reason=finish,
+                          cut=bool(cut_reason), cut_reason=cut_reason)
 
     def stream(self, messages: list[dict], *, max_tokens: int | None = None) -> TokenStream:
         """Text deltas as they come; nothing is sent until the first `next()`."""
@@ -398,6 +599,103 @@ class ChatLLM:
             out["detail"] = "reachable (the endpoint listed no models)"
         return out
 
+    def context_window(self) -> tuple[int, str]:
+        """(tokens, where that number came from): the smaller of the window the server
+        reports and the setting PAPERS_LLM_CONTEXT_TOKENS, or the setting alone when the
+        server reports none. The server is asked once per ChatLLM (see the module
+        docstring); a server that could not be reached is asked again at most every
+        WINDOW_REPROBE_SECONDS. Never raises."""
+        setting = int(self.settings.llm_context_tokens)
+        try:
+            server, source = self._server_window()
+        except Exception as exc:  # never fatal: the setting is the answer
+            log.debug("%s: context window probe failed", self.base_url, exc_info=exc)
+            server, source = None, ""
+        if server is None:
+            return setting, "setting PAPERS_LLM_CONTEXT_TOKENS (the server reports none)"
+        if server < setting:
+            return server, f"{source} (smaller than PAPERS_LLM_CONTEXT_TOKENS={setting})"
+        if setting < server:
+            return setting, f"setting PAPERS_LLM_CONTEXT_TOKENS (smaller than the server's {server} from {source})"
+        return setting, f"{source}, the same as PAPERS_LLM_CONTEXT_TOKENS"
+
+    # --- context window ----------------------------------------------------------------------
+
+    def _server_window(self) -> tuple[int | None, str]:
+        """The smallest window the server has told of (probe or overflow error), cached."""
+        with self._window_lock:
+            stale = (self._window_unreachable_at is not None
+                     and time.monotonic() - self._window_unreachable_at >= WINDOW_REPROBE_SECONDS)
+            if self._window_probe is None or stale:
+                self._window_unreachable_at = None
+                self._window_probe = self._probe_window()
+            found = [w for w in (self._window_probe, self._window_learned) if w is not None and w[0] is not None]
+        if not found:
+            return None, ""
+        return min(found, key=lambda w: w[0])
+
+    def _learn_window(self, tokens: int, source: str) -> None:
+        with self._window_lock:
+            if self._window_learned is None or tokens < self._window_learned[0]:
+                self._window_learned = (tokens, source)
+
+    def _probe_window(self) -> tuple[int | None, str]:
+        """Ask the server for its context window: vLLM, llama.cpp, Ollama shapes, in that
+        order, one try each with a short timeout; (None, "") when none answers."""
+        base = (self.settings.openai_base_url or DEFAULT_BASE_URL).strip().rstrip("/")
+        root = base[:-3] if base.endswith("/v1") else base
+        timeout = min(HEALTH_TIMEOUT, self.settings.llm_timeout)
+        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
+        probes: list[tuple[str, str, dict | None, Callable[[Any], tuple[int, str] | None]]] = [
+            ("GET", f"{base}/models", None, self._window_from_models),
+            ("GET", f"{root}/props", None, _window_from_props),
+            ("POST", f"{root}/api/show", {"model": self.model}, _window_from_ollama),
+        ]
+        for method, url, body, read in probes:
+            try:
+                if method == "GET":
+                    response = httpx.get(url, headers=headers, timeout=timeout)
+                else:
+                    response = httpx.post(url, json=body, headers=headers, timeout=timeout)
+            except httpx.TransportError as exc:  # refused, timed out, ...: the other probes would fare no better
+                self._window_unreachable_at = time.monotonic()
+                log.info("%s: cannot ask the server for its context window (%s); using PAPERS_LLM_CONTEXT_TOKENS",
+                         self.base_url, self._scrub(" ".join(str(exc).split())[:200]) or type(exc).__name__)
+                return None, ""
+            except Exception as exc:  # a URL httpx refuses, ...: not this probe
+                log.debug("%s: context window probe %s failed", self.base_url, url, exc_info=exc)
+                continue
+            if response.status_code != 200:
+                continue
+            try:
+                found = read(response.json())
+            except Exception:  # not JSON, or not the expected shape
+                found = None
+            if found is not None:
+                log.info("%s: context window %d tokens (%s)", self.base_url, *found)
+                return found
+        return None, ""
+
+    def _window_from_models(self, data: Any) -> tuple[int, str] | None:
+        """vLLM's /v1/models: the served model's `max_model_len` (also `context_length` /
+        `context_window`, which some hosted endpoints list). llama.cpp's `meta.n_ctx_train`
+        is the training length, not the running window: not used."""
+        entries = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(entries, list):
+            return None
+        entries = [e for e in entries if isinstance(e, dict)]
+        chosen = ([e for e in entries if e.get("id") == self.model]
+                  or [e for e in entries if str(e.get("id", "")).split(":")[0] == self.model]
+                  or (entries if len(entries) == 1 else []))
+        for entry in chosen:
+            for key, source in (("max_model_len", "vLLM /v1/models max_model_len"),
+                                ("context_length", "/v1/models context_length"),
+                                ("context_window", "/v1/models context_window")):
+                tokens = _positive_int(entry.get(key))
+                if tokens:
+                    return tokens, source
+        return None
+
     # --- internals --------------------------------------------------------------------------
 
     def _params(self, messages: list[dict], max_tokens: int | None) -> dict:
@@ -418,9 +716,11 @@ class ChatLLM:
                 return self._client.chat.completions.create(**params, **extra)
             raise
 
-    def _retrying(self, fn: Callable[[], T], attempts: Callable[[], int], start: float) -> T:
+    def _retrying(self, fn: Callable[[], T], attempts: Callable[[], int], start: float,
+                  request: tuple[list[dict], int | None] | None = None) -> T:
         """`fn` retried on transient failures; what still fails is raised as an LLMError
-        (`attempts()`: the attempts made so far; `start`: when the call began, monotonic)."""
+        (`attempts()`: the attempts made so far; `start`: when the call began, monotonic;
+        `request`: (messages, max_tokens), to say how big a request that did not fit was)."""
         s = self.settings
         backoff = wait_random_exponential(multiplier=s.llm_retry_initial, max=s.llm_retry_max)
 
@@ -448,7 +748,7 @@ class ChatLLM:
         except LLMError:
             raise
         except Exception as exc:
-            raise self._error(exc, attempts(), time.monotonic() - start) from None
+            raise self._error(exc, attempts(), time.monotonic() - start, request=request) from None
 
     def _usage(self, reported: Any, messages: list[dict], text: str) -> Usage:
         prompt = getattr(reported, "prompt_tokens", None) if reported is not None else None
@@ -476,15 +776,19 @@ class ChatLLM:
                     delta = state.absorb(chunk)
                     if delta:
                         return stream, it, delta
+            except ValueError as exc:  # an event whose data is not JSON
+                stream.close()
+                raise _Malformed(_bad_event(exc)) from None
             except BaseException:
                 stream.close()
                 raise
             stream.close()
             if state.chunks == 0:
-                raise _Malformed("the stream carried no events (not an OpenAI-style SSE stream)")
+                raise _EmptyStream("the stream carried no events (not an OpenAI-style SSE stream)")
             return stream, it, ""
 
-        stream, it, first = self._retrying(open_stream, lambda: attempts, start)
+        request = (messages, max_tokens)
+        stream, it, first = self._retrying(open_stream, lambda: attempts, start, request=request)
 
         parts: list[str] = []
         try:
@@ -499,7 +803,9 @@ class ChatLLM:
                 except StopIteration:
                     break
                 except Exception as exc:
-                    err = self._error(exc, attempts, time.monotonic() - start,
+                    if isinstance(exc, ValueError):
+                        exc = _Malformed(_bad_event(exc))
+                    err = self._error(exc, attempts, time.monotonic() - start, request=request,
                                       prefix=f"the stream broke after {len(ts.text)} characters")
                     err.mid_stream, err.partial_text = bool(ts.text), ts.text
                     raise err from None
@@ -507,11 +813,24 @@ class ChatLLM:
         finally:
             stream.close()
         text = "".join(parts)
+        # The openai client ends the iteration alike on `data: [DONE]` and on a connection
+        # closed without it (its Stream exposes no flag for [DONE]), so a cut stream is
+        # recognised by its missing finish_reason alone.
+        cut_reason = self._cut_reason(state.finish_reason, max_tokens) \
+            if state.finish_reason in (None, "length") else ""
         if state.finish_reason is None:
-            log.warning("LLM %s (model %s): the stream ended without a finish reason", self.base_url, self.model)
+            log.warning("LLM %s (model %s): %s", self.base_url, self.model, cut_reason)
         ts.completion = Completion(text=text, usage=self._usage(state.usage, messages, text), attempts=attempts,
                                    seconds=time.monotonic() - start, model=state.model or self.model,
-                                   finish_reason=state.finish_reason)
+                                   finish_reason=state.finish_reason, cut=bool(cut_reason), cut_reason=cut_reason)
+
+    def _cut_reason(self, finish_reason: str | None, max_tokens: int | None) -> str:
+        if finish_reason == "length":
+            limit = int(max_tokens or self.settings.llm_max_tokens)
+            if limit == self.settings.llm_max_tokens:
+                return f"the reply hit the token limit (PAPERS_LLM_MAX_TOKENS={limit})"
+            return f"the reply hit the token limit (max_tokens={limit} for this call)"
+        return "the stream ended without a finish reason or [DONE] (the server closed it early)"
 
     def _open(self, params: dict) -> Any:
         """Start a stream asking for the final usage chunk; if the server rejects
@@ -520,6 +839,8 @@ class ChatLLM:
             try:
                 return self._create(params, stream=True, stream_options={"include_usage": True})
             except openai.BadRequestError as exc:
+                if _overflow_text(exc) is not None:  # too long, not a stream_options refusal
+                    raise
                 log.info("%s rejected the request with stream_options (%s); retrying without it",
                          self.base_url, self._scrub(_server_message(exc)))
                 stream = self._create(params, stream=True)
@@ -536,27 +857,42 @@ class ChatLLM:
 
     def _cause(self, exc: BaseException) -> str:
         """What went wrong, in words, without the key."""
-        timeout = self.settings.llm_timeout
+        s = self.settings
         if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
-            cause = f"no answer within {timeout:g} s (timeout)"
+            cause = f"no answer within {s.llm_timeout:g} s (timeout; PAPERS_LLM_TIMEOUT sets it)"
         elif isinstance(exc, (openai.APIConnectionError, httpx.TransportError)):
             root = (exc.__cause__ or exc.__context__) if isinstance(exc, openai.APIConnectionError) else exc
             detail = " ".join(str(root or exc).split())[:200]
-            cause = f"cannot reach the endpoint ({type(root or exc).__name__}: {detail})" if detail else \
-                "cannot reach the endpoint (connection error)"
+            what = f"{type(root or exc).__name__}: {detail}" if detail else "connection error"
+            hint = "; is the server running there? (OPENAI_BASE_URL)" if "refused" in detail.lower() else ""
+            cause = f"cannot reach the endpoint ({what}){hint}"
         elif isinstance(exc, openai.APIStatusError):
             status, said = exc.status_code, _server_message(exc)
             said_part = f": {said}" if said else ""
             if status == 401:
-                cause = ("the endpoint rejected the API key (401)" if self._key else
+                cause = ("the endpoint rejected the API key (401); check OPENAI_API_KEY" if self._key else
                          "the endpoint requires an API key (401); set OPENAI_API_KEY") + said_part
             elif status == 403:
                 cause = f"the endpoint refused access (403){said_part}"
             elif status == 404:
-                cause = (f"not found (404): no model {self.model!r} there, or the base URL lacks /v1 "
-                         f"(set PAPERS_LLM_MODEL / OPENAI_BASE_URL){said_part}")
+                said_note = f" (the server said: {said})" if said else ""
+                if not re.search(r"/v\d", urlsplit(self.base_url).path):
+                    cause = (f"not found (404): the base URL has no /v1 path, where OpenAI-compatible servers "
+                             f"answer (/v1/chat/completions); set OPENAI_BASE_URL={self.base_url}/v1{said_note}")
+                else:
+                    cause = (f"not found (404): no model {self.model!r} there (set PAPERS_LLM_MODEL to one the "
+                             f"server lists), or OPENAI_BASE_URL is not the server's API path{said_note}")
             elif status == 429:
-                cause = f"rate limited (429){said_part}"
+                asked = _retry_after(exc)
+                if asked is None:
+                    cause = f"rate limited (429){said_part}"
+                elif asked > s.llm_retry_max:
+                    cause = (f"rate limited (429; the server asked to wait {asked:g} s, longer than "
+                             f"PAPERS_LLM_RETRY_MAX={s.llm_retry_max:g} s, so shorter waits were tried){said_part}")
+                else:
+                    cause = f"rate limited (429; the server asked to wait {asked:g} s){said_part}"
+            elif status == 503:
+                cause = f"server unavailable (503: overloaded, or still loading the model){said_part}"
             elif status >= 500:
                 cause = f"server error ({status}){said_part}"
             else:
@@ -572,16 +908,74 @@ class ChatLLM:
             cause = "malformed response (the answer could not be read as an OpenAI-style result)"
         return self._scrub(cause)
 
-    def _error(self, exc: BaseException, attempts: int, seconds: float, prefix: str = "") -> LLMError:
-        cause = self._cause(exc)
+    def _overflow_cause(self, exc: BaseException, said: str, messages: list[dict],
+                        max_tokens: int | None) -> str:
+        """A request the server refused as longer than its context window, in words."""
+        prompt, reply = estimate_prompt_tokens(messages), int(max_tokens or self.settings.llm_max_tokens)
+        window, source = self.context_window()  # the window this request was built for
+        server_window, server_prompt = _overflow_numbers(exc)
+        counted = f"; the server counted {server_prompt}" if server_prompt else ""
+        status = _status(exc)
+        where = f"{status}" if status else "an error event in the stream"
+        if server_window:
+            self._learn_window(server_window, "the server's context-overflow error")
+            told = f"; the server says its window is {server_window} tokens"
+            fix = f"set PAPERS_LLM_CONTEXT_TOKENS to {server_window} or less"
+        else:
+            told = ""
+            fix = "set PAPERS_LLM_CONTEXT_TOKENS to the server's real context window"
+        return (f"the request does not fit the model's context window ({where}: {said}). The prompt is about "
+                f"{prompt} tokens (estimated{counted}) plus up to {reply} for the reply; the window in use is "
+                f"{window} tokens, from {source}{told}. To fix: {fix}; fewer abstracts "
+                f"(PAPERS_ANSWER_PAPERS) or a smaller PAPERS_LLM_MAX_TOKENS also shrink the request")
+
+    def _empty_stream_cause(self, messages: list[dict], max_tokens: int | None) -> tuple[str, bool]:
+        """(cause, overflow) for a 200 stream without a single event."""
+        prompt, reply = estimate_prompt_tokens(messages), int(max_tokens or self.settings.llm_max_tokens)
+        window, source = self.context_window()
+        why = (f"A llama.cpp server sends an empty stream when the prompt (about {prompt} tokens, estimated) plus "
+               f"the reply (up to {reply} tokens) exceeds its context window; the window in use is {window} tokens, "
+               f"from {source}")
+        if prompt + reply > window:
+            if source.startswith("setting"):
+                fix = ("set PAPERS_LLM_CONTEXT_TOKENS to the server's real window; fewer abstracts "
+                       "(PAPERS_ANSWER_PAPERS) or a smaller PAPERS_LLM_MAX_TOKENS also shrink the request")
+            else:  # the server's own window: a larger setting cannot help
+                fix = ("send less: fewer abstracts (PAPERS_ANSWER_PAPERS) or a smaller PAPERS_LLM_MAX_TOKENS "
+                       f"(PAPERS_LLM_CONTEXT_TOKENS cannot raise the server's {window})")
+            return (f"the request does not fit the model's context window: the stream carried no events. {why}, and "
+                    f"{prompt} + {reply} = {prompt + reply} is over it. To fix: {fix}"), True
+        return (f"malformed response: the stream carried no events (not an OpenAI-style SSE stream). {why}; "
+                f"the estimate fits that window, but if the server's window is smaller, set "
+                f"PAPERS_LLM_CONTEXT_TOKENS to it"), False
+
+    def _error(self, exc: BaseException, attempts: int, seconds: float, prefix: str = "",
+               request: tuple[list[dict], int | None] | None = None) -> LLMError:
+        overflow = False
+        said = _overflow_text(exc)
+        if request is not None and said is not None:
+            cause, overflow = self._scrub(self._overflow_cause(exc, said, *request)), True
+        elif request is not None and isinstance(exc, _EmptyStream):
+            cause, overflow = self._empty_stream_cause(*request)
+            cause = self._scrub(cause)
+        else:
+            cause = self._cause(exc)
         if prefix:
             cause = f"{prefix}: {cause}"
         retryable = _is_transient(exc)
         if retryable and attempts > 1:
-            cause = f"gave up after {attempts} attempts in {seconds:.1f} s; last error: {cause}"
+            s = self.settings
+            cause = (f"gave up after {attempts} attempts in {seconds:.1f} s (PAPERS_LLM_MAX_ATTEMPTS="
+                     f"{s.llm_max_attempts}, PAPERS_LLM_MAX_RETRY_SECONDS={s.llm_max_retry_seconds:g}); "
+                     f"last error: {cause}")
         message = f"LLM endpoint {self.base_url} (model {self.model}): {cause}"
         log.info("%s", message)
-        return LLMError(message, status=_status(exc), attempts=attempts, seconds=seconds, retryable=retryable)
+        return LLMError(message, status=_status(exc), attempts=attempts, seconds=seconds, retryable=retryable,
+                        overflow=overflow, empty_stream=isinstance(exc, _EmptyStream))
+
+
+def _bad_event(exc: ValueError) -> str:
+    return f"a stream event is not valid JSON ({' '.join(str(exc).split())[:120]})"
 
 
 def _snippet(value: Any) -> str:

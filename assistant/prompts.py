@@ -24,6 +24,8 @@ EXPECTED = {
     "compare": {"methods", "rows", "sources", "not_stated"},
     "condense": {"history", "question"},
     "judge": {"claim", "evidence"},
+    "evidence": {"question", "title", "abstract"},
+    "quotes": {"question", "sources", "abstain_phrase"},
 }
 ROLES = ("system", "user")
 

@@ -296,7 +296,10 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     sources: list[Source] = field(default_factory=list)
     abstained: bool = False
-    backend: str = "extractive"  # or "llm:<model>"
+    # Who wrote the text: "extractive" (no model involved, also the threshold's abstentions),
+    # "llm:<model>" (a model answer that passed the checks, or the model's abstention),
+    # "extractive (LLM fallback)" (the model was called; its reply failed or was rejected: `fallback` says why).
+    backend: str = "extractive"
     confidence: float = 0.0  # answerability compared with the abstention threshold (1.0: a comparison table)
     checks: CitationChecks = field(default_factory=CitationChecks)
     notices: list[str] = field(default_factory=list)
@@ -308,6 +311,12 @@ class Answer:
     filter_excluded: dict[str, int] = field(default_factory=dict)
     # Papers outside the filter that answer clearly better than any inside (the answer abstains).
     outside_filter: list[Source] = field(default_factory=list)
+    fallback: str | None = None  # why the model's answer is not shown (backend "extractive (LLM fallback)")
+
+    @property
+    def model_written(self) -> bool:
+        """The text was written (or the abstention decided) by the model."""
+        return self.backend.startswith("llm:")
 
     def to_dict(self) -> dict[str, Any]:
         return {"question": self.question, "answer": self.text,
@@ -318,4 +327,4 @@ class Answer:
                 "usage": self.usage, "standalone_question": self.standalone_question,
                 "comparison": self.table.to_dict() if self.table is not None else None,
                 "filter_excluded": self.filter_excluded,
-                "outside_filter": [s.to_dict() for s in self.outside_filter]}
+                "outside_filter": [s.to_dict() for s in self.outside_filter], "fallback": self.fallback}

@@ -148,6 +148,34 @@ class Settings(BaseSettings):
         0.5, ge=0, description="Scale of the retry waits: the n-th retry waits a random time up to "
                                 "llm_retry_initial * 2^n seconds (capped at llm_retry_max).")
     llm_retry_max: float = Field(8.0, ge=0, description="Longest wait between two retries, in seconds.")
+    llm_evidence: bool = Field(
+        True,
+        description="Before the answer is written, the model scores each candidate paper's relevance to the "
+                    "question (0-10 and a one-sentence summary, as PaperQA2 does); scores re-rank the papers, "
+                    "drop those below llm_evidence_min, and the model abstains when none is left. One request "
+                    "per paper (llm_evidence_papers), llm_parallel at a time.")
+    llm_evidence_papers: int = Field(
+        5, ge=1, le=50, description="Candidate papers the model scores (the best retrieved ones).")
+    llm_evidence_min: int = Field(
+        3, ge=0, le=10,
+        description="Model relevance score (0-10) a paper needs to be kept for the answer. Not calibrated: no "
+                    "capable model can run here (docs/llm.md says why 3).")
+    llm_evidence_max_tokens: int = Field(
+        64, ge=8, le=1024, description="Most tokens the model may write per evidence score (JSON and summary).")
+    llm_quotes: bool = Field(
+        True,
+        description="Quote-first generation (as Ai2 Scholar QA does): the model first lists verbatim quotes "
+                    "from the kept papers, each is verified against its abstract, and the answer is written from "
+                    "the verified quotes only. Off: the answer is written from the whole abstracts.")
+    llm_quote_max_tokens: int = Field(
+        300, ge=16, le=4096, description="Most tokens the model may write for its quotes.")
+    llm_parallel: int = Field(
+        4, ge=1, le=64, description="Concurrent requests to the endpoint (evidence scoring).")
+    llm_price_in: float | None = Field(
+        None, ge=0, description="Price of a million prompt tokens (any currency); with llm_price_out, "
+                                "answers report their cost.")
+    llm_price_out: float | None = Field(
+        None, ge=0, description="Price of a million completion tokens (see llm_price_in).")
 
     @property
     def llm_configured(self) -> bool:
@@ -177,3 +205,156 @@ def settings_table() -> str:
         shown = "./" + str(default.relative_to(PROJECT_DIR)) if isinstance(default, Path) else str(default)
         lines.append(f"| {' / '.join(f'`{n}`' for n in names)} | `{shown}` | {field.description} |")
     return "\n".join(lines)
+
+
+# --- user errors ------------------------------------------------------------------------------
+
+import os  # noqa: E402  (here, with the code that uses them)
+import re  # noqa: E402
+
+
+class SettingsError(ValueError):
+    """Settings that do not validate, one line per bad value, each naming the setting the
+    way the user gave it: the environment variable as spelled (`PAPERS_LLM_TIMEOUT`,
+    `OPENAI_BASE_URL`), the command-line flag (`--index-name`, `--set llm_timeout`) or,
+    for a value given in code, the field name. `problems` holds the lines."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems) or ["invalid settings"]
+        super().__init__("\n".join(self.problems))
+
+    @classmethod
+    def from_validation(cls, exc, cli: dict | None = None, given: dict | None = None,
+                        environ=None, model: type[BaseSettings] | None = None) -> "SettingsError":
+        """The user error for a pydantic ValidationError raised while building `model`
+        (Settings) from the environment, `cli` ({field: (flag, value)}) and `given`
+        ({field: value}, values passed in code)."""
+        model = model or Settings
+        environ = os.environ if environ is None else environ
+        by_field: dict[str, list[dict]] = {}
+        for err in exc.errors(include_url=False):
+            loc = err.get("loc") or ()
+            field = _field_of(str(loc[0]), model) if loc else ""
+            by_field.setdefault(field, []).append(err)
+        problems = []
+        for field, errs in by_field.items():
+            value = errs[0].get("input")
+            messages = []
+            for err in errs:
+                message = _message(field, err)
+                if message not in messages:
+                    messages.append(message)
+            if not field:
+                problems.append("invalid settings: " + "; ".join(messages))
+                continue
+            name = setting_source(field, value, cli=cli, given=given, environ=environ, model=model)
+            problems.append(f"invalid {name}={_shown(field, value, model)}: {'; '.join(messages)}")
+        return cls(problems)
+
+
+def env_names(field: str, model: type[BaseSettings] | None = None) -> list[str]:
+    """The environment variables pydantic-settings reads for `field`, in its order of
+    preference: the field's aliases (OPENAI_BASE_URL, PAPERS_OPENAI_BASE_URL), else
+    PAPERS_<FIELD>."""
+    model = model or Settings
+    alias = model.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        names = [c for c in alias.choices if isinstance(c, str)]
+        if names:
+            return names
+    if isinstance(alias, str):
+        return [alias]
+    return [f"{model.model_config.get('env_prefix', '')}{field}".upper()]
+
+
+def env_source(field: str, environ=None, model: type[BaseSettings] | None = None, value: object = None) -> str | None:
+    """The environment variable, spelled as it is set, that gives `field` its value
+    (None when none is set). Names are matched without case unless the model says
+    otherwise; among several spellings the one holding `value` (else the last, which
+    pydantic-settings uses) wins."""
+    model = model or Settings
+    environ = os.environ if environ is None else environ
+    if field not in model.model_fields:
+        return None
+    sensitive = bool(model.model_config.get("case_sensitive", False))
+    for name in env_names(field, model):
+        keys = [k for k in environ if (k == name if sensitive else k.lower() == name.lower())]
+        if keys:
+            return next((k for k in reversed(keys) if value is not None and _same(environ[k], value)), keys[-1])
+    return None
+
+
+def setting_source(field: str, value: object = None, cli: dict | None = None, given: dict | None = None,
+                   environ=None, model: type[BaseSettings] | None = None) -> str:
+    """How the user set `field` (to `value`): the CLI flag from `cli` ({field: (flag, value)}),
+    the field name when it was given in code (`given`), or the environment variable as
+    spelled. When several set it, the one holding `value` wins; when none holds it, the
+    value was given in code some other way (e.g. `Settings(llm_timeout=...)`): the field name."""
+    cli, given = cli or {}, given or {}
+    candidates = []
+    if field in cli:
+        candidates.append(cli[field])
+    if field in given:
+        candidates.append((field, given[field]))
+    env = env_source(field, environ, model, value)
+    if env is not None:
+        candidates.append((env, (os.environ if environ is None else environ)[env]))
+    for label, held in candidates:
+        if _same(held, value):
+            return label
+    return field
+
+
+def load_settings(cli: dict[str, tuple[str, object]] | None = None, **overrides) -> Settings:
+    """Settings from the environment, then `cli` ({field: (flag as typed, value)}, e.g.
+    {"index_name": ("--index-name", "x")}), then `overrides` (values given in code).
+    A bad value raises SettingsError naming the variable, flag or field it came from."""
+    from pydantic import ValidationError
+
+    values = {field: value for field, (_, value) in (cli or {}).items()}
+    values.update(overrides)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise SettingsError.from_validation(exc, cli=cli, given=overrides) from None
+
+
+_BOOL_WORDS = "true or false (also 1/0, yes/no, on/off)"
+_HINTS = {
+    ("index_name", "string_pattern_mismatch"):
+        "an index name is 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit",
+}
+
+
+def _field_of(key: str, model: type[BaseSettings]) -> str:
+    """The field an error location names: the field itself, or one of its aliases."""
+    if key in model.model_fields:
+        return key
+    for field in model.model_fields:
+        if key.lower() in (n.lower() for n in env_names(field, model)):
+            return field
+    return key
+
+
+def _message(field: str, err: dict) -> str:
+    kind = err.get("type", "")
+    if (field, kind) in _HINTS:
+        return _HINTS[(field, kind)]
+    message = str(err.get("msg", "invalid value"))
+    if kind in ("bool_parsing", "bool_type"):
+        message += f"; use {_BOOL_WORDS}"
+    return message
+
+
+def _same(a: object, b: object) -> bool:
+    return a == b or (a is not None and b is not None and str(a) == str(b))
+
+
+def _shown(field: str, value: object, model: type[BaseSettings]) -> str:
+    """The bad value as shown: quoted, shortened, never a secret or a URL's password."""
+    if field in model.model_fields and "SecretStr" in str(model.model_fields[field].annotation):
+        return "'***'"
+    text = str(value) if isinstance(value, (Path, SecretStr)) else value
+    shown = repr(text)
+    shown = re.sub(r"(//)[^/@\s]+@", r"\1***@", shown)
+    return shown if len(shown) <= 120 else shown[:117] + "..."

@@ -60,6 +60,7 @@ CSS = """
 .pa-header h1 { margin-bottom: 0.1em; }
 .pa-header p { margin-top: 0; color: var(--body-text-color-subdued); }
 .pa-status { font-size: 0.9em; color: var(--body-text-color-subdued); }
+.pa-draft-label { font-size: 0.85em; opacity: 0.7; font-style: italic; }
 .pa-cite { font-size: 0.72em; font-weight: 700; color: var(--color-accent); padding: 0 0.1em; cursor: help; }
 .pa-sources { margin-top: 0.8em; border-top: 1px solid var(--border-color-primary); padding-top: 0.4em; }
 .pa-sources > summary, .pa-more > summary { cursor: pointer; font-weight: 600; }
@@ -270,6 +271,40 @@ def describe_filters(filters: dict[str, Any]) -> str:
 INCLUDE_UNKNOWN_LABEL = "Include papers lacking the field"
 
 
+def usage_line(usage: dict[str, Any] | None) -> str:
+    """What the model calls behind an answer cost (`Answer.usage`, i.e. `Ledger.to_dict()`),
+    as escaped HTML: calls and model, tokens ("≈ …, estimated" when any count is tiktoken's
+    estimate), failed attempts when there were any, and the cost when prices are set
+    (llm_price_in / llm_price_out). "" when no model was called."""
+    if not usage:
+        return ""
+    calls = usage.get("n_calls")
+    if calls is None:
+        calls = len(usage.get("calls") or [])
+    prompt, completion = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
+    total = usage.get("total_tokens")
+    if total is None and ("prompt_tokens" in usage or "completion_tokens" in usage):
+        total = prompt + completion
+    if not calls and total is None:
+        return ""
+    parts = []
+    if calls:
+        model = usage.get("model")
+        parts.append(f"{calls} model call{'s' if calls != 1 else ''}" + (f" to {model}" if model else ""))
+    if total is not None:
+        estimated = bool(usage.get("estimated"))
+        parts.append(f"{'≈' if estimated else ''}{total:,} tokens ({prompt:,} in + {completion:,} out"
+                     f"{', estimated' if estimated else ''})")
+    failed = usage.get("failed_attempts") or 0
+    if failed > 0:
+        parts.append(f"{failed} failed attempt{'s' if failed != 1 else ''}")
+    cost = usage.get("cost")
+    if isinstance(cost, (int, float)):  # in the currency of llm_price_in / llm_price_out
+        shown = f"{cost:,.4f}" if cost >= 0.01 else f"{cost:.6f}".rstrip("0").rstrip(".")
+        parts.append(f"cost {shown if shown != '0' or cost == 0 else f'{cost:.1e}'}")
+    return esc("usage: " + ", ".join(parts))
+
+
 def render_answer(answer: Answer, filters: dict[str, Any] | None = None) -> str:
     """The final assistant message: notices, answer text (Markdown, markers
     styled), numbered source cards, and a small footer."""
@@ -298,12 +333,22 @@ def render_answer(answer: Answer, filters: dict[str, Any] | None = None) -> str:
     foot = [f"answered by: {esc(answer.backend)}"]
     if filters and describe_filters(filters):
         foot.append(f"filters: {esc(describe_filters(filters))}")
+    usage = usage_line(answer.usage)
+    if usage:
+        foot.append(f'<span class="pa-usage">{usage}</span>')
     out.append(f'<div class="pa-foot">{" · ".join(foot)}</div>')
     return "\n\n".join(out)
 
 
-def render_partial(text: str) -> str:
-    return mark_citations(text) + "\n\n" + THINKING if text.strip() else THINKING
+def render_partial(text: str, draft: bool = False) -> str:
+    """Text as it streams in. `draft`: a model is writing it, so it is shown escaped
+    under a label and replaced by the checked answer (which may be another text)."""
+    if not text.strip():
+        return THINKING
+    if draft:
+        return ('<div class="pa-draft-label">Draft from the model, not yet checked: the checked answer '
+                'replaces it.</div>\n\n' + mark_citations(esc(text)) + "\n\n" + THINKING)
+    return mark_citations(text) + "\n\n" + THINKING
 
 
 def render_error(exc: BaseException, what: str = "that question") -> str:
@@ -396,7 +441,7 @@ class PaperUI:
                 text = ""
                 for delta in stream:
                     text += delta
-                    yield show(render_partial(text)), "", answers
+                    yield show(render_partial(text, draft=self.pa.llm is not None)), "", answers
                 answer = stream.result()
             finally:
                 self.lock.release_read()

@@ -290,6 +290,107 @@ def faithfulness(pairs: Iterable[tuple[str, list[str]]],
     return supported / len(pairs)
 
 
+_MARKUP = re.compile(r"[^\w]+")
+_VERDICT_LABELS = {"verdict", "answer", "final", "label", "result", "judgement", "judgment"}
+
+
+def parse_verdict(reply: str, prompt: str | None = None) -> bool | None:
+    """Read a judge's reply (prompts/judge.txt asks for one word): True for SUPPORTED,
+    False for UNSUPPORTED, ``None`` when the reply says neither.
+
+    The reply is case-folded and every run of non-word characters (markdown ``**``, quotes,
+    punctuation, newlines) becomes a space; leading labels ("Verdict:", "Answer:", "Final
+    answer:") are dropped. The first word must then be ``supported`` or ``unsupported``
+    (``not supported`` counts as unsupported). It is ``None`` when:
+
+    * the first word is anything else (an explanation first, an empty reply);
+    * the other verdict word also appears ("SUPPORTED or UNSUPPORTED");
+    * more than the verdict came back and the whole reply is a piece of ``prompt``
+      (normalised the same way): a model echoing the instructions ("SUPPORTED if the
+      evidence states ...") or the prompt itself, as a base model does.
+    """
+    words = _MARKUP.sub(" ", (reply or "").casefold()).replace("_", " ").split()
+    while words and words[0] in _VERDICT_LABELS:
+        words = words[1:]
+    if not words:
+        return None
+    if words[0] == "supported":
+        verdict, size, other = True, 1, "unsupported"
+    elif words[0] == "unsupported":
+        verdict, size, other = False, 1, "supported"
+    elif words[:2] == ["not", "supported"]:
+        verdict, size, other = False, 2, "unsupported"
+    else:
+        return None
+    if other in words[size:]:
+        return None
+    if len(words) > size and prompt:
+        said = " ".join(words)
+        if said in " ".join(_MARKUP.sub(" ", prompt.casefold()).replace("_", " ").split()):
+            return None
+    return verdict
+
+
+def judged_faithfulness(pairs: Iterable[tuple[str, list[str]]],
+                        verdict: Callable[[str, str], bool | None]) -> dict[str, Any]:
+    """Faithfulness by a judge that may not give a verdict (a model whose call failed, or
+    whose reply `parse_verdict` could not read).
+
+    ``pairs`` as for `faithfulness`; ``verdict(sentence, quote)`` returns True (supported),
+    False (not supported) or ``None`` (no verdict). Each sentence's quotes are judged in
+    order until one is supported (the rest are not asked). A sentence is
+
+    * supported: some quote is judged supported;
+    * unsupported: it cites no quote, or every quote is judged not supported;
+    * unscored: no quote is supported and at least one got no verdict (it might have been
+      the supporting one); it counts neither way.
+
+    Returns ``{"score": supported / (supported + unsupported) or None when no sentence was
+    scored, "sentences", "supported", "unsupported", "unscored"}``. An item with unscored
+    sentences is scored on the rest; it is never scored 0 for the judge's failures.
+    """
+    supported = unsupported = unscored = 0
+    for sentence, quotes in pairs:
+        undecided = False
+        for quote in quotes:
+            v = verdict(sentence, quote)
+            if v is True:
+                supported += 1
+                break
+            undecided = undecided or v is None
+        else:
+            if undecided:
+                unscored += 1
+            else:
+                unsupported += 1
+    scored = supported + unsupported
+    return {"score": supported / scored if scored else None, "sentences": scored + unscored,
+            "supported": supported, "unsupported": unsupported, "unscored": unscored}
+
+
+# --- who wrote an answer ------------------------------------------------------------------------
+
+ORIGINS = ("model_written", "fallback", "no_model")
+
+
+def answer_origin(backend: str | None, fallback: str | None = None) -> str:
+    """Who wrote an answer (or a comparison table), from its ``backend`` and ``fallback``
+    (`assistant.records.Answer`):
+
+    * ``"model_written"``: backend ``llm:<model>`` (the model's text passed the checks, or the
+      model abstained);
+    * ``"fallback"``: the model was called and its reply failed or was rejected (backend
+      ``extractive (LLM fallback)``, or any backend with a ``fallback`` reason);
+    * ``"no_model"``: no model call wrote it (``extractive``, also the threshold's abstentions).
+    """
+    backend = backend or ""
+    if backend.startswith("llm:") and not fallback:
+        return "model_written"
+    if fallback or "fallback" in backend.casefold():
+        return "fallback"
+    return "no_model"
+
+
 # --- comparison tables --------------------------------------------------------------------------
 
 

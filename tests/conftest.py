@@ -15,7 +15,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 # The OpenAI-compatible test server (tests/llm_server.py) and its `llm_server` fixture.
 # "llm_server", not "tests.llm_server": tests/ is on sys.path (no __init__.py).
-pytest_plugins = ["llm_server"]
+# The real llama.cpp server (tests/llama_server.py) and its session-wide `llama_server` fixture.
+pytest_plugins = ["llm_server", "llama_server"]
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,11 @@ model: every reply is scripted by the test.
 
 Routes: POST /v1/chat/completions (JSON, or SSE when `"stream": true`:
 `data: {chunk}\\n\\n` ... `data: [DONE]\\n\\n`, with a final usage chunk when
-`stream_options.include_usage` is set), GET /v1/models.
+`stream_options.include_usage` is set), GET /v1/models (each entry with `max_model_len`
+when `server.max_model_len` is set, as vLLM does), and, only when scripted, GET /props
+(llama.cpp's native server) and POST /api/show (Ollama). Every other path, including
+/chat/completions without /v1, is answered 404 `{"detail": "Not Found"}` as FastAPI-based
+servers (llama-cpp-python, vLLM) do.
 
 Scripting:
     server.plan(status=429, headers={"Retry-After": "0"})   # one planned response
@@ -17,12 +21,28 @@ Scripting:
     server.plan(chunks=["Spa", "rse"])                      # these exact stream deltas
     server.plan(raw=b"not json")                            # this body, as is
     server.plan(stream_break_after=3)                       # drop the connection after 3 deltas
+    server.plan(stream_cut=True)                            # end the stream cleanly after the deltas,
+                                                            #   with neither finish_reason nor [DONE]
+    server.plan(finish_reason="length")                     # the finish reason sent (default "stop")
+    server.plan(empty_stream=True)                          # 200 event-stream headers, then an empty
+                                                            #   chunked body: what llama-cpp-python's
+                                                            #   server sends when the prompt >= n_ctx
+    server.plan_overflow(n_ctx=2048, prompt_tokens=3000)    # 400 context_length_exceeded, OpenAI /
+                                                            #   vLLM / llama-cpp-python words
+    server.plan_overflow(n_ctx=2048, shape="llama.cpp")     # 400 exceed_context_size_error with n_ctx
     server.plan(usage=False)                                # report no usage
-    server.plan(route="/v1/models", status=401)             # plans for another route
+    server.plan(route="/v1/models", status=401)             # plans for another route ("/props",
+                                                            #   "/api/show" too: status, delay, raw)
+    server.max_model_len = 4096                             # vLLM: /v1/models entries carry it
+    server.props = llama_props(n_ctx=2048)                  # llama.cpp: GET /props answers this
+    server.ollama_show = ollama_show(context_length=8192,   # Ollama: POST /api/show answers this
+                                     num_ctx=4096)          #   (num_ctx optional) for a model in
+                                                            #   server.models, else 404 as Ollama does
     server.reply = lambda request_json: "text"              # default when no plan is queued
     server.api_key = "test-key"                             # then other keys get 401
     server.requests                                         # every chat request body (parsed JSON)
     server.hits                                             # (method, path) of every request
+    server.count("GET", "/props")                           # how many of those hit one route
 
 Use the `llm_server` fixture (function scope) and `server.settings(**overrides)`
 (or `llm_settings(server, ...)`) for `Settings` that point at it with short waits.
@@ -46,6 +66,8 @@ import pytest
 
 CHAT = "/v1/chat/completions"
 MODELS = "/v1/models"
+PROPS = "/props"
+SHOW = "/api/show"
 
 
 @dataclass
@@ -62,8 +84,33 @@ class Plan:
     delay: float = 0.0                      # seconds before answering
     chunk_delay: float = 0.0                # seconds between stream chunks
     stream_break_after: int | None = None   # close the socket after this many deltas
+    stream_cut: bool = False                # end the stream after the deltas: no finish_reason, no [DONE]
+    empty_stream: bool = False              # a 200 event stream with no events at all
+    finish_reason: str = "stop"             # the finish reason of the answer
     usage: dict | bool | None = None        # None: default counts; False: none; dict: these numbers
     model: str | None = None                # model name in the answer (default: the requested one)
+
+
+def llama_props(n_ctx: int = 2048, top_level: bool = False) -> dict:
+    """A llama.cpp server's GET /props answer (n_ctx under default_generation_settings,
+    or at the top level as some versions put it)."""
+    if top_level:
+        return {"n_ctx": n_ctx, "total_slots": 1, "model_path": "/models/test.gguf"}
+    return {"default_generation_settings": {"n_ctx": n_ctx, "params": {"n_predict": -1, "temperature": 0.8}},
+            "total_slots": 1, "model_path": "/models/test.gguf", "chat_template": "", "build_info": "b0-test"}
+
+
+def ollama_show(context_length: int | None = 8192, num_ctx: int | None = None, arch: str = "llama") -> dict:
+    """An Ollama POST /api/show answer: model_info["<arch>.context_length"], and `num_ctx`
+    in the `parameters` text when given."""
+    parameters = 'stop "<|eot_id|>"'
+    if num_ctx is not None:
+        parameters = f"num_ctx {num_ctx}\n{parameters}"
+    info: dict = {"general.architecture": arch, "general.parameter_count": 8030261248}
+    if context_length is not None:
+        info[f"{arch}.context_length"] = context_length
+    return {"modelfile": "FROM /models/test", "parameters": parameters, "template": "{{ .Prompt }}",
+            "details": {"format": "gguf", "family": arch}, "model_info": info}
 
 
 def split_words(text: str) -> list[str]:
@@ -75,6 +122,9 @@ class LLMTestServer:
     def __init__(self) -> None:
         self.reply: Callable[[dict], str] = lambda request: "This is a scripted test reply."
         self.models: list[str] = ["test-model"]
+        self.max_model_len: int | None = None   # vLLM-style /v1/models field
+        self.props: dict | None = None           # GET /props answer (None: 404)
+        self.ollama_show: dict | None = None     # POST /api/show answer (None: 404)
         self.api_key: str | None = None
         self.requests: list[Any] = []
         self.hits: list[tuple[str, str]] = []
@@ -92,6 +142,23 @@ class LLMTestServer:
         with self._lock:
             self._plans.append(plan)
         return plan
+
+    def plan_overflow(self, n_ctx: int = 2048, prompt_tokens: int = 3000, max_tokens: int = 600,
+                      shape: str = "openai") -> Plan:
+        """A 400 for a request over the context window, in the words of OpenAI, vLLM and
+        llama-cpp-python (shape "openai"), or of llama.cpp's native server ("llama.cpp")."""
+        if shape == "llama.cpp":
+            error = {"code": 400, "message": "the request exceeds the available context size, try increasing it",
+                     "type": "exceed_context_size_error", "n_prompt_tokens": prompt_tokens, "n_ctx": n_ctx}
+        else:
+            error = {"message": f"This model's maximum context length is {n_ctx} tokens. However, you requested "
+                                f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, {max_tokens} "
+                                f"in the completion). Please reduce the length of the messages or completion.",
+                     "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}
+        return self.plan(status=400, raw=json.dumps({"error": error}).encode())
+
+    def count(self, method: str, path: str) -> int:
+        return sum(1 for hit in list(self.hits) if hit == (method, path))
 
     def pending(self, route: str = CHAT) -> int:
         with self._lock:
@@ -216,15 +283,27 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return plan
 
+    def _not_found(self) -> None:
+        """What FastAPI-based servers (llama-cpp-python, vLLM) answer for an unknown path."""
+        self._json(404, {"detail": "Not Found"})
+
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
         self.owner.hits.append(("GET", path))
+        if path == PROPS and self.owner.props is not None:
+            plan = self._planned(PROPS)
+            if plan is not None:
+                self._json(200, self.owner.props, plan.headers)
+            return
         if path != MODELS:
-            return self._error(404, f"no route {path}")
+            return self._not_found()
         plan = self._planned(MODELS)
         if plan is None:
             return
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "tests"} for m in self.owner.models]
+        if self.owner.max_model_len is not None:
+            for entry in data:
+                entry["max_model_len"] = self.owner.max_model_len
         self._json(200, {"object": "list", "data": data}, plan.headers)
 
     def do_POST(self) -> None:
@@ -232,8 +311,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.owner.hits.append(("POST", path))
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if path == SHOW and self.owner.ollama_show is not None:
+            try:
+                asked = json.loads(raw or b"null")
+            except ValueError:
+                asked = None
+            name = asked.get("model") or asked.get("name") if isinstance(asked, dict) else None
+            if name not in self.owner.models:  # what Ollama says for a model it does not have
+                return self._json(404, {"error": f"model '{name}' not found"})
+            plan = self._planned(SHOW)
+            if plan is not None:
+                self._json(200, self.owner.ollama_show, plan.headers)
+            return
         if path != CHAT:
-            return self._error(404, f"no route {path}")
+            return self._not_found()
         try:
             request = json.loads(raw or b"null")
         except ValueError:
@@ -257,7 +348,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._stream(plan, request, chunks, model, usage)
         else:
             body = {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": model,
-                    "choices": [{"index": 0, "finish_reason": "stop",
+                    "choices": [{"index": 0, "finish_reason": plan.finish_reason,
                                  "message": {"role": "assistant", "content": "".join(chunks)}}]}
             if usage is not None:
                 body["usage"] = usage
@@ -289,6 +380,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
         created = int(time.time())
+        if plan.empty_stream:  # headers, then the end of an empty chunked body
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            return
 
         def event(delta: dict | None, finish: str | None = None, usage_: dict | None = None) -> None:
             obj = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": created, "model": model,
@@ -306,7 +401,11 @@ class _Handler(BaseHTTPRequestHandler):
             event({"content": piece})
         if plan.stream_break_after is not None and plan.stream_break_after <= len(chunks):
             return self._drop()
-        event({}, finish="stop")
+        if plan.stream_cut:  # a clean end of the body, but no finish_reason and no [DONE]
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            return
+        event({}, finish=plan.finish_reason)
         include = (request.get("stream_options") or {}).get("include_usage")
         if include and usage is not None:
             event(None, usage_=usage)

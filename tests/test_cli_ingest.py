@@ -189,7 +189,7 @@ def test_usage_errors_are_reported_without_traceback(cli, tmp_path):
     assert bad_layout.returncode == 2 and "invalid choice: 'nope'" in bad_layout.stderr
     bad_name = cli("--index-name", "../escape", tmp_path)
     assert bad_name.returncode == 2
-    assert bad_name.stderr.startswith("error: invalid setting index_name='../escape'")
+    assert bad_name.stderr.startswith("error: invalid --index-name='../escape'")
 
 
 # --- real ingest into a temporary index --------------------------------------

@@ -84,3 +84,107 @@ def test_cli_compare_and_bad_inputs(papers_cli, tmp_path):
     assert proc.returncode == 2 and f"{bad}:2: not a dataset item" in proc.stderr
     proc = papers_cli("eval", "--set", "colour=red", "--index-dir", tmp_path / "idx")
     assert proc.returncode == 2 and "--set 'colour=red'" in proc.stderr
+
+
+# --- --limit, and who wrote the answers (synthetic rows; no index) ------------------------------
+
+
+def _kinds(*kinds):
+    return [harness.Item(f"i{n}", kind, f"question {n}", {}) for n, kind in enumerate(kinds)]
+
+
+def test_limit_takes_items_round_robin_over_types_in_dataset_order():
+    items = _kinds(*["lookup"] * 4, "factual", "factual", "comparison", *["unanswerable"] * 3)
+    # round 1: i0 (lookup), i4 (factual), i6 (comparison), i7 (unanswerable); round 2: i1, i5, -, i8; round 3: i2
+    assert [i.id for i in harness.select_items(items, 5)] == ["i0", "i1", "i4", "i6", "i7"]
+    assert [i.id for i in harness.select_items(items, 8)] == ["i0", "i1", "i2", "i4", "i5", "i6", "i7", "i8"]
+    assert harness.select_items(items, 5) == harness.select_items(list(items), 5)  # deterministic
+    assert harness.select_items(items, 10) == items and harness.select_items(items, 99) == items
+    assert harness.select_items(items, None) == items
+    # The types take turns in the order they first appear, not alphabetically.
+    mixed = _kinds("unanswerable", "lookup", "unanswerable", "lookup")
+    assert [i.id for i in harness.select_items(mixed, 1)] == ["i0"]
+    assert [i.id for i in harness.select_items(mixed, 3)] == ["i0", "i1", "i2"]
+    for bad in (0, -3):
+        with pytest.raises(harness.EvalError, match="--limit"):
+            harness.select_items(items, bad)
+
+
+def test_limit_on_the_golden_test_split_spreads_over_its_four_types():
+    from collections import Counter
+
+    picked = harness.select_items(harness.load_golden(split="test"), 8)
+    assert Counter(i.type for i in picked) == {"lookup": 2, "factual": 2, "comparison": 2, "unanswerable": 2}
+
+
+def test_cli_limit_help_says_round_robin_and_rejects_zero(papers_cli, tmp_path):
+    proc = papers_cli("eval", "--help")
+    text = " ".join(proc.stdout.split())  # argparse wraps the help to the terminal's width
+    assert "round-robin" in text and "not the first N" in text
+    proc = papers_cli("eval", "--limit", "0", "--index-dir", tmp_path / "idx")
+    assert proc.returncode == 2 and "--limit 0" in proc.stderr
+    assert not (tmp_path / "idx").exists()  # refused before an index is built
+
+
+def _answer_row(i, kind, backend, fallback=None, abstained=False, **metrics):
+    row = {"id": f"q{i}", "type": kind, "question": "?", "abstained": abstained, "confidence": 0.5,
+           "backend": backend, "model_written": backend.startswith("llm:"), "fallback": fallback, "usage": {}}
+    row.update(metrics)
+    return row
+
+
+def test_summary_splits_the_answer_metrics_by_who_wrote_them():
+    long_reason = "the model's answer cited a paper that is not among the sources given to it (marker [7])"
+    rows = [
+        _answer_row(1, "factual", "llm:m", citation_precision=1.0, citation_recall=1.0, faithfulness=1.0,
+                    faithfulness_judge=1.0),
+        _answer_row(2, "lookup", "llm:m", citation_precision=0.5, citation_recall=1.0, faithfulness=0.5,
+                    faithfulness_judge=None),  # the judge gave no verdict: not in any judge mean
+        _answer_row(3, "unanswerable", "llm:m", abstained=True),  # the model's own abstention
+        _answer_row(4, "factual", "extractive (LLM fallback)", long_reason, citation_precision=0.25,
+                    citation_recall=0.0, faithfulness=0.75, faithfulness_judge=0.0),
+        _answer_row(5, "factual", "extractive (LLM fallback)", long_reason + " again", abstained=True),
+        _answer_row(6, "lookup", "extractive (LLM fallback)", "LLM endpoint http://h/v1: timeout",
+                    citation_precision=1.0, faithfulness=1.0),
+        _answer_row(7, "unanswerable", "extractive", abstained=True),
+        {"id": "c1", "type": "comparison", "question": "?", "backend": "extractive (LLM fallback)",
+         "fallback": "The model's table was not valid JSON", "model_written": False, "t_coverage": 0.5},
+        {"id": "x1", "type": "factual", "question": "?", "error": "boom", "error_type": "LLMError",
+         "error_stage": "answer"},
+    ]
+    rows[0].update(lgo_abstained=True, lgo_backend="llm:m", lgo_fallback=None)
+    rows[3].update(lgo_abstained=False, lgo_backend="extractive (LLM fallback)", lgo_fallback="timeout")
+    s = harness.aggregate(rows)
+    o = s["answer_origin"]
+    assert o["n"] == 7 and (o["model_written"]["n"], o["fallback"]["n"], o["no_model"]["n"]) == (3, 3, 1)
+    assert o["fallback"]["share"] == pytest.approx(3 / 7)
+    m, f, n = o["model_written"], o["fallback"], o["no_model"]
+    assert m["citation_precision"] == 0.75 and m["faithfulness"] == 0.75 and m["faithfulness_judge"] == 1.0
+    assert m["abstained"] == pytest.approx(1 / 3) and m["abstention"]["abstention_recall"] == 1.0
+    assert m["abstention"]["false_abstention"] == 0.0
+    assert f["citation_precision"] == pytest.approx(0.625) and f["faithfulness_judge"] == 0.0
+    assert f["abstention"]["false_abstention"] == pytest.approx(1 / 3) and f["abstention"]["abstention_recall"] is None
+    assert n["n"] == 1 and n["abstained"] == 1.0 and n["citation_precision"] is None
+    assert f["reasons"] == {long_reason[:60]: 2, "LLM endpoint http://h/v1: timeout": 1}
+    assert s["comparison_origin"] == {"n": 1, "model_written": 0, "fallback": 1, "no_model": 0,
+                                      "fallback_reasons": {"The model's table was not valid JSON": 1}}
+    assert s["leave_gold_out"]["origin"]["model_written"] == 1 and s["leave_gold_out"]["origin"]["fallback"] == 1
+    assert s["errors"]["n"] == 1 and s["errors"]["items"] == ["x1"]
+    assert s["faithfulness_judge"] == 0.5  # 1.0 and 0.0; the unscored item is left out, not counted as 0
+
+    report = {"name": "r", "dataset": "golden", "split": "dev", "seconds": 1.0, "git_commit": "abc",
+              "backend": {"backend": "llm", "model": "m", "base_url": "http://h/v1"}, "notes": [],
+              "summary": s, "items": rows}
+    md = harness.summary_markdown(report)
+    assert "- LLM configured: m at http://h/v1; of 7 answers it wrote 3 (43%), 3 (43%) fell back" in md
+    assert "1 (14%) had no model call" in md and "backend: " not in md
+    assert "| fallback (extractive) | 3 | 0.429 | 0.625 |" in md
+    assert f"- 2 × {long_reason[:60]}" in md
+    assert "Comparison tables: 1; model-written 0 (0%), fallback 1 (100%)" in md
+    assert "**1 item(s) failed** (1 LLMError)" in md
+
+    report["backend"] = {"backend": "extractive", "detail": "no LLM"}
+    plain = [r for r in rows if r.get("backend") == "extractive"]
+    report.update(summary=harness.aggregate(plain), items=plain)
+    md = harness.summary_markdown(report)
+    assert "- answers: extractive, no LLM configured\n" in md and "Who wrote the answers" not in md

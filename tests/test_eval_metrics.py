@@ -400,3 +400,63 @@ def test_rationale_hit_and_same_sentence():
     assert rationale_hit(["The prevalence was lower."], r, abstained=False) == 0.0
     assert rationale_hit([r[0]], r, abstained=True) == 0.0
     assert rationale_hit([r[0]], [], abstained=False) is None
+
+
+# --- the LLM judge's verdicts, and who wrote an answer ----------------------------------------
+
+JUDGE_PROMPT = ("You check whether a claim is supported by evidence quoted from a paper abstract.\n"
+                "Reply with one word: SUPPORTED if the evidence states or directly implies the claim,\n"
+                "otherwise UNSUPPORTED.\nEvidence:\n<evidence>\nWe cut memory use.\n</evidence>\n\n"
+                "Claim: It cuts memory.\n\nVerdict:")
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ("SUPPORTED", True), ("supported.", True), ("**Supported**", True), ("  `SUPPORTED`\n", True),
+    ("Verdict: SUPPORTED", True), ("Final answer: **UNSUPPORTED**", False), ("UNSUPPORTED", False),
+    ("Unsupported - the evidence", False), ("Not supported.", False), ("SUPPORTED\n\nThe evidence says", True),
+    ("", None), ("   ", None), ("**", None), ("I think it is SUPPORTED", None), ("Yes", None),
+    ("SUPPORTED or UNSUPPORTED", None), ("supportedness", None),
+])
+def test_parse_verdict_reads_one_word_after_stripping_markup(reply, expected):
+    assert M.parse_verdict(reply, prompt=JUDGE_PROMPT) is expected
+
+
+def test_parse_verdict_refuses_an_echo_of_the_prompt():
+    # The instruction echoed starts with a verdict word; only the prompt shows it is an echo.
+    assert M.parse_verdict("SUPPORTED if the evidence states", prompt=JUDGE_PROMPT) is None
+    assert M.parse_verdict("SUPPORTED if the evidence states", prompt=None) is True
+    assert M.parse_verdict("Evidence: <evidence> We cut memory use.", prompt=JUDGE_PROMPT) is None
+    assert M.parse_verdict(JUDGE_PROMPT, prompt=JUDGE_PROMPT) is None
+    # A lone verdict word is in the prompt too, and is still a verdict.
+    assert M.parse_verdict("UNSUPPORTED.", prompt=JUDGE_PROMPT) is False
+
+
+def test_judged_faithfulness_stops_at_support_and_leaves_no_verdict_unscored():
+    asked = []
+    verdicts = {"good": True, "bad": False, "broken": None}
+
+    def verdict(sentence, quote):
+        asked.append((sentence, quote))
+        return verdicts[quote]
+
+    pairs = [("s1", ["bad", "good", "broken"]),  # supported at the 2nd quote: the 3rd is not asked
+             ("s2", ["bad", "bad"]),             # unsupported
+             ("s3", []),                         # cites nothing: unsupported, nothing asked
+             ("s4", ["broken", "bad"]),          # no support, one without verdict: unscored
+             ("s5", ["broken", "good"])]         # supported despite the failed first call
+    out = M.judged_faithfulness(pairs, verdict)
+    assert out == {"score": 2 / 4, "sentences": 5, "supported": 2, "unsupported": 2, "unscored": 1}
+    assert ("s1", "broken") not in asked and len(asked) == 8
+    everything_failed = M.judged_faithfulness([("s", ["broken"]), ("t", ["broken", "broken"])], verdict)
+    assert everything_failed["score"] is None and everything_failed["unscored"] == 2  # None, never 0
+    assert M.judged_faithfulness([], verdict)["score"] is None
+
+
+@pytest.mark.parametrize("backend, fallback, origin", [
+    ("llm:gpt-4o-mini", None, "model_written"), ("llm:qwen2.5:0.5b", None, "model_written"),
+    ("extractive (LLM fallback)", "the model cited nothing", "fallback"),
+    ("extractive (LLM fallback)", None, "fallback"), ("llm:m", "rejected after checks", "fallback"),
+    ("extractive", None, "no_model"), (None, None, "no_model"), ("", None, "no_model"),
+])
+def test_answer_origin(backend, fallback, origin):
+    assert M.answer_origin(backend, fallback) == origin

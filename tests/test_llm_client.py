@@ -1,22 +1,29 @@
 """assistant.llm against a real OpenAI-compatible HTTP server on 127.0.0.1
 (tests/llm_server.py) through the real `openai` client: completions, streams,
 usage, retries, refusals, malformed answers, broken connections, time bounds,
-health, and token counting."""
+context overflow, cut replies, health, the context-window probes, and token counting.
+Each fault has its own message, and the tests check that it names the cause."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
 
-from assistant.llm import ChatLLM, Completion, LLMError, Usage, count_tokens, fit_to_budget, make_llm
+from assistant.llm import (ChatLLM, Completion, LLMError, Usage, count_tokens, estimate_prompt_tokens, fit_to_budget,
+                           make_llm)
 from assistant.settings import Settings
-from llm_server import llm_server, split_words  # noqa: F401  (fixture)
+from llm_server import llama_props, llm_server, ollama_show, split_words  # noqa: F401  (fixture)
 
 MESSAGES = [{"role": "system", "content": "Answer from the sources."},
             {"role": "user", "content": "What is dense retrieval?"}]
 LEAKS = ("Traceback", "AttributeError", "JSONDecodeError", "KeyError", "TypeError")
+PROBES = [("GET", "/v1/models"), ("GET", "/props"), ("POST", "/api/show")]
+# a prompt of ~1200 tokens: with the default 600-token reply, over a 512-token window
+LONG = [{"role": "system", "content": "Answer from the sources."},
+        {"role": "user", "content": "retrieval " * 1200}]
 
 
 def ask(llm: ChatLLM) -> Completion:
@@ -44,6 +51,7 @@ def test_complete_returns_text_usage_and_sends_the_settings(llm_server):
     # the server's own counts (words + messages; one per delta), not an estimate
     assert c.usage == Usage(prompt_tokens=8 + 2, completion_tokens=7, estimated=False)
     assert c.attempts == 1 and c.model == "test-model" and c.finish_reason == "stop" and 0 < c.seconds < 5
+    assert not c.cut and c.cut_reason == ""
     req = llm_server.requests[-1]
     assert req["model"] == "test-model" and req["messages"] == MESSAGES
     assert req["temperature"] == 0.2 and req["max_tokens"] == 321 and not req.get("stream")
@@ -61,6 +69,7 @@ def test_stream_yields_deltas_in_order_then_the_completion(llm_server):
     assert err is None and got == deltas and stream.text == "".join(deltas)
     c = stream.completion
     assert c.text == "".join(deltas) and c.attempts == 1 and c.finish_reason == "stop"
+    assert not c.cut and c.cut_reason == ""
     assert c.usage == Usage(prompt_tokens=10, completion_tokens=len(deltas), estimated=False)
     req = llm_server.requests[-1]
     assert req["stream"] is True and req["stream_options"] == {"include_usage": True}
@@ -129,6 +138,38 @@ def test_retry_after_is_honoured_only_up_to_llm_retry_max(llm_server):
     assert c.attempts == 2 and c.seconds < 2
 
 
+def test_429_exhausted_says_rate_limited_and_the_wait_asked(llm_server):
+    for _ in range(3):
+        llm_server.plan(status=429, headers={"Retry-After": "0"}, error="Rate limit reached for requests")
+    with pytest.raises(LLMError) as info:
+        ask(ChatLLM(llm_server.settings(llm_max_attempts=3)))
+    err, message = info.value, str(info.value)
+    assert err.status == 429 and err.retryable and err.attempts == 3 and len(llm_server.requests) == 3
+    assert "rate limited (429; the server asked to wait 0 s)" in message
+    assert "Rate limit reached for requests" in message
+    assert "gave up after 3 attempts" in message and "PAPERS_LLM_MAX_ATTEMPTS=3" in message
+    # a Retry-After longer than llm_retry_max: said, with the setting that capped it
+    for _ in range(2):
+        llm_server.plan(status=429, headers={"Retry-After": "30"})
+    start = time.monotonic()
+    with pytest.raises(LLMError) as info:
+        ask(ChatLLM(llm_server.settings(llm_max_attempts=2, llm_retry_max=0.05)))
+    assert time.monotonic() - start < 5
+    assert "asked to wait 30 s, longer than PAPERS_LLM_RETRY_MAX=0.05 s" in str(info.value)
+
+
+@pytest.mark.parametrize("status, words", [(500, "server error (500)"),
+                                           (503, "server unavailable (503: overloaded, or still loading")])
+def test_500_and_503_exhausted_name_the_status(llm_server, status, words):
+    for _ in range(2):
+        llm_server.plan(status=status, error="Loading model")
+    with pytest.raises(LLMError) as info:
+        ask(ChatLLM(llm_server.settings(llm_max_attempts=2)))
+    err = info.value
+    assert err.status == status and err.retryable and err.attempts == 2 and not err.overflow
+    assert words in str(err) and "Loading model" in str(err) and "gave up after 2 attempts" in str(err)
+
+
 def test_500_twice_is_retried_then_succeeds(llm_server):
     llm_server.plan(status=500)
     llm_server.plan(status=503)
@@ -155,7 +196,7 @@ def test_timeouts_are_retried_then_fail_after_max_attempts(llm_server):
     elapsed = time.monotonic() - start
     err = info.value
     assert err.attempts == 3 and len(llm_server.requests) == 3 and err.retryable
-    assert "timeout" in str(err) and llm_server.url in str(err)
+    assert "no answer within 0.3 s (timeout; PAPERS_LLM_TIMEOUT" in str(err) and llm_server.url in str(err)
     assert 0.9 <= elapsed < 2.5
 
 
@@ -181,6 +222,30 @@ def test_client_errors_are_not_retried(llm_server, status, words):
     err = info.value
     assert err.attempts == 1 and err.status == status and not err.retryable and len(llm_server.requests) == 1
     assert words in str(err) and "nope" in str(err) and "test-model" in str(err)
+
+
+def test_404_with_v1_says_model_or_path(llm_server):
+    llm_server.plan(status=404, error="The model `test-model` does not exist.")
+    with pytest.raises(LLMError) as info:
+        ask(ChatLLM(llm_server.settings()))
+    message = str(info.value)
+    assert "no model 'test-model' there" in message and "PAPERS_LLM_MODEL" in message
+    assert "does not exist" in message and "has no /v1" not in message
+
+
+def test_base_url_without_v1_is_named(llm_server):
+    llm = ChatLLM(llm_server.settings(openai_base_url=llm_server.url))
+    with pytest.raises(LLMError) as info:
+        ask(llm)
+    err = info.value
+    assert err.status == 404 and err.attempts == 1 and not err.retryable
+    assert ("POST", "/chat/completions") in llm_server.hits and llm_server.requests == []  # answered like FastAPI
+    assert "the base URL has no /v1 path" in str(err) and f"set OPENAI_BASE_URL={llm_server.url}/v1" in str(err)
+    assert "no model" not in str(err)
+    _, err = drain(llm.stream(MESSAGES))
+    assert err is not None and "has no /v1 path" in str(err)
+    h = llm.health()
+    assert h["ok"] is False and f"OPENAI_BASE_URL={llm_server.url}/v1" in h["detail"]
 
 
 def test_401_fails_at_once_without_showing_the_key(llm_server):
@@ -218,7 +283,9 @@ def test_malformed_answers_raise_llm_error(llm_server, raw, content_type):
         ask(ChatLLM(llm_server.settings()))
     message = str(info.value)
     assert "malformed response" in message and not any(leak in message for leak in LEAKS)
-    assert info.value.attempts == 1
+    assert info.value.attempts == 1 and not info.value.overflow
+    if raw == b"not json":
+        assert "not valid JSON" in message
 
 
 def test_null_content_is_empty_text(llm_server):
@@ -233,6 +300,7 @@ def test_malformed_stream_raises_llm_error(llm_server):
     llm_server.plan(raw=b"data: {not json}\n\n", content_type="text/event-stream")
     _, err = drain(ChatLLM(llm_server.settings()).stream(MESSAGES))
     assert err is not None and not err.mid_stream and not any(leak in str(err) for leak in LEAKS)
+    assert "malformed response: a stream event is not valid JSON" in str(err) and err.attempts == 1
     llm_server.plan(raw=b'{"choices": []}')  # JSON where a stream was expected
     _, err = drain(ChatLLM(llm_server.settings()).stream(MESSAGES))
     assert err is not None and "malformed" in str(err)
@@ -252,6 +320,7 @@ def test_connection_refused_names_the_base_url(llm_server):
         ask(llm)
     err = info.value
     assert settings.openai_base_url in str(err) and "refused" in str(err).lower()
+    assert "cannot reach the endpoint" in str(err) and "is the server running there? (OPENAI_BASE_URL)" in str(err)
     assert err.attempts == settings.llm_max_attempts and err.retryable
     _, err = drain(llm.stream(MESSAGES))
     assert err is not None and not err.mid_stream and settings.openai_base_url in str(err)
@@ -283,11 +352,247 @@ def test_stream_timeout_before_first_token_then_error(llm_server):
     assert err is not None and err.attempts == 2 and not err.mid_stream and "timeout" in str(err)
 
 
+def test_stream_cut_without_finish_reason_or_done_is_marked_cut(llm_server):
+    deltas = ["Dense ", "retrieval ", "embeds"]
+    llm_server.plan(chunks=deltas, stream_cut=True)
+    stream = ChatLLM(llm_server.settings()).stream(MESSAGES)
+    got, err = drain(stream)
+    assert err is None and got == deltas  # the text that came is kept
+    c = stream.completion
+    assert c.cut and c.finish_reason is None and c.text == "".join(deltas)
+    assert c.cut_reason == "the stream ended without a finish reason or [DONE] (the server closed it early)"
+
+
+def test_reply_cut_by_the_token_limit_is_marked_cut(llm_server):
+    llm = ChatLLM(llm_server.settings(llm_max_tokens=64))
+    llm_server.plan(text="Dense retrieval embeds", finish_reason="length")
+    c = ask(llm)
+    assert c.cut and c.finish_reason == "length"
+    assert c.cut_reason == "the reply hit the token limit (PAPERS_LLM_MAX_TOKENS=64)"
+    llm_server.plan(chunks=["Dense ", "retrieval"], finish_reason="length")
+    stream = llm.stream(MESSAGES, max_tokens=20)
+    assert "".join(stream) == "Dense retrieval"
+    c = stream.completion
+    assert c.cut and c.finish_reason == "length" and "max_tokens=20 for this call" in c.cut_reason
+
+
 def test_closing_a_stream_early_is_quiet(llm_server):
     llm_server.plan(chunks=["a ", "b ", "c"], chunk_delay=0.05)
     with ChatLLM(llm_server.settings()).stream(MESSAGES) as stream:
         assert next(stream) == "a "
     assert stream.completion is None and stream.text == "a "
+
+
+# --- context overflow ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", ["openai", "llama.cpp"])
+def test_context_overflow_400_is_named_and_not_retried(llm_server, shape):
+    llm_server.plan_overflow(n_ctx=2048, prompt_tokens=3000, max_tokens=600, shape=shape)
+    llm = ChatLLM(llm_server.settings(llm_max_attempts=4))
+    with pytest.raises(LLMError) as info:
+        ask(llm)
+    err, message = info.value, str(info.value)
+    assert err.overflow and err.status == 400 and not err.retryable and err.attempts == 1
+    assert len(llm_server.requests) == 1
+    assert "does not fit the model's context window" in message
+    assert f"about {estimate_prompt_tokens(MESSAGES)} tokens (estimated; the server counted 3000)" in message
+    assert "up to 600 for the reply" in message
+    assert "the window in use is 8192 tokens, from setting PAPERS_LLM_CONTEXT_TOKENS" in message
+    assert "the server says its window is 2048 tokens" in message
+    assert "set PAPERS_LLM_CONTEXT_TOKENS to 2048 or less" in message
+    assert "PAPERS_ANSWER_PAPERS" in message and "PAPERS_LLM_MAX_TOKENS" in message
+    # the window the server named is remembered: the next prompt is built for it
+    window, source = llm.context_window()
+    assert window == 2048 and source.startswith("the server's context-overflow error")
+
+
+def test_context_overflow_400_on_a_stream_is_not_retried_without_stream_options(llm_server):
+    llm_server.plan_overflow(n_ctx=4096, prompt_tokens=5000)
+    _, err = drain(ChatLLM(llm_server.settings()).stream(MESSAGES))
+    assert err is not None and err.overflow and not err.mid_stream and err.attempts == 1
+    assert len(llm_server.requests) == 1 and "stream_options" in llm_server.requests[0]
+    assert "the server says its window is 4096 tokens" in str(err)
+
+
+def test_other_400s_are_not_overflow(llm_server):
+    llm_server.plan(status=400, error="'temperature' must be at most 2")
+    with pytest.raises(LLMError) as info:
+        ask(ChatLLM(llm_server.settings()))
+    assert not info.value.overflow and "context window" not in str(info.value)
+
+
+def test_empty_stream_over_the_window_is_an_overflow(llm_server):
+    llm_server.props = llama_props(n_ctx=1024)
+    llm_server.plan(empty_stream=True)
+    llm = ChatLLM(llm_server.settings(llm_max_attempts=3))
+    stream = llm.stream(LONG)
+    got, err = drain(stream)
+    prompt = estimate_prompt_tokens(LONG)
+    assert got == [] and err is not None and stream.completion is None
+    assert err.overflow and not err.retryable and err.attempts == 1 and len(llm_server.requests) == 1
+    message = str(err)
+    assert "does not fit the model's context window: the stream carried no events" in message
+    assert "A llama.cpp server sends an empty stream" in message
+    assert f"the prompt (about {prompt} tokens, estimated) plus the reply (up to 600 tokens)" in message
+    assert "the window in use is 1024 tokens, from llama.cpp /props n_ctx" in message
+    assert f"{prompt} + 600 = {prompt + 600} is over it" in message
+    # the window is the server's own: a larger setting cannot help, so the fix is to send less
+    assert "send less" in message and "PAPERS_LLM_CONTEXT_TOKENS cannot raise the server's 1024" in message
+
+
+def test_empty_stream_over_the_setting_names_the_setting(llm_server):
+    llm_server.plan(empty_stream=True)
+    _, err = drain(ChatLLM(llm_server.settings(llm_context_tokens=512)).stream(LONG))
+    assert err is not None and err.overflow and err.attempts == 1
+    assert "the window in use is 512 tokens, from setting PAPERS_LLM_CONTEXT_TOKENS" in str(err)
+    assert "set PAPERS_LLM_CONTEXT_TOKENS to the server's real window" in str(err)
+
+
+def test_empty_stream_that_fits_stays_malformed_but_mentions_the_window(llm_server):
+    llm_server.plan(empty_stream=True)
+    _, err = drain(ChatLLM(llm_server.settings()).stream(MESSAGES))
+    assert err is not None and not err.overflow and err.attempts == 1
+    message = str(err)
+    assert message.split(": ", 1)[1].startswith("malformed response: the stream carried no events")
+    assert "A llama.cpp server sends an empty stream" in message
+    assert "the window in use is 8192 tokens, from setting PAPERS_LLM_CONTEXT_TOKENS" in message
+    assert "set PAPERS_LLM_CONTEXT_TOKENS to it" in message
+
+
+# --- context window ---------------------------------------------------------------------------
+
+
+def test_context_window_falls_back_to_the_setting_and_probes_once(llm_server):
+    llm = ChatLLM(llm_server.settings(llm_context_tokens=6000))
+    assert llm.context_window() == (6000, "setting PAPERS_LLM_CONTEXT_TOKENS (the server reports none)")
+    assert [h for h in llm_server.hits] == PROBES  # one try of each, and all 404 but /v1/models
+    for _ in range(3):
+        assert llm.context_window()[0] == 6000
+    assert len(llm_server.hits) == 3  # cached
+    ask(llm)
+    ask(llm)
+    assert len(llm_server.hits) == 5  # answers cost no probe
+
+
+def test_context_window_from_vllm_max_model_len(llm_server):
+    llm_server.api_key = "test-key"  # the probe sends the key
+    llm_server.max_model_len = 4096
+    llm_server.models = ["other-model", "test-model"]
+    assert ChatLLM(llm_server.settings()).context_window() == (
+        4096, "vLLM /v1/models max_model_len (smaller than PAPERS_LLM_CONTEXT_TOKENS=8192)")
+    assert llm_server.hits == [("GET", "/v1/models")]  # the first probe that answers wins
+
+
+@pytest.mark.parametrize("top_level", [False, True])
+def test_context_window_from_llama_cpp_props(llm_server, top_level):
+    llm_server.props = llama_props(n_ctx=2048, top_level=top_level)
+    window, source = ChatLLM(llm_server.settings()).context_window()
+    assert (window, source) == (2048, "llama.cpp /props n_ctx (smaller than PAPERS_LLM_CONTEXT_TOKENS=8192)")
+    assert llm_server.count("POST", "/api/show") == 0
+
+
+@pytest.mark.parametrize("show, expected", [
+    (ollama_show(context_length=4096), (4096, "Ollama /api/show llama.context_length")),
+    (ollama_show(context_length=131072, num_ctx=2048), (2048, "Ollama /api/show num_ctx")),
+    (ollama_show(context_length=32768, arch="qwen2"), (8192, "setting PAPERS_LLM_CONTEXT_TOKENS (smaller than "
+                                                             "the server's 32768 from Ollama /api/show "
+                                                             "qwen2.context_length)")),
+])
+def test_context_window_from_ollama_show(llm_server, show, expected):
+    llm_server.ollama_show = show  # answers only for a model it has: the probe must name test-model
+    window, source = ChatLLM(llm_server.settings()).context_window()
+    assert window == expected[0] and source.startswith(expected[1])
+    assert llm_server.hits == PROBES
+
+
+def test_context_window_equal_to_the_setting_says_both(llm_server):
+    llm_server.props = llama_props(n_ctx=8192)
+    assert ChatLLM(llm_server.settings()).context_window() == (
+        8192, "llama.cpp /props n_ctx, the same as PAPERS_LLM_CONTEXT_TOKENS")
+
+
+def test_context_window_skips_unreadable_answers(llm_server):
+    llm_server.props = llama_props(n_ctx=2048)
+    llm_server.plan(route="/v1/models", raw=b"<html>proxy</html>", content_type="text/html")
+    llm_server.plan(route="/props", status=500)
+    llm_server.ollama_show = ollama_show(context_length=3000)
+    assert ChatLLM(llm_server.settings()).context_window()[0] == 3000
+    assert llm_server.hits == PROBES
+
+
+def test_context_window_is_probed_once_across_threads(llm_server):
+    llm_server.props = llama_props(n_ctx=2048)
+    llm_server.plan(route="/props", delay=0.3)  # slow enough for the threads to meet
+    llm = ChatLLM(llm_server.settings())
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(llm.context_window())) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(results) == 8 and all(r[0] == 2048 for r in results)
+    assert llm_server.count("GET", "/props") == 1 and llm_server.count("GET", "/v1/models") == 1
+
+
+def test_context_window_never_raises_when_the_server_is_down_or_hangs(llm_server):
+    settings = llm_server.settings(llm_timeout=0.3, llm_context_tokens=4000)
+    llm_server.plan(route="/v1/models", delay=3.0)
+    start = time.monotonic()
+    assert ChatLLM(settings).context_window()[0] == 4000
+    assert time.monotonic() - start < 2  # one probe timed out, the others were not tried
+    assert llm_server.hits == [("GET", "/v1/models")]
+    llm_server.stop()
+    start = time.monotonic()
+    assert ChatLLM(settings).context_window() == (4000, "setting PAPERS_LLM_CONTEXT_TOKENS (the server reports none)")
+    assert time.monotonic() - start < 2
+
+
+# --- a real llama.cpp server (llama-cpp-python), when installed --------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_llama(tmp_path_factory):
+    """llama-cpp-python's server with a 512-token window (skipped when `make llama` has not
+    been run, unless PAPERS_REQUIRE_LLAMA=1)."""
+    from llama_server import start_llama
+
+    with start_llama(tmp_path_factory.mktemp("llama512") / "server.log", n_ctx=512) as server:
+        yield server
+
+
+@pytest.mark.slow
+@pytest.mark.llama
+def test_a_real_llama_cpp_server_over_its_window(small_llama, monkeypatch):
+    from llama_server import ALIAS
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    settings = Settings(openai_base_url=small_llama.base_url, openai_api_key="sk-local", llm_model=ALIAS,
+                        llm_max_tokens=16, llm_timeout=60, llm_max_attempts=2, llm_retry_initial=0.01,
+                        llm_retry_max=0.05, llm_context_tokens=8192)
+    llm = ChatLLM(settings)
+    # llama-cpp-python reports its n_ctx on no route: the setting rules
+    assert llm.context_window() == (8192, "setting PAPERS_LLM_CONTEXT_TOKENS (the server reports none)")
+    long = [{"role": "user", "content": "word " * 700}]  # ~700 tokens, over 512
+    # streaming: an empty 200 stream; the estimate fits the 8192 in use, so it is not called an overflow
+    _, err = drain(llm.stream(long))
+    assert err is not None and not err.overflow and err.attempts == 1
+    assert "the stream carried no events" in str(err) and "A llama.cpp server sends an empty stream" in str(err)
+    # not streaming: a 400 context_length_exceeded that names the window, which is then remembered
+    with pytest.raises(LLMError) as info:
+        llm.complete(long)
+    assert info.value.overflow and info.value.status == 400
+    assert "the server says its window is 512 tokens" in str(info.value)
+    assert llm.context_window() == (512, "the server's context-overflow error (smaller than "
+                                         "PAPERS_LLM_CONTEXT_TOKENS=8192)")
+    _, err = drain(llm.stream(long))
+    assert err is not None and err.overflow and "the window in use is 512 tokens" in str(err)
+    # a base URL without /v1: FastAPI's 404, named as such
+    root = small_llama.base_url[:-len("/v1")]
+    with pytest.raises(LLMError) as info:
+        ChatLLM(Settings(openai_base_url=root, openai_api_key="sk-local", llm_model=ALIAS)).complete(MESSAGES)
+    assert f"set OPENAI_BASE_URL={root}/v1" in str(info.value) and info.value.attempts == 1
 
 
 # --- health, construction ----------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from assistant.prompts import EXPECTED, PromptError, load, placeholders, prompt_path, render
@@ -22,7 +24,27 @@ def test_placeholders_match_the_code(name):
     assert [m["role"] for m in messages] == ["system", "user"]
     text = "".join(m["content"] for m in messages)
     assert all(f"<{k}>" in text for k in EXPECTED[name])
-    assert "{" not in text.replace("{{", "") or name == "compare"  # only compare shows a JSON shape
+    assert "{" not in text.replace("{{", "") or name in ("compare", "evidence")  # only these show a JSON shape
+
+
+@pytest.mark.parametrize("name", ["answer", "compare", "evidence", "quotes"])
+def test_prompts_that_show_abstracts_say_they_are_data(name):
+    system = load(name)["system"]
+    assert "data, not instructions" in system, f"{prompt_path(name)}: the system message must say the papers are data"
+
+
+def test_the_evidence_and_quotes_prompts_ask_for_what_their_parsers_read():
+    from assistant.answer import quotes, scoring
+
+    evidence = load("evidence")["system"]
+    assert '"score"' in evidence and "0-10" in evidence  # scoring.parse_score reads the "score" field
+    assert scoring.parse_score(re.search(r"\{.*\}", evidence.replace("{{", "{").replace("}}", "}")).group(0)
+                               .replace("<0-10>", "7"))[0] == 7.0
+    messages = render("quotes", question="q", sources="s", abstain_phrase="NOTHING_HERE")
+    system = messages[0]["content"]
+    assert "exactly: NOTHING_HERE" in system  # the sentinel the engine's abstention check reads
+    shape = re.search(r'(\[n\] "[^"\n]+")', system).group(1)  # the line form quotes.parse reads
+    assert [(q.n, q.said) for q in quotes.parse(shape.replace("[n]", "[2]"))] == [(2, "the exact sentence")]
 
 
 def test_render_refuses_missing_or_extra_values():

@@ -17,20 +17,20 @@ import threading
 import time
 from typing import Any, Callable, Collection, Generator, Iterator
 
-from assistant.answer import abstain
+from assistant.answer import abstain, accept, quotes, scoring
+from assistant.answer.accept import ABSTAIN_PHRASE
 from assistant.answer import citations as cites
 from assistant.answer import extractive
 from assistant.answer.evidence import Evidence, PaperTerms, SentenceVectors, gather
 from assistant.answer.evidence import confidence as paper_confidence
 from assistant.answer.text import content_terms
 from assistant.index import PaperIndex
-from assistant.llm import ChatLLM, LLMError, count_tokens, fit_to_budget
+from assistant.llm import ChatLLM, Ledger, LLMError, count_tokens, fit_to_budget
 from assistant.prompts import render
 from assistant.records import Answer, Source
 from assistant.retrieve import Filters, QueryError, clip_query
 from assistant.settings import Settings
 
-ABSTAIN_PHRASE = "INSUFFICIENT_EVIDENCE"
 log = logging.getLogger(__name__)
 Events = Generator[str, None, Answer]
 
@@ -85,7 +85,9 @@ def check_question(question: Any, max_chars: int) -> tuple[str, list[str]]:
     return question, notices
 
 
-def source_block(src: Source, abstract: str | None = None) -> str:
+def source_block(src: Source, abstract: str | None = None, quoted: list[str] | None = None) -> str:
+    """A source as the prompts show it: between <source n="k"> tags, any such tag inside
+    neutralised; its abstract (or `abstract`), or only `quoted` sentences from it."""
     p = src.paper
     clean = lambda s: re.sub(r"</?\s*source", lambda m: html.escape(m.group(0)), s, flags=re.IGNORECASE)
     lines = [f'<source n="{src.n}">', f"Title: {clean(p.title)}"]
@@ -93,7 +95,10 @@ def source_block(src: Source, abstract: str | None = None) -> str:
         lines.append(f"Authors: {clean(', '.join(p.authors))}{' et al.' if p.authors_et_al else ''}")
     if p.year:
         lines.append(f"Year: {p.year}")
-    lines += [f"Abstract: {clean(abstract if abstract is not None else p.abstract)}", "</source>"]
+    if quoted is not None:
+        lines += ["Quotes from the abstract:", *(f"- {clean(q)}" for q in quoted), "</source>"]
+    else:
+        lines += [f"Abstract: {clean(abstract if abstract is not None else p.abstract)}", "</source>"]
     return "\n".join(lines)
 
 
@@ -105,6 +110,7 @@ class AnswerEngine:
         self._calibrated_for: tuple[list, dict] | None = None  # (the paper list, key) last checked
         self.vectors = SentenceVectors(index)
         self.paper_terms = PaperTerms(index)
+        self._scorer: scoring.Scorer | None = None
 
     @property
     def backend(self) -> str:
@@ -249,19 +255,19 @@ class AnswerEngine:
         if evidence.sources:
             lines += ["", "The closest papers within the filter are:", ""]
             lines += [f"- {extractive.paper_label(src.paper)}" for src in evidence.sources[:5]]
-        return Answer(question, "\n".join(lines), [], evidence.sources, abstained=True, backend=self.backend,
+        return Answer(question, "\n".join(lines), [], evidence.sources, abstained=True, backend="extractive",
                       confidence=evidence.answerability, outside_filter=list(outside))
 
-    def abstention(self, question: str, evidence: Evidence, by_model: bool = False) -> Answer:
-        """The abstention: why, and the closest papers. `by_model`: the LLM said the sources
-        do not answer, although the evidence passed the threshold."""
+    def abstention(self, question: str, evidence: Evidence, by_model: str | None = None) -> Answer:
+        """The abstention: why, and the closest papers. `by_model`: the model's reason (it
+        said the sources do not answer, although the evidence passed the threshold)."""
         if not evidence.sources:
             lines = ["The indexed abstracts do not answer this question. No indexed paper matches it."]
         else:
             score, threshold = evidence.answerability, self.threshold(evidence.question)
             best = next((s for s in evidence.sources if s.n == evidence.signals.get("paper")), evidence.sources[0])
             if by_model:
-                why = "The LLM found no answer to this in the closest abstracts."
+                why = by_model
             elif evidence.nothing_stated and (score >= threshold or evidence.signals.get("restricted")):
                 asked = "; ".join(f.describe() for f in evidence.unstated)
                 why = (f"The closest abstracts do not state this ({asked}): none of their sentences gives "
@@ -276,8 +282,9 @@ class AnswerEngine:
                        f"{score:.2f}, below the {threshold:.2f} this library needs to answer).")
             lines = [f"{why} The closest papers are:", ""]
             lines += [f"- {extractive.paper_label(src.paper)}" for src in evidence.sources[:5]]
-        return Answer(question, "\n".join(lines), [], evidence.sources, abstained=True, backend=self.backend,
-                      confidence=evidence.answerability)
+        # Written by the model's abstention only when it decided; the threshold's calls no model.
+        return Answer(question, "\n".join(lines), [], evidence.sources, abstained=True,
+                      backend=self.backend if by_model else "extractive", confidence=evidence.answerability)
 
     def extractive(self, question: str, evidence: Evidence, backend: str = "extractive") -> Answer:
         t = time.perf_counter()
@@ -291,74 +298,216 @@ class AnswerEngine:
                       checks=checks, timings={"compose": time.perf_counter() - t})
 
     # --- LLM ----------------------------------------------------------------------
-    def answer_messages(self, question: str, evidence: Evidence) -> tuple[list[dict], list[Source]]:
-        """The answer prompt with as many sources as fit the context budget."""
-        s = self.settings
-        frame = render("answer", s, question=question, sources="", abstain_phrase=ABSTAIN_PHRASE)
-        budget = s.llm_context_tokens - s.llm_max_tokens - sum(count_tokens(m["content"]) for m in frame) - 64
-        blocks = [source_block(src) for src in evidence.sources]
+    # The model's answer: evidence scored by the model (scoring.py), quotes verified
+    # against the abstracts (quotes.py), the answer written from the verified quotes,
+    # then checked by the one acceptance rule (accept.py). Any failure or rejection gives
+    # the extractive answer with a notice that names the reason.
+
+    def _window(self) -> tuple[int, str]:
+        """The context window the prompts must fit (the server's, or the setting)."""
+        assert self.llm is not None
+        return self.llm.context_window()
+
+    def fit_sources(self, prompt: str, values: dict[str, str], sources: list[Source], reply_tokens: int,
+                    blocks: list[str] | None = None) -> tuple[list[dict], list[Source]]:
+        """Prompt `prompt` with as many of `sources` (as `blocks`, default their abstracts)
+        as fit the context window with `reply_tokens` to spare. cl100k counts differ from
+        other models' tokenizers, so a tenth of the window is kept free; when not even one
+        block fits, the best one is cut to the budget."""
+        window, _ = self._window()
+        frame = render(prompt, self.settings, sources="", **values)
+        budget = int(window * 0.9) - reply_tokens - sum(count_tokens(m["content"]) for m in frame) - 32
+        blocks = blocks if blocks is not None else [source_block(src) for src in sources]
         fit = fit_to_budget([b + "\n\n" for b in blocks], budget)
-        used = evidence.sources[:fit]
-        if fit == 0 and blocks:  # not even one whole abstract: cut the best one to the budget
-            src = evidence.sources[0]
+        used = sources[:fit]
+        if fit == 0 and blocks:
+            src = sources[0]
             words = src.paper.abstract.split()
             while words and count_tokens(source_block(src, " ".join(words))) > budget:
                 words = words[: int(len(words) * 0.8)]
             blocks, used = [source_block(src, " ".join(words))], [src]
-        messages = render("answer", s, question=question, sources="\n\n".join(blocks[: len(used)]),
-                          abstain_phrase=ABSTAIN_PHRASE)
-        return messages, used
+        return render(prompt, self.settings, sources="\n\n".join(blocks[: len(used)]), **values), used
+
+    def answer_messages(self, question: str, evidence: Evidence) -> tuple[list[dict], list[Source]]:
+        """The answer prompt with as many whole abstracts as fit (quote-first off)."""
+        return self.fit_sources("answer", {"question": question, "abstain_phrase": ABSTAIN_PHRASE},
+                                evidence.sources, self.settings.llm_max_tokens)
+
+    @property
+    def scorer(self) -> scoring.Scorer:
+        assert self.llm is not None
+        if self._scorer is None or self._scorer.llm is not self.llm:
+            self._scorer = scoring.Scorer(self.llm, self.settings)
+        return self._scorer
+
+    def _fallback(self, question: str, evidence: Evidence, reason: str, ledger: Ledger,
+                  timings: dict[str, float]) -> Answer:
+        """The extractive answer, shown because the model's was not: `reason` says why."""
+        assert self.llm is not None
+        answer = self.extractive(question, evidence, backend="extractive (LLM fallback)")
+        answer.fallback = reason
+        answer.notices.append(f"The model's answer is not shown: {reason}. This is the extractive answer "
+                              f"({self.llm.model} at {self.llm.base_url}).")
+        answer.usage = ledger.to_dict()
+        answer.timings.update(timings)
+        return answer
+
+    def _refit(self, exc: LLMError, ledger: Ledger,
+               build: Callable[[], tuple[list[dict], list[Source]]]) -> tuple[list[dict], list[Source], Any]:
+        """The streamed answer did not fit the server's window (an overflow error, or the
+        empty stream llama.cpp sends for one, which says no number). Ask once without
+        streaming: a server reports an overflow there with its window, which the client
+        remembers; then fit the prompt to that window and ask once more. Raises LLMError
+        when that fails too (the caller falls back, naming it)."""
+        assert self.llm is not None
+        fitted_to = self._window()[0]
+        messages, used = build()
+        try:
+            completion = self.llm.complete(messages)
+        except LLMError as again:
+            if not again.overflow or self._window()[0] >= fitted_to:
+                raise
+            ledger.failure("answer", again, messages)
+            messages, used = build()  # fitted to the window the server named
+            completion = self.llm.complete(messages)
+        return messages, used, completion
+
+    def _model_abstention(self, question: str, evidence: Evidence, why: str, ledger: Ledger,
+                          timings: dict[str, float]) -> Answer:
+        answer = self.abstention(question, evidence, by_model=why)
+        answer.usage = ledger.to_dict()
+        answer.timings.update(timings)
+        return answer
 
     def _llm_answer(self, question: str, evidence: Evidence) -> Events:
         assert self.llm is not None
+        s, llm = self.settings, self.llm
+        t0 = time.perf_counter()
+        ledger = Ledger(s, llm.model)
+        timings: dict[str, float] = {}
+        notices: list[str] = []
+
+        def spent() -> dict[str, float]:  # wall time in the model's steps so far, and in this whole step
+            in_model = sum(timings.get(k, 0.0) for k in ("evidence", "quotes", "write"))
+            return {**timings, "llm": in_model, "answer": time.perf_counter() - t0}
+
+        sources = list(evidence.sources)
+        if s.llm_evidence:
+            t = time.perf_counter()
+            scores = self.scorer.score(question, sources[: s.llm_evidence_papers], ledger)
+            timings["evidence"] = time.perf_counter() - t
+            if scores and all(sc.error for sc in scores):
+                # every call failed (endpoint down, refused key...): the next call would fail alike, after
+                # as many retries again
+                answer = self._fallback(question, evidence, f"the model failed ({scores[0].error})", ledger, spent())
+                yield answer.text
+                return answer
+            decision = scoring.decide(scores, s.llm_evidence_min, llm.model)
+            notices += decision.notices
+            if decision.abstain:
+                answer = self._model_abstention(question, evidence, decision.why, ledger, spent())
+                answer.notices = notices + answer.notices
+                yield answer.text
+                return answer
+            # the scored papers, re-ranked and filtered (unscored ones after them, in retrieval order)
+            sources = decision.kept
+        used_for_answer: list[Source]
+        if s.llm_quotes:
+            t = time.perf_counter()
+            def fit_quotes() -> tuple[list[dict], list[Source]]:
+                return self.fit_sources("quotes", {"question": question, "abstain_phrase": ABSTAIN_PHRASE},
+                                        sources, s.llm_quote_max_tokens)
+
+            messages, used = fit_quotes()
+            fitted_to = self._window()[0]
+            try:
+                try:
+                    completion = llm.complete(messages, max_tokens=s.llm_quote_max_tokens)
+                except LLMError as exc:
+                    if not exc.overflow or self._window()[0] >= fitted_to:
+                        raise
+                    ledger.failure("quotes", exc, messages)  # the server named a smaller window: fit it, once
+                    messages, used = fit_quotes()
+                    completion = llm.complete(messages, max_tokens=s.llm_quote_max_tokens)
+            except LLMError as exc:
+                ledger.failure("quotes", exc, messages)
+                timings["quotes"] = time.perf_counter() - t
+                answer = self._fallback(question, evidence, f"the model failed ({exc})", ledger, spent())
+                answer.notices = notices + answer.notices
+                yield answer.text
+                return answer
+            ledger.record("quotes", completion)
+            timings["quotes"] = time.perf_counter() - t
+            if accept.abstains(completion.text):
+                answer = self._model_abstention(question, evidence, f"The model ({llm.model}) found nothing in the "
+                                                f"closest abstracts that answers this.", ledger, spent())
+                answer.notices = notices + answer.notices
+                yield answer.text
+                return answer
+            found = quotes.verify_all(quotes.parse(completion.text), used)
+            groups = quotes.grouped(found, used)
+            if not groups:
+                why = (f"none of the model's {len(found)} quotes was found in the abstracts" if found else
+                       "the model listed no quote from the abstracts")
+                answer = self._fallback(question, evidence, why, ledger, spent())
+                answer.notices = notices + answer.notices
+                yield answer.text
+                return answer
+            unverified = sum(not q.verified for q in found)
+            if unverified:
+                notices.append(f"{unverified} of the model's {len(found)} quotes were not found in the abstracts "
+                               f"and were not used.")
+            blocks = [source_block(src, quoted=texts) for src, texts in groups]
+
+            def refit_answer() -> tuple[list[dict], list[Source]]:
+                return self.fit_sources("answer", {"question": question, "abstain_phrase": ABSTAIN_PHRASE},
+                                        [src for src, _ in groups], s.llm_max_tokens, blocks=blocks)
+        else:
+            def refit_answer() -> tuple[list[dict], list[Source]]:
+                return self.fit_sources("answer", {"question": question, "abstain_phrase": ABSTAIN_PHRASE},
+                                        sources, s.llm_max_tokens)
+        messages, used_for_answer = refit_answer()
         t = time.perf_counter()
-        messages, used = self.answer_messages(question, evidence)
         try:
-            stream = self.llm.stream(messages)
-            for delta in stream:
-                yield delta
-            completion = stream.completion
+            try:
+                stream = llm.stream(messages)
+                for delta in stream:
+                    yield delta
+                completion = stream.completion
+            except LLMError as exc:
+                if exc.mid_stream or not (exc.overflow or exc.empty_stream):
+                    raise
+                ledger.failure("answer", exc, messages)
+                messages, used_for_answer, completion = self._refit(exc, ledger, refit_answer)
         except LLMError as exc:
-            answer = self.extractive(question, evidence)
-            answer.notices.append(f"The LLM ({self.llm.model} at {self.llm.base_url}) failed: {exc}. "
-                                  f"This is the extractive answer instead.")
-            answer.backend = "extractive (LLM fallback)"
-            yield "\n\n" + answer.text
+            ledger.failure("answer", exc, messages)
+            timings["write"] = time.perf_counter() - t
+            shown = " after part of it was shown as a draft" if exc.mid_stream else ""
+            answer = self._fallback(question, evidence, f"the model failed{shown} ({exc})", ledger, spent())
+            answer.notices = notices + answer.notices
             return answer
-        usage = {**completion.usage.to_dict(), "model": completion.model, "attempts": completion.attempts}
-        timings = {"llm": completion.seconds}
-        raw = (completion.text or "").strip()
-        if ABSTAIN_PHRASE in raw or not raw:
-            if not raw:
-                answer = self.extractive(question, evidence)
-                answer.notices.append("The LLM returned an empty answer; this is the extractive answer instead.")
-                answer.backend = "extractive (LLM fallback)"
-            else:
-                answer = self.abstention(question, evidence, by_model=True)
-            answer.usage = usage
-            return answer
-        sources = evidence.sources
-        text, per_sentence, checks = cites.check(raw, used)
-        if not any(per_sentence):
-            answer = self.extractive(question, evidence)
-            answer.notices.append("The LLM's answer cited none of the sources, so it is not shown; "
-                                  "this is the extractive answer instead.")
-            answer.backend = "extractive (LLM fallback)"
-            answer.usage = usage
-            return answer
+        assert completion is not None
+        ledger.record("answer", completion)
+        timings["write"] = time.perf_counter() - t
+        cut = None
+        if completion.finish_reason == "length":
+            cut = f"it reached the token limit, PAPERS_LLM_MAX_TOKENS={s.llm_max_tokens}"
+        elif completion.finish_reason is None:
+            cut = "the stream ended without a finish reason"
         tc = time.perf_counter()
-        citations = cites.support(self.vectors, text, used, per_sentence, checks)
+        verdict = accept.answer(completion.text, used_for_answer, self.vectors, messages, cut=cut)
         timings["citations"] = time.perf_counter() - tc
-        notices = []
-        if checks.removed_markers:
-            notices.append(f"Removed citation markers that named no source: {', '.join(checks.removed_markers)}.")
-        if checks.uncited_sentences:
-            notices.append(f"{len(checks.uncited_sentences)} sentence(s) of the answer cite no source.")
-        if checks.weak_citations:
-            notices.append("Weakly supported citation(s): " + ", ".join(f"[{n}]" for n in checks.weak_citations))
-        timings["answer"] = time.perf_counter() - t
-        return Answer(question, text, citations, sources, backend=self.backend, confidence=evidence.answerability,
-                      checks=checks, notices=notices, timings=timings, usage=usage)
+        if verdict.abstained:
+            answer = self._model_abstention(question, evidence, f"The model ({llm.model}) said the closest "
+                                            f"abstracts do not answer this.", ledger, spent())
+        elif not verdict.ok:
+            answer = self._fallback(question, evidence, verdict.reason or "it failed the checks", ledger, spent())
+        else:
+            answer = Answer(question, verdict.text, verdict.citations, evidence.sources, backend=self.backend,
+                            confidence=evidence.answerability, checks=verdict.checks, notices=verdict.notices,
+                            timings=spent(), usage=ledger.to_dict())
+        answer.notices = notices + answer.notices
+        return answer
 
 
 __all__ = ["AnswerEngine", "AnswerStream", "ABSTAIN_PHRASE"]
