@@ -66,14 +66,6 @@ def _content(paper: Paper) -> tuple:
 CONDENSE_MAX_TOKENS = 120  # a standalone question is one line; a longer rewrite is refused anyway
 
 
-def _ledger_of(answer: Answer, settings: Settings) -> Ledger:
-    """The calls recorded in an answer's usage, as a Ledger (to add more calls to)."""
-    ledger = Ledger(settings, (answer.usage or {}).get("model", ""))
-    for call in (answer.usage or {}).get("calls", []):
-        ledger.calls.append(dict(call))
-    return ledger
-
-
 def _finish(result: Answer | AnswerStream, fn: Callable[[Answer], Any]) -> Answer | AnswerStream:
     """Apply `fn` to the answer: now, or when a stream completes."""
     if isinstance(result, Answer):
@@ -259,7 +251,7 @@ class PaperAssistant:
                     answer.standalone_question = resolved.question
                     answer.notices = notices + answer.notices
                     if ledger.calls:
-                        ledger.merge(_ledger_of(answer, self.settings))
+                        ledger.absorb(answer.usage)
                         answer.usage = ledger.to_dict()
                     return self._maybe_stream(answer, stream)
                 if resolved.papers:
@@ -274,7 +266,7 @@ class PaperAssistant:
             answer.standalone_question = question if question != message else None
             answer.notices = notices + answer.notices
             if ledger.calls:  # the condense call is part of this answer's cost
-                ledger.merge(_ledger_of(answer, self.settings))
+                ledger.absorb(answer.usage)
                 answer.usage = ledger.to_dict()
 
         return _finish(result, finish)

@@ -262,19 +262,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _usage_line(usage: dict) -> str:
-    """', 3 model calls, ≈1234+56 tokens, 1 failed attempt, cost 0.0012' (empty: no model call)."""
-    if not usage or not usage.get("n_calls"):
-        return ""
-    approx = "≈" if usage.get("estimated") else ""
-    parts = [f"{usage['n_calls']} model call{'s' if usage['n_calls'] != 1 else ''}",
-             f"{approx}{usage.get('prompt_tokens', 0)}+{usage.get('completion_tokens', 0)} tokens"
-             + (" (estimated)" if approx else ""),
-             f"{usage.get('seconds', 0):.1f} s in the model"]
-    if usage.get("failed_attempts"):
-        parts.append(f"{usage['failed_attempts']} failed attempt{'s' if usage['failed_attempts'] != 1 else ''}")
-    if usage.get("cost") is not None:
-        parts.append(f"cost {usage['cost']:.4f}")
-    return ", " + ", ".join(parts)
+    from assistant.llm import describe_usage
+
+    said = describe_usage(usage)
+    return f"; {said}" if said else ""
 
 
 class _Draft:
@@ -303,8 +294,10 @@ class _Draft:
         import shutil
 
         width = max(shutil.get_terminal_size().columns, 20)
-        lines = 1 + sum(max(1, -(-len(line) // width)) for line in self.text.split("\n"))
-        self.stream.write("\x1b[0m\r" + "\x1b[1A\x1b[2K" * (lines - 1) + "\x1b[2K")
+        rows = 1 + sum(max(1, -(-len(line) // width)) for line in self.text.split("\n"))  # the label + the draft
+        # The cursor is on the draft's last row: clear it, then each row above, up to the label's.
+        # (Rows that scrolled off the top of the terminal stay in its scrollback.)
+        self.stream.write("\x1b[0m\r\x1b[2K" + "\x1b[1A\x1b[2K" * (rows - 1))
         self.stream.flush()
 
 

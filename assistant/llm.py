@@ -165,7 +165,7 @@ class Ledger:
         prompt = estimate_prompt_tokens(messages) if messages else 0
         self._add({"step": step, "ok": False, "prompt_tokens": prompt, "completion_tokens": 0, "estimated": True,
                    "attempts": error.attempts, "failed_attempts": error.attempts,
-                   "seconds": round(error.seconds, 3), "error": str(error)[:300]})
+                   "seconds": round(error.seconds, 3), "error": str(error)[:800]})
 
     def _add(self, call: dict) -> None:
         with self._lock:
@@ -175,6 +175,18 @@ class Ledger:
         if other is not None and other is not self:
             for call in list(other.calls):
                 self._add(call)
+
+    def absorb(self, usage: dict | None, prefix: str = "") -> None:
+        """Add the calls of another answer's `usage` (a `to_dict()`), their steps prefixed."""
+        if not usage:
+            return
+        if usage.get("model") and not self.model:
+            self.model = usage["model"]
+        for call in usage.get("calls") or []:
+            if isinstance(call, dict):
+                self._add({"ok": True, "prompt_tokens": 0, "completion_tokens": 0, "estimated": False,
+                           "attempts": 1, "failed_attempts": 0, "seconds": 0.0, **call,
+                           "step": prefix + str(call.get("step") or "call")})
 
     @property
     def seconds(self) -> float:
@@ -200,6 +212,32 @@ class Ledger:
                 "total_tokens": total["prompt_tokens"] + total["completion_tokens"],
                 "estimated": any(c["estimated"] for c in calls), "seconds": round(sum(c["seconds"] for c in calls), 3),
                 "cost": None if cost is None else round(cost, 6)}
+
+
+def describe_usage(usage: dict | None) -> str:
+    """An answer's usage (`Ledger.to_dict()`) in words, for the CLI and the UI:
+    "2 model calls to m, ≈1,550 tokens (1,300 in + 250 out, estimated), 2 failed attempts,
+    cost 0.0046" ("" when no model was called). Failed attempts and the cost appear only
+    when there are any (the cost when llm_price_in / llm_price_out are set)."""
+    if not usage:
+        return ""
+    calls = usage.get("n_calls", len(usage.get("calls") or []))
+    prompt, completion = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
+    if not calls and not (prompt or completion):
+        return ""
+    model = usage.get("model")
+    parts = [f"{calls} model call{'s' if calls != 1 else ''}" + (f" to {model}" if model else "")] if calls else []
+    estimated = bool(usage.get("estimated"))
+    parts.append(f"{'≈' if estimated else ''}{prompt + completion:,} tokens ({prompt:,} in + {completion:,} out"
+                 f"{', estimated' if estimated else ''})")
+    failed = usage.get("failed_attempts") or 0
+    if failed > 0:
+        parts.append(f"{failed} failed attempt{'s' if failed != 1 else ''}")
+    cost = usage.get("cost")
+    if isinstance(cost, (int, float)):  # in the currency of llm_price_in / llm_price_out
+        shown = f"{cost:,.4f}" if cost >= 0.01 else f"{cost:.6f}".rstrip("0").rstrip(".")
+        parts.append(f"cost {shown if shown != '0' or cost == 0 else f'{cost:.1e}'}")
+    return ", ".join(parts)
 
 
 # --- tokens --------------------------------------------------------------------------------
@@ -945,9 +983,8 @@ class ChatLLM:
                        f"(PAPERS_LLM_CONTEXT_TOKENS cannot raise the server's {window})")
             return (f"the request does not fit the model's context window: the stream carried no events. {why}, and "
                     f"{prompt} + {reply} = {prompt + reply} is over it. To fix: {fix}"), True
-        return (f"malformed response: the stream carried no events (not an OpenAI-style SSE stream). {why}; "
-                f"the estimate fits that window, but if the server's window is smaller, set "
-                f"PAPERS_LLM_CONTEXT_TOKENS to it"), False
+        return (f"the stream carried no events (no OpenAI-style SSE data); if the server's context window is smaller than {window} tokens, set "
+                f"PAPERS_LLM_CONTEXT_TOKENS to it. {why}; the estimate fits that window"), False
 
     def _error(self, exc: BaseException, attempts: int, seconds: float, prefix: str = "",
                request: tuple[list[dict], int | None] | None = None) -> LLMError:

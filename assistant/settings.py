@@ -155,7 +155,9 @@ class Settings(BaseSettings):
                     "drop those below llm_evidence_min, and the model abstains when none is left. One request "
                     "per paper (llm_evidence_papers), llm_parallel at a time.")
     llm_evidence_papers: int = Field(
-        5, ge=1, le=50, description="Candidate papers the model scores (the best retrieved ones).")
+        6, ge=1, le=50,
+        description="Candidate papers the model scores (the best retrieved ones, at most answer_papers); the "
+                    "answer is written from the scored papers only.")
     llm_evidence_min: int = Field(
         3, ge=0, le=10,
         description="Model relevance score (0-10) a paper needs to be kept for the answer. Not calibrated: no "

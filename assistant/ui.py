@@ -32,6 +32,7 @@ import gradio as gr
 
 from assistant.api import PaperAssistant, user_errors
 from assistant.ingest import SUPPORTED_SUFFIXES
+from assistant.llm import describe_usage
 from assistant.records import Answer, Citation, Paper, Source
 from assistant.retrieve import Filters, QueryError, excluded_lines
 
@@ -272,37 +273,10 @@ INCLUDE_UNKNOWN_LABEL = "Include papers lacking the field"
 
 
 def usage_line(usage: dict[str, Any] | None) -> str:
-    """What the model calls behind an answer cost (`Answer.usage`, i.e. `Ledger.to_dict()`),
-    as escaped HTML: calls and model, tokens ("≈ …, estimated" when any count is tiktoken's
-    estimate), failed attempts when there were any, and the cost when prices are set
-    (llm_price_in / llm_price_out). "" when no model was called."""
-    if not usage:
-        return ""
-    calls = usage.get("n_calls")
-    if calls is None:
-        calls = len(usage.get("calls") or [])
-    prompt, completion = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
-    total = usage.get("total_tokens")
-    if total is None and ("prompt_tokens" in usage or "completion_tokens" in usage):
-        total = prompt + completion
-    if not calls and total is None:
-        return ""
-    parts = []
-    if calls:
-        model = usage.get("model")
-        parts.append(f"{calls} model call{'s' if calls != 1 else ''}" + (f" to {model}" if model else ""))
-    if total is not None:
-        estimated = bool(usage.get("estimated"))
-        parts.append(f"{'≈' if estimated else ''}{total:,} tokens ({prompt:,} in + {completion:,} out"
-                     f"{', estimated' if estimated else ''})")
-    failed = usage.get("failed_attempts") or 0
-    if failed > 0:
-        parts.append(f"{failed} failed attempt{'s' if failed != 1 else ''}")
-    cost = usage.get("cost")
-    if isinstance(cost, (int, float)):  # in the currency of llm_price_in / llm_price_out
-        shown = f"{cost:,.4f}" if cost >= 0.01 else f"{cost:.6f}".rstrip("0").rstrip(".")
-        parts.append(f"cost {shown if shown != '0' or cost == 0 else f'{cost:.1e}'}")
-    return esc("usage: " + ", ".join(parts))
+    """What the model calls behind an answer cost (`llm.describe_usage`), as escaped HTML;
+    "" when no model was called."""
+    said = describe_usage(usage)
+    return esc("usage: " + said) if said else ""
 
 
 def render_answer(answer: Answer, filters: dict[str, Any] | None = None) -> str:

@@ -199,31 +199,6 @@ def judge_for(pa) -> Judge | None:
     return None if pa.llm is None else Judge(pa.llm, pa.settings)
 
 
-def absorb_usage(ledger, usage: dict | None, step: str, prefix: str = "") -> None:
-    """Add the calls of an answer's or a table's `usage` to the item's `ledger`: the calls
-    of a `Ledger.to_dict()` (their steps prefixed with `prefix`), or, for a usage dict of a
-    single completion (tokens, model, attempts, no "calls"), one call named `prefix + step`."""
-    if not usage:
-        return
-    if usage.get("model") and not ledger.model:
-        ledger.model = usage["model"]
-    calls = usage.get("calls")
-    if isinstance(calls, list):
-        for call in calls:
-            if isinstance(call, dict):
-                ledger.calls.append({"ok": True, "prompt_tokens": 0, "completion_tokens": 0, "estimated": False,
-                                     "attempts": 1, "failed_attempts": 0, "seconds": 0.0, **call,
-                                     "step": prefix + str(call.get("step") or step)})
-        return
-    if not (usage.get("prompt_tokens") or usage.get("completion_tokens")):
-        return
-    attempts = int(usage.get("attempts") or 1)
-    ledger.calls.append({"step": prefix + step, "ok": True, "prompt_tokens": int(usage.get("prompt_tokens") or 0),
-                         "completion_tokens": int(usage.get("completion_tokens") or 0),
-                         "estimated": bool(usage.get("estimated")), "attempts": attempts,
-                         "failed_attempts": max(attempts - 1, 0), "seconds": float(usage.get("seconds") or 0.0)})
-
-
 def answer_pairs(answer) -> list[tuple[str, list[str]]]:
     """(answer sentence without markers, quotes it cites) for faithfulness."""
     import re
@@ -303,7 +278,7 @@ def _evaluate(pa, item: Item, k: int, judge: Judge | None, leave_gold_out: bool,
         t = time.perf_counter()
         answer = pa.ask(item.question)
         row["latency_answer"] = time.perf_counter() - t
-        absorb_usage(ledger, answer.usage, "answer")
+        ledger.absorb(answer.usage)
         row["abstained"] = answer.abstained
         row["confidence"] = answer.confidence
         row.update(_backend_fields(answer))
@@ -328,7 +303,7 @@ def _evaluate(pa, item: Item, k: int, judge: Judge | None, leave_gold_out: bool,
             # Asked again of the library without its gold papers: it should abstain.
             row["_stage"] = "leave_gold_out"
             left = pa.engine.ask(item.question, exclude=gold)
-            absorb_usage(ledger, left.usage, "answer", prefix="leave_gold_out.")
+            ledger.absorb(left.usage, prefix="leave_gold_out.")
             row["lgo_abstained"] = left.abstained
             row["lgo_confidence"] = left.confidence
             row["lgo_cited"] = sorted({c.paper_id for c in left.citations})
@@ -338,7 +313,7 @@ def _evaluate(pa, item: Item, k: int, judge: Judge | None, leave_gold_out: bool,
         t = time.perf_counter()
         table = pa.compare(item.methods).to_dict()
         row["latency_compare"] = time.perf_counter() - t
-        absorb_usage(ledger, table.get("usage"), "compare")
+        ledger.absorb(table.get("usage"))
         row.update(_backend_fields(table))
         row.update({f"t_{key}": value for key, value in M.table_coverage(table).items()})
         row["t_citation_precision"] = M.table_citation_precision(table, dict(zip(table["methods"], item.gold)))

@@ -15,7 +15,7 @@ import pytest
 from assistant.llm import (ChatLLM, Completion, LLMError, Usage, count_tokens, estimate_prompt_tokens, fit_to_budget,
                            make_llm)
 from assistant.settings import Settings
-from llm_server import llama_props, llm_server, ollama_show, split_words  # noqa: F401  (fixture)
+from llm_server import llama_props, ollama_show, split_words
 
 MESSAGES = [{"role": "system", "content": "Answer from the sources."},
             {"role": "user", "content": "What is dense retrieval?"}]
@@ -303,7 +303,7 @@ def test_malformed_stream_raises_llm_error(llm_server):
     assert "malformed response: a stream event is not valid JSON" in str(err) and err.attempts == 1
     llm_server.plan(raw=b'{"choices": []}')  # JSON where a stream was expected
     _, err = drain(ChatLLM(llm_server.settings()).stream(MESSAGES))
-    assert err is not None and "malformed" in str(err)
+    assert err is not None and "the stream carried no events (no OpenAI-style SSE data)" in str(err)
 
 
 def test_error_event_in_a_stream_raises_llm_error(llm_server):
@@ -449,12 +449,16 @@ def test_empty_stream_over_the_setting_names_the_setting(llm_server):
     assert "set PAPERS_LLM_CONTEXT_TOKENS to the server's real window" in str(err)
 
 
-def test_empty_stream_that_fits_stays_malformed_but_mentions_the_window(llm_server):
+def test_empty_stream_that_fits_names_the_window_setting_first(llm_server):
     llm_server.plan(empty_stream=True)
     _, err = drain(ChatLLM(llm_server.settings()).stream(MESSAGES))
-    assert err is not None and not err.overflow and err.attempts == 1
+    assert err is not None and not err.overflow and err.empty_stream and err.attempts == 1
     message = str(err)
-    assert message.split(": ", 1)[1].startswith("malformed response: the stream carried no events")
+    assert message.split(": ", 1)[1].startswith(
+        "the stream carried no events (no OpenAI-style SSE data); if the server's context window is smaller "
+        "than 8192 tokens, set "
+        "PAPERS_LLM_CONTEXT_TOKENS to it")
+    assert "malformed" not in message
     assert "A llama.cpp server sends an empty stream" in message
     assert "the window in use is 8192 tokens, from setting PAPERS_LLM_CONTEXT_TOKENS" in message
     assert "set PAPERS_LLM_CONTEXT_TOKENS to it" in message

@@ -173,19 +173,26 @@ def test_the_model_writing_from_whole_abstracts_is_checked(real_env, capsys, mon
     assert [c["step"] for c in answer["usage"]["calls"]] == ["answer"]
 
 
-def test_a_prompt_over_the_servers_window_is_named(real_env, capsys, monkeypatch, tmp_path):
+def test_a_prompt_over_the_servers_window_is_named_and_then_fitted(real_env, capsys, monkeypatch, tmp_path):
     """A second server with a context window of 1024 tokens, while the setting says 8192
-    (the default): the prompts do not fit. The answer falls back, and its notice names
-    the window and PAPERS_LLM_CONTEXT_TOKENS instead of reporting a malformed stream."""
+    (the default) and llama-cpp-python reports its window on no route. The streamed answer
+    prompt (six abstracts, ~2,500 tokens) gets llama.cpp's empty stream, which the failed
+    call names, with PAPERS_LLM_CONTEXT_TOKENS, instead of "malformed"; asked once without
+    streaming, the server names its window (1024); the prompt is fitted to it and the model
+    answers (what it writes is then checked as always)."""
     monkeypatch.setenv("PAPERS_LLM_EVIDENCE", "false")
-    monkeypatch.setenv("PAPERS_LLM_QUOTES", "false")  # one streamed call with the six abstracts (~2,500 tokens)
+    monkeypatch.setenv("PAPERS_LLM_QUOTES", "false")  # one streamed call with the six abstracts
     with start_llama(tmp_path / "small.log", n_ctx=1024) as small:
         monkeypatch.setenv("OPENAI_BASE_URL", small.base_url)
         code, out, _ = run_cli(capsys, "ask", HEADLINE, "--json")
     assert code == 0
     answer = json.loads(out)
     assert_answer_is_acceptable(answer)
-    assert not answer["abstained"] and answer["backend"] == "extractive (LLM fallback)"
-    assert "PAPERS_LLM_CONTEXT_TOKENS" in answer["fallback"] and "malformed" not in answer["fallback"]
-    [call] = answer["usage"]["calls"]
-    assert not call["ok"] and call["attempts"] == 1  # an overflow is not retried
+    assert not answer["abstained"]
+    calls = answer["usage"]["calls"]
+    failed = [c for c in calls if not c["ok"]]
+    assert len(failed) == 2 and calls[-1]["ok"], calls
+    assert "the stream carried no events" in failed[0]["error"] and "PAPERS_LLM_CONTEXT_TOKENS" in failed[0]["error"]
+    assert "1024" in failed[1]["error"] and "PAPERS_LLM_CONTEXT_TOKENS" in failed[1]["error"]
+    assert any("fit the model's context window (1024 tokens)" in n for n in answer["notices"]), answer["notices"]
+    assert "malformed" not in (answer["fallback"] or "") and "context" not in (answer["fallback"] or "")

@@ -98,16 +98,26 @@ def test_echoed_prompt_and_invented_source_blocks_reject():
     assert not v.ok and "repeats its prompt" in v.reason
 
 
+@pytest.mark.parametrize("reply", [
+    "HPM is a new framework for MIM pre-training [1]. ![x](http://evil.example/p.png)",
+    "HPM is a new framework for [MIM pre-training](http://evil.example) [1].",
+    "HPM is a <b>new</b> framework for MIM pre-training [1].", "See <https://evil.example> [1]."])
+def test_links_images_and_html_reject(reply):
+    v = check(reply)
+    assert not v.ok and "links, images or HTML" in v.reason and "evil" not in v.reason
+
+
 def test_uncited_sentences_and_invented_markers_reject():
     v = check("HPM is a new framework for MIM pre-training [1]. It is the best method ever.")
-    assert not v.ok and "1 of the model's 2 sentences cite no source" in v.reason
+    assert not v.ok and "1 of the model's 2 sentences cite no source (the first: sentence 2)" in v.reason
+    assert "best method" not in v.reason  # a reason never repeats the rejected text
     v = check("HPM is a new framework for MIM pre-training [1][7].")
     assert not v.ok and "[7]" in v.reason and "do not exist" in v.reason
 
 
 def test_a_citation_its_source_does_not_support_rejects_but_a_weak_extra_one_is_tolerated():
     v = check("Crust colour depends on the Maillard reaction [1].")  # true of [2], not of [1]
-    assert not v.ok and "not supported" in v.reason
+    assert not v.ok and "not supported" in v.reason and "Maillard" not in v.reason
     v = check("Crust colour depends on the Maillard reaction [2][1].")  # [2] supports it; [1] is extra
     assert v.ok and any("[1]" in n and "Weakly" in n for n in v.notices)
 
@@ -147,17 +157,22 @@ def test_condensed_follow_ups_are_checked():
     ("Score: 3. Summary: on topic", 3.0),
     ("9", 9.0),
     ('{"score": "6/10", "summary": "x"}', 6.0),
-    ('{"score": 14}', 10.0),
 ])
 def test_scores_are_parsed_defensively(reply, score):
-    assert scoring.parse_score(reply)[0] == score
+    prompt = render("evidence", question="What is HPM?", title="HPM", abstract="...")
+    assert scoring.parse_score(reply, prompt)[0] == score
 
 
 @pytest.mark.parametrize("reply", [
     'Question: What is HPM?\nPaper: Hard Patches Mining\nAbstract: improves MAE by 2023 points', '{"summary": "x"}',
-    "The abstract is relevant.", ""])
+    "The abstract is relevant.", "", '{"score": 14}', "2019 we show that", "95% of the time",
+    # what Gemma 270M wrote under llama.cpp: the prompt, repeated (its JSON shape and its scale hold a 0)
+    ' <<SYS>>\nYou rate how useful one research paper\'s abstract is for answering a question.\n',
+    'Reply with one JSON object and nothing else:\n{"score": <0-10>, "summary": "<one sentence>"}',
+    "Score 0 when the abstract is unrelated, 5 when it is on the topic"])
 def test_a_reply_without_an_explicit_score_is_unscored_not_zero(reply):
-    assert scoring.parse_score(reply)[0] is None
+    prompt = render("evidence", question="What is HPM?", title="HPM", abstract="...")
+    assert scoring.parse_score(reply, prompt)[0] is None
 
 
 def test_decide_reranks_drops_and_abstains():
@@ -177,8 +192,11 @@ def test_the_scorer_scores_a_relevant_and_an_irrelevant_paper_in_parallel_and_ca
 
     asked = []
 
-    class Model:
+    class Model:  # stands in for ChatLLM: these cases need a scripted reply per paper, not a server
         model = "m"
+
+        def context_window(self):
+            return 8192, "setting"
 
         def complete(self, messages, max_tokens=None):
             text = messages[-1]["content"]

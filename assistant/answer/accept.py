@@ -57,6 +57,9 @@ ECHO_LINE_CHARS = 40  # a prompt line this long, found in a reply, is an echo (n
 CONDENSED_MAX_CHARS = 400
 _CONDENSE_ECHO = re.compile(r"\b(?:follow-up message|standalone question|conversation so far)\b|^\s*(?:user|assistant)\s*:",
                             re.IGNORECASE | re.MULTILINE)
+# Markdown links and images, autolinks and HTML tags: an answer from abstracts has none, and in the
+# UI they would render (an image fetches its URL when shown).
+MARKUP = re.compile(r"!?\[[^\]]*\]\([^)]*\)|<(?:https?:|/?[a-z][a-z0-9]*\b[^>]*>)", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?](?:\s*\[\d+\])*[\"')\]]*(?=\s|$)")
 
 
@@ -135,7 +138,9 @@ def answer(raw: str, used: list[Source], vectors, prompt: list[dict] | None = No
         return Verdict(False, reason=f"the model's reply contains the chat-template token {token!r}")
     echoed = echo(text, prompt)
     if echoed:
-        return Verdict(False, reason=f"the model's reply repeats its prompt ({echoed!r})")
+        return Verdict(False, reason=f"the model's reply repeats its prompt ({_named(echoed)})")
+    if MARKUP.search(text):
+        return Verdict(False, reason="the model's reply contains links, images or HTML, which the abstracts do not")
     notices = []
     if cut:
         text = complete_part(text)
@@ -148,8 +153,9 @@ def answer(raw: str, used: list[Source], vectors, prompt: list[dict] | None = No
                                      f"the sources were {', '.join(f'[{s.n}]' for s in used)})")
     if checks.uncited_sentences:
         n, total = len(checks.uncited_sentences), len(per_sentence)
-        return Verdict(False, reason=f"{n} of the model's {total} sentences cite no source "
-                                     f"(e.g. {_clip(checks.uncited_sentences[0])!r})")
+        first = next(i for i, marks in enumerate(per_sentence) if not marks) + 1
+        return Verdict(False, reason=f"{n} of the model's {total} sentences cite no source (the first: sentence "
+                                     f"{first})")
     if not any(per_sentence):
         return Verdict(False, reason="the model's reply has no sentence to show")
     citations = cites.support(vectors, text, used, per_sentence, checks)
@@ -159,11 +165,9 @@ def answer(raw: str, used: list[Source], vectors, prompt: list[dict] | None = No
             best[c.sentence] = max(best.get(c.sentence, 0.0), c.support)
     weak = [i for i, marks in enumerate(per_sentence) if marks and best.get(i, 0.0) < cites.WEAK_SUPPORT]
     if weak:
-        spans = cites.answer_sentences(text)
-        s, e = spans[weak[0]]
-        return Verdict(False, reason=f"{len(weak)} of the model's sentences are not supported by the sources they "
-                                     f"cite (e.g. {_clip(text[s:e])!r}, support {best.get(weak[0], 0.0):.2f} "
-                                     f"< {cites.WEAK_SUPPORT})")
+        return Verdict(False, reason=f"{len(weak)} of the model's {len(per_sentence)} sentences are not supported by "
+                                     f"the sources they cite (the first: sentence {weak[0] + 1}, support "
+                                     f"{best.get(weak[0], 0.0):.2f} < {cites.WEAK_SUPPORT})")
     if checks.weak_citations:
         notices.append("Weakly supported citation(s), beside a stronger one in the same sentence: "
                        + ", ".join(f"[{n}]" for n in checks.weak_citations) + ".")
@@ -192,6 +196,11 @@ def condensed(text: str, message: str, history: str, prompt: list[dict] | None =
     return " ".join(text.split()), None
 
 
-def _clip(text: str, n: int = 80) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 3] + "..."
+def _named(found: str) -> str:
+    """What an echo check found, named without repeating model text: a source tag or a
+    prompt heading by its own words, a repeated instruction line as such."""
+    if re.match(r"</?\s*source", found, re.IGNORECASE):
+        return "a <source> block"
+    if found.endswith(":") and len(found) < 20:
+        return f"the heading {found!r}"
+    return "a line of its instructions"

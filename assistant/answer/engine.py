@@ -42,6 +42,7 @@ Events = Generator[str, None, Answer]
 # a fitting paper by 0-0.09 (scaling laws from 2020, progressive pruning in file 004_,
 # adversarial training in LG, over-squashing from 2020): the margin sits between the two.
 FILTER_MARGIN = 0.15
+MIN_SOURCE_WORDS = 20  # an abstract cut shorter than this says too little to answer from
 
 
 class AnswerStream:
@@ -110,7 +111,7 @@ class AnswerEngine:
         self._calibrated_for: tuple[list, dict] | None = None  # (the paper list, key) last checked
         self.vectors = SentenceVectors(index)
         self.paper_terms = PaperTerms(index)
-        self._scorer: scoring.Scorer | None = None
+        self._scorer = scoring.Scorer(llm, settings) if llm is not None else None  # its cache is per engine
 
     @property
     def backend(self) -> str:
@@ -309,35 +310,47 @@ class AnswerEngine:
         return self.llm.context_window()
 
     def fit_sources(self, prompt: str, values: dict[str, str], sources: list[Source], reply_tokens: int,
-                    blocks: list[str] | None = None) -> tuple[list[dict], list[Source]]:
-        """Prompt `prompt` with as many of `sources` (as `blocks`, default their abstracts)
-        as fit the context window with `reply_tokens` to spare. cl100k counts differ from
-        other models' tokenizers, so a tenth of the window is kept free; when not even one
-        block fits, the best one is cut to the budget."""
-        window, _ = self._window()
+                    quoted: list[list[str]] | None = None) -> tuple[list[dict], list[Source]]:
+        """Prompt `prompt` with as many of `sources` as fit the context window with
+        `reply_tokens` to spare: their abstracts, or their `quoted` sentences (one list per
+        source). cl100k counts differ from other models' tokenizers, so a tenth of the window
+        is kept free. When not even one source fits, the best one is cut (its abstract's
+        words, or its quotes); when not even that fits, LLMError(overflow=True) names the
+        window and the settings to change."""
+        assert self.llm is not None
+        window, where = self._window()
         frame = render(prompt, self.settings, sources="", **values)
         budget = int(window * 0.9) - reply_tokens - sum(count_tokens(m["content"]) for m in frame) - 32
-        blocks = blocks if blocks is not None else [source_block(src) for src in sources]
+        if quoted is not None:
+            blocks = [source_block(src, quoted=q) for src, q in zip(sources, quoted)]
+        else:
+            blocks = [source_block(src) for src in sources]
         fit = fit_to_budget([b + "\n\n" for b in blocks], budget)
         used = sources[:fit]
         if fit == 0 and blocks:
             src = sources[0]
-            words = src.paper.abstract.split()
-            while words and count_tokens(source_block(src, " ".join(words))) > budget:
-                words = words[: int(len(words) * 0.8)]
-            blocks, used = [source_block(src, " ".join(words))], [src]
+            if quoted is not None:
+                kept = list(quoted[0])
+                while kept and count_tokens(source_block(src, quoted=kept)) > budget:
+                    kept.pop()
+                block = source_block(src, quoted=kept) if kept else ""
+            else:
+                words = src.paper.abstract.split()
+                while words and count_tokens(source_block(src, " ".join(words))) > budget:
+                    words = words[: int(len(words) * 0.8)]
+                block = source_block(src, " ".join(words)) if len(words) >= MIN_SOURCE_WORDS else ""
+            if not block:
+                raise LLMError(
+                    f"LLM endpoint {self.llm.base_url} (model {self.llm.model}): the prompt does not fit the model's "
+                    f"context window: {window} tokens (from {where}) leave no room for a source after the "
+                    f"instructions and the reply (up to {reply_tokens} tokens). Set PAPERS_LLM_CONTEXT_TOKENS to the "
+                    f"server's window, or lower PAPERS_LLM_MAX_TOKENS.", overflow=True)
+            blocks, used = [block], [src]
         return render(prompt, self.settings, sources="\n\n".join(blocks[: len(used)]), **values), used
-
-    def answer_messages(self, question: str, evidence: Evidence) -> tuple[list[dict], list[Source]]:
-        """The answer prompt with as many whole abstracts as fit (quote-first off)."""
-        return self.fit_sources("answer", {"question": question, "abstain_phrase": ABSTAIN_PHRASE},
-                                evidence.sources, self.settings.llm_max_tokens)
 
     @property
     def scorer(self) -> scoring.Scorer:
-        assert self.llm is not None
-        if self._scorer is None or self._scorer.llm is not self.llm:
-            self._scorer = scoring.Scorer(self.llm, self.settings)
+        assert self.llm is not None and self._scorer is not None
         return self._scorer
 
     def _fallback(self, question: str, evidence: Evidence, reason: str, ledger: Ledger,
@@ -352,24 +365,49 @@ class AnswerEngine:
         answer.timings.update(timings)
         return answer
 
-    def _refit(self, exc: LLMError, ledger: Ledger,
-               build: Callable[[], tuple[list[dict], list[Source]]]) -> tuple[list[dict], list[Source], Any]:
-        """The streamed answer did not fit the server's window (an overflow error, or the
-        empty stream llama.cpp sends for one, which says no number). Ask once without
-        streaming: a server reports an overflow there with its window, which the client
-        remembers; then fit the prompt to that window and ask once more. Raises LLMError
-        when that fails too (the caller falls back, naming it)."""
+    def _ask_model(self, step: str, build: Callable[[], tuple[list[dict], list[Source]]], ledger: Ledger,
+                   max_tokens: int, stream: bool) -> Generator[str, None, tuple[list[dict], list[Source], Any]]:
+        """One model step: the prompt `build()` fits to the context window, sent (its text
+        yielded as it streams when `stream`); returns (messages, sources used, completion).
+        When the request does not fit the server's window (an overflow error, or the empty
+        stream llama.cpp sends for one, which names no number), it is asked once without
+        streaming (a server names its window there, and the client remembers it); when that
+        names a smaller window than the prompt was fitted to, the prompt is fitted again and
+        asked once more. Every call is recorded in `ledger`; a failure raises LLMError."""
         assert self.llm is not None
-        fitted_to = self._window()[0]
-        messages, used = build()
+        messages: list[dict] = []
+        fitted_to = None
         try:
-            completion = self.llm.complete(messages)
-        except LLMError as again:
-            if not again.overflow or self._window()[0] >= fitted_to:
+            messages, used = build()
+            fitted_to = self._window()[0]
+            if stream:
+                try:
+                    reply = self.llm.stream(messages, max_tokens=max_tokens)
+                    for delta in reply:
+                        yield delta
+                    completion = reply.completion
+                except LLMError as exc:
+                    if exc.mid_stream or not (exc.overflow or exc.empty_stream):
+                        raise
+                    ledger.failure(step, exc, messages)
+                    messages = []  # recorded above: not again if build() fails
+                    messages, used = build()
+                    completion = self.llm.complete(messages, max_tokens=max_tokens)
+            else:
+                completion = self.llm.complete(messages, max_tokens=max_tokens)
+        except LLMError as exc:
+            if messages:
+                ledger.failure(step, exc, messages)
+            if not exc.overflow or fitted_to is None or self._window()[0] >= fitted_to:
                 raise
-            ledger.failure("answer", again, messages)
             messages, used = build()  # fitted to the window the server named
-            completion = self.llm.complete(messages)
+            try:
+                completion = self.llm.complete(messages, max_tokens=max_tokens)
+            except LLMError as again:
+                ledger.failure(step, again, messages)
+                raise
+        assert completion is not None
+        ledger.record(step, completion)
         return messages, used, completion
 
     def _model_abstention(self, question: str, evidence: Evidence, why: str, ledger: Ledger,
@@ -391,6 +429,11 @@ class AnswerEngine:
             in_model = sum(timings.get(k, 0.0) for k in ("evidence", "quotes", "write"))
             return {**timings, "llm": in_model, "answer": time.perf_counter() - t0}
 
+        def fail(reason: str) -> Answer:  # the extractive answer, with the notices so far and the reason
+            answer = self._fallback(question, evidence, reason, ledger, spent())
+            answer.notices = notices + answer.notices
+            return answer
+
         sources = list(evidence.sources)
         if s.llm_evidence:
             t = time.perf_counter()
@@ -399,7 +442,7 @@ class AnswerEngine:
             if scores and all(sc.error for sc in scores):
                 # every call failed (endpoint down, refused key...): the next call would fail alike, after
                 # as many retries again
-                answer = self._fallback(question, evidence, f"the model failed ({scores[0].error})", ledger, spent())
+                answer = fail(f"the model failed ({scores[0].error})")
                 yield answer.text
                 return answer
             decision = scoring.decide(scores, s.llm_evidence_min, llm.model)
@@ -411,33 +454,23 @@ class AnswerEngine:
                 return answer
             # the scored papers, re-ranked and filtered (unscored ones after them, in retrieval order)
             sources = decision.kept
-        used_for_answer: list[Source]
+
+        values = {"question": question, "abstain_phrase": ABSTAIN_PHRASE}
         if s.llm_quotes:
             t = time.perf_counter()
-            def fit_quotes() -> tuple[list[dict], list[Source]]:
-                return self.fit_sources("quotes", {"question": question, "abstain_phrase": ABSTAIN_PHRASE},
-                                        sources, s.llm_quote_max_tokens)
-
-            messages, used = fit_quotes()
-            fitted_to = self._window()[0]
             try:
-                try:
-                    completion = llm.complete(messages, max_tokens=s.llm_quote_max_tokens)
-                except LLMError as exc:
-                    if not exc.overflow or self._window()[0] >= fitted_to:
-                        raise
-                    ledger.failure("quotes", exc, messages)  # the server named a smaller window: fit it, once
-                    messages, used = fit_quotes()
-                    completion = llm.complete(messages, max_tokens=s.llm_quote_max_tokens)
+                _, used, completion = yield from self._ask_model(
+                    "quotes", lambda: self.fit_sources("quotes", values, sources, s.llm_quote_max_tokens),
+                    ledger, s.llm_quote_max_tokens, stream=False)
             except LLMError as exc:
-                ledger.failure("quotes", exc, messages)
                 timings["quotes"] = time.perf_counter() - t
-                answer = self._fallback(question, evidence, f"the model failed ({exc})", ledger, spent())
-                answer.notices = notices + answer.notices
+                answer = fail(f"the model failed ({exc})")
                 yield answer.text
                 return answer
-            ledger.record("quotes", completion)
             timings["quotes"] = time.perf_counter() - t
+            if len(used) < len(sources):
+                notices.append(f"Only {len(used)} of the {len(sources)} papers fit the model's context window "
+                               f"({self._window()[0]} tokens) for quoting.")
             if accept.abstains(completion.text):
                 answer = self._model_abstention(question, evidence, f"The model ({llm.model}) found nothing in the "
                                                 f"closest abstracts that answers this.", ledger, spent())
@@ -447,53 +480,33 @@ class AnswerEngine:
             found = quotes.verify_all(quotes.parse(completion.text), used)
             groups = quotes.grouped(found, used)
             if not groups:
-                why = (f"none of the model's {len(found)} quotes was found in the abstracts" if found else
-                       "the model listed no quote from the abstracts")
-                answer = self._fallback(question, evidence, why, ledger, spent())
-                answer.notices = notices + answer.notices
+                answer = fail(f"none of the model's {len(found)} quotes was found in the abstracts" if found else
+                              "the model listed no quote from the abstracts")
                 yield answer.text
                 return answer
             unverified = sum(not q.verified for q in found)
             if unverified:
                 notices.append(f"{unverified} of the model's {len(found)} quotes were not found in the abstracts "
                                f"and were not used.")
-            blocks = [source_block(src, quoted=texts) for src, texts in groups]
-
-            def refit_answer() -> tuple[list[dict], list[Source]]:
-                return self.fit_sources("answer", {"question": question, "abstain_phrase": ABSTAIN_PHRASE},
-                                        [src for src, _ in groups], s.llm_max_tokens, blocks=blocks)
+            build = lambda: self.fit_sources("answer", values, [src for src, _ in groups], s.llm_max_tokens,  # noqa: E731
+                                             quoted=[texts for _, texts in groups])
+            offered = len(groups)
         else:
-            def refit_answer() -> tuple[list[dict], list[Source]]:
-                return self.fit_sources("answer", {"question": question, "abstain_phrase": ABSTAIN_PHRASE},
-                                        sources, s.llm_max_tokens)
-        messages, used_for_answer = refit_answer()
+            build = lambda: self.fit_sources("answer", values, sources, s.llm_max_tokens)  # noqa: E731
+            offered = len(sources)
         t = time.perf_counter()
         try:
-            try:
-                stream = llm.stream(messages)
-                for delta in stream:
-                    yield delta
-                completion = stream.completion
-            except LLMError as exc:
-                if exc.mid_stream or not (exc.overflow or exc.empty_stream):
-                    raise
-                ledger.failure("answer", exc, messages)
-                messages, used_for_answer, completion = self._refit(exc, ledger, refit_answer)
+            messages, used_for_answer, completion = yield from self._ask_model(
+                "answer", build, ledger, s.llm_max_tokens, stream=True)
         except LLMError as exc:
-            ledger.failure("answer", exc, messages)
             timings["write"] = time.perf_counter() - t
-            shown = " after part of it was shown as a draft" if exc.mid_stream else ""
-            answer = self._fallback(question, evidence, f"the model failed{shown} ({exc})", ledger, spent())
-            answer.notices = notices + answer.notices
-            return answer
-        assert completion is not None
-        ledger.record("answer", completion)
+            shown = " after part of it was streamed as a draft" if exc.mid_stream else ""
+            return fail(f"the model failed{shown} ({exc})")
         timings["write"] = time.perf_counter() - t
-        cut = None
-        if completion.finish_reason == "length":
-            cut = f"it reached the token limit, PAPERS_LLM_MAX_TOKENS={s.llm_max_tokens}"
-        elif completion.finish_reason is None:
-            cut = "the stream ended without a finish reason"
+        if len(used_for_answer) < offered:
+            notices.append(f"Only {len(used_for_answer)} of the {offered} papers fit the model's context window "
+                           f"({self._window()[0]} tokens); the answer was written from those.")
+        cut = completion.cut_reason if completion.cut else None
         tc = time.perf_counter()
         verdict = accept.answer(completion.text, used_for_answer, self.vectors, messages, cut=cut)
         timings["citations"] = time.perf_counter() - tc
@@ -501,7 +514,7 @@ class AnswerEngine:
             answer = self._model_abstention(question, evidence, f"The model ({llm.model}) said the closest "
                                             f"abstracts do not answer this.", ledger, spent())
         elif not verdict.ok:
-            answer = self._fallback(question, evidence, verdict.reason or "it failed the checks", ledger, spent())
+            return fail(verdict.reason or "it failed the checks")
         else:
             answer = Answer(question, verdict.text, verdict.citations, evidence.sources, backend=self.backend,
                             confidence=evidence.answerability, checks=verdict.checks, notices=verdict.notices,

@@ -57,13 +57,19 @@ class Decision:
 _JSON = re.compile(r"\{[^{}]*\}", re.DOTALL)
 _FIELD = re.compile(r"\bscore\b\W{0,4}(\d+(?:\.\d+)?)", re.IGNORECASE)
 _OUT_OF = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*/\s*10\b")
-_LEADING = re.compile(r"^\W{0,3}(\d+(?:\.\d+)?)(?![\d.]*\s*[-%])")
+# A reply that starts with a number of at most two digits (not "2019 we show", "95%", "3-5").
+_LEADING = re.compile(r"^\W{0,3}(\d{1,2}(?:\.\d+)?)(?![\d.]|\s*[-%])")
+_SHAPE = re.compile(r"<\s*0\s*-\s*10\s*>|score\s+0\s+when", re.IGNORECASE)  # the prompt's own JSON shape/scale
 _SUMMARY = re.compile(r"\bsummary\b\W{0,4}(.+)", re.IGNORECASE)
 
 
-def parse_score(text: str) -> tuple[float | None, str]:
-    """(score 0-10 or None, summary) from a model's reply (see the module docstring)."""
+def parse_score(text: str, prompt: list[dict] | None = None) -> tuple[float | None, str]:
+    """(score 0-10 or None, summary) from a model's reply (see the module docstring).
+    A reply that repeats `prompt` (its JSON shape, its "Score 0 when ..." line) or holds
+    a chat-template token is unscored: the numbers in it are the prompt's."""
     text = accept.strip_trailing_end(text or "").strip()
+    if accept.template_token(text) or accept.echo(text, prompt) or _SHAPE.search(text):
+        return None, ""
     for m in _JSON.finditer(text):
         try:
             obj = json.loads(m.group(0))
@@ -97,15 +103,17 @@ def _number(text: str) -> float | None:
 
 
 def _clamp(score: float) -> float | None:
-    return max(0.0, min(10.0, score)) if score == score else None
+    """A score on the 0-10 scale, or None for a number off it (not a score)."""
+    return score if 0.0 <= score <= 10.0 else None
 
 
-def _abstract(src: Source) -> str:
+def _abstract(src: Source, limit: int) -> str:
+    """The abstract, cut to `limit` tokens (with " ..." when cut)."""
     text = src.paper.abstract
-    if count_tokens(text) <= ABSTRACT_TOKENS:
+    if count_tokens(text) <= limit:
         return text
     words = text.split()
-    while words and count_tokens(" ".join(words)) > ABSTRACT_TOKENS:
+    while words and count_tokens(" ".join(words)) > limit:
         words = words[: int(len(words) * 0.9)]
     return " ".join(words) + " ..."
 
@@ -140,16 +148,20 @@ class Scorer:
 
     def _one(self, question: str, src: Source, ledger: Ledger) -> PaperScore:
         p = src.paper
-        messages = render("evidence", self.settings, question=question, title=p.title, abstract=_abstract(src))
+        # The abstract gets what the context window leaves after the prompt's frame and the reply
+        # (a tenth kept free: other tokenizers count differently), at most ABSTRACT_TOKENS.
+        frame = render("evidence", self.settings, question=question, title=p.title, abstract="")
+        room = int(self.llm.context_window()[0] * 0.9) - self.settings.llm_evidence_max_tokens - 32 - sum(
+            count_tokens(m["content"]) for m in frame)
+        messages = render("evidence", self.settings, question=question, title=p.title,
+                          abstract=_abstract(src, max(min(ABSTRACT_TOKENS, room), 32)))
         try:
             completion = self.llm.complete(messages, max_tokens=self.settings.llm_evidence_max_tokens)
         except LLMError as exc:
             ledger.failure("evidence", exc, messages)
             return PaperScore(src, None, error=str(exc))
         ledger.record("evidence", completion)
-        score, summary = parse_score(completion.text)
-        if accept.template_token(summary) or accept.echo(summary, messages):
-            summary = ""  # never shown: it is prompt text, not a summary
+        score, summary = parse_score(completion.text, messages)
         result = PaperScore(src, score, summary[:300])
         if score is not None:  # an unreadable reply is not cached: the next ask tries again
             key = (question, p.id, self.llm.model)
