@@ -90,7 +90,10 @@ def test_chat_handler_with_llm_streams_and_warns_on_fallback(full_index, llm_ser
     from assistant.llm import ChatLLM
     from assistant.ui import PaperUI
 
-    settings = llm_settings(llm_server, index_dir=full_index.settings.index_dir, llm_max_attempts=1)
+    # One model call per answer (no evidence scoring, no quote step: tests/test_answer_llm.py covers
+    # those), so the scripted replies below are the answer's.
+    settings = llm_settings(llm_server, index_dir=full_index.settings.index_dir, llm_max_attempts=1,
+                            llm_evidence=False, llm_quotes=False)
     ui = PaperUI(PaperAssistant(settings, index=full_index.index, llm=ChatLLM(settings)))
 
     llm_server.plan(chunks=["Hard Patches Mining ", "predicts patch-wise losses ", "to decide where to mask [1]."])
@@ -98,6 +101,7 @@ def test_chat_handler_with_llm_streams_and_warns_on_fallback(full_index, llm_ser
     partial = [chat[-1]["content"] for chat, _, _ in steps[1:-1]]
     assert len(partial) >= 3 and "pa-thinking" in partial[-1]  # streamed, the searching note until the end
     assert any("Hard Patches Mining" in p and "to decide where" not in p for p in partial)
+    assert all("pa-draft-label" in p for p in partial if "Hard Patches" in p)  # the model's text: a draft
     chat, _, answers = steps[-1]
     assert answers[0].backend == "llm:test-model" and "answer was not used" not in chat[-1]["content"]
     assert "pa-sources" in chat[-1]["content"] and "predicts patch-wise losses" in chat[-1]["content"]
@@ -383,3 +387,13 @@ def test_two_sessions_at_once(browser, app_url):
     finally:
         for p in pages:
             p.context.close()
+
+
+def test_a_model_draft_is_labelled_and_escaped():
+    from assistant.ui import render_partial
+
+    html_out = render_partial('<img src=x onerror=alert(1)> echoed <source n="7"> [1]', draft=True)
+    assert "pa-draft-label" in html_out and "not yet checked" in html_out
+    assert "<img" not in html_out and "&lt;img" in html_out and "&lt;source" in html_out
+    assert '<sup class="pa-cite">[1]</sup>' in html_out
+    assert "pa-draft-label" not in render_partial("**Extractive** answer [1]")
