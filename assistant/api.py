@@ -17,7 +17,7 @@ from assistant.llm import ChatLLM, Ledger, LLMError, make_llm
 from assistant.prompts import render
 from assistant.records import Answer, Paper
 from assistant.retrieve import Filters, QueryError, SearchResult, search
-from assistant.settings import Settings
+from assistant.settings import Settings, load_settings
 from assistant.store import CorruptIndex, IndexFolder
 
 
@@ -80,7 +80,7 @@ class PaperAssistant:
                  llm: ChatLLM | None | bool = True):
         """`llm`: True (default) builds the LLM from the settings when one is
         configured; None/False forces the extractive backend; or pass a ChatLLM."""
-        self.settings = settings or Settings()
+        self.settings = settings or load_settings()  # a bad PAPERS_* value: SettingsError naming it
         self.index = index or PaperIndex(self.settings)
         self.llm = make_llm(self.settings) if llm is True else (llm or None)
         self.engine = AnswerEngine(self.index, self.settings, self.llm)
@@ -153,7 +153,7 @@ class PaperAssistant:
         beside the old and swapped in at the end, so an interrupted rebuild
         leaves the old index in place. Returns (assistant, result, update);
         the assistant is None when the input held no usable paper."""
-        settings = settings or Settings()
+        settings = settings or load_settings()
         result = ingest_paths(paths, layout=layout)
         if not result.papers:
             return None, result, None
@@ -250,9 +250,6 @@ class PaperAssistant:
                     answer = self._comparison_answer(message, comparison)
                     answer.standalone_question = resolved.question
                     answer.notices = notices + answer.notices
-                    if ledger.calls:
-                        ledger.absorb(answer.usage)
-                        answer.usage = ledger.to_dict()
                     return self._maybe_stream(answer, stream)
                 if resolved.papers:
                     question, restrict = resolved.question, [p.id for p in resolved.papers]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -268,6 +269,9 @@ def _usage_line(usage: dict) -> str:
     return f"; {said}" if said else ""
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # control characters, ESC included; not \t or \n
+
+
 class _Draft:
     """The model's streamed text, shown on a terminal as a dimmed draft and erased once
     the checked answer is printed (which may differ: markers removed, or the extractive
@@ -282,6 +286,7 @@ class _Draft:
     def write(self, delta: str) -> None:
         if not self.on:
             return
+        delta = _CONTROL.sub("", delta)  # the model's text never drives the terminal
         if not self.text:
             self.stream.write("\x1b[2mdraft (not yet checked):\n")
         self.text += delta

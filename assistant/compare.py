@@ -288,6 +288,11 @@ def _llm_cells(llm: ChatLLM, vectors: SentenceVectors, methods: list[str], paper
                 continue
             blocks.append(block)
             used += count_tokens(block)
+    if not blocks:
+        notices = [f"The model's table is not shown: not one paper fits the model's context window ({window} "
+                   f"tokens) beside the instructions and the reply (PAPERS_LLM_MAX_TOKENS="
+                   f"{settings.llm_max_tokens}). This is the extractive table."]
+        return fallback, "extractive (LLM fallback)", notices
     messages = render("compare", settings, sources="\n\n".join(blocks), **values)
     try:
         completion = llm.complete(messages)

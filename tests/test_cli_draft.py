@@ -34,3 +34,13 @@ def test_no_draft_is_written_when_the_output_is_not_a_terminal():
     draft.write("[/INST] echoed prompt")
     draft.clear()
     assert pipe.getvalue() == ""
+
+
+def test_the_models_control_characters_never_reach_the_terminal(monkeypatch):
+    monkeypatch.setattr("shutil.get_terminal_size", lambda *a, **k: os.terminal_size((40, 24)))
+    term = Terminal()
+    draft = _Draft(term)
+    draft.write("ok \x1b]0;pwned\x07 \x1b[31mred\tand\nnext")
+    out = term.getvalue()
+    assert "]0;pwned" in out and "\x07" not in out and "\x1b]" not in out and "\x1b[31m" not in out
+    assert "red\tand\nnext" in out

@@ -107,6 +107,11 @@ def test_links_images_and_html_reject(reply):
     assert not v.ok and "links, images or HTML" in v.reason and "evil" not in v.reason
 
 
+def test_control_characters_reject():
+    v = check("HPM is a new framework \x1b[31mfor MIM pre-training [1].")
+    assert not v.ok and "control characters" in v.reason
+
+
 def test_uncited_sentences_and_invented_markers_reject():
     v = check("HPM is a new framework for MIM pre-training [1]. It is the best method ever.")
     assert not v.ok and "1 of the model's 2 sentences cite no source (the first: sentence 2)" in v.reason

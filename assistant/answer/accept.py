@@ -60,6 +60,7 @@ _CONDENSE_ECHO = re.compile(r"\b(?:follow-up message|standalone question|convers
 # Markdown links and images, autolinks and HTML tags: an answer from abstracts has none, and in the
 # UI they would render (an image fetches its URL when shown).
 MARKUP = re.compile(r"!?\[[^\]]*\]\([^)]*\)|<(?:https?:|/?[a-z][a-z0-9]*\b[^>]*>)", re.IGNORECASE)
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # e.g. a terminal escape; \t and \n are fine
 _SENTENCE_END = re.compile(r"[.!?](?:\s*\[\d+\])*[\"')\]]*(?=\s|$)")
 
 
@@ -141,6 +142,8 @@ def answer(raw: str, used: list[Source], vectors, prompt: list[dict] | None = No
         return Verdict(False, reason=f"the model's reply repeats its prompt ({_named(echoed)})")
     if MARKUP.search(text):
         return Verdict(False, reason="the model's reply contains links, images or HTML, which the abstracts do not")
+    if CONTROL.search(text):
+        return Verdict(False, reason="the model's reply contains control characters")
     notices = []
     if cut:
         text = complete_part(text)
