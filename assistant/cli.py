@@ -249,12 +249,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
               f"the answer is checked before it is shown) ...", file=sys.stderr, flush=True)
     stream = pa.ask(args.question, filters=_filters(args), stream=True)
     draft = _Draft(sys.stderr) if pa.llm is not None else None
-    for delta in stream:  # the model's text as it is written: a draft, on a terminal only
+    try:
+        for delta in stream:  # the model's text as it is written: a draft, on a terminal only
+            if draft is not None:
+                draft.write(delta)
+        answer = stream.result()
+    finally:  # also on Ctrl-C: no draft left on screen, no dimmed terminal
         if draft is not None:
-            draft.write(delta)
-    answer = stream.result()
-    if draft is not None:
-        draft.clear()
+            draft.clear()
     print(answer.text)  # the checked answer, once
     _print_sources(answer)
     _print_notices(answer.notices + _excluded_notes(answer.filter_excluded))
@@ -272,6 +274,12 @@ def _usage_line(usage: dict) -> str:
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # control characters, ESC included; not \t or \n
 
 
+def _columns(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 class _Draft:
     """The model's streamed text, shown on a terminal as a dimmed draft and erased once
     the checked answer is printed (which may differ: markers removed, or the extractive
@@ -286,7 +294,9 @@ class _Draft:
     def write(self, delta: str) -> None:
         if not self.on:
             return
-        delta = _CONTROL.sub("", delta)  # the model's text never drives the terminal
+        delta = _CONTROL.sub("", delta).replace("\t", " ")  # the model's text never drives the terminal
+        if not delta:
+            return
         if not self.text:
             self.stream.write("\x1b[2mdraft (not yet checked):\n")
         self.text += delta
@@ -299,7 +309,8 @@ class _Draft:
         import shutil
 
         width = max(shutil.get_terminal_size().columns, 20)
-        rows = 1 + sum(max(1, -(-len(line) // width)) for line in self.text.split("\n"))  # the label + the draft
+        # the label + the draft's rows (a wide character counted as two columns)
+        rows = 1 + sum(max(1, -(-_columns(line) // width)) for line in self.text.split("\n"))
         # The cursor is on the draft's last row: clear it, then each row above, up to the label's.
         # (Rows that scrolled off the top of the terminal stay in its scrollback.)
         self.stream.write("\x1b[0m\r\x1b[2K" + "\x1b[1A\x1b[2K" * (rows - 1))

@@ -321,7 +321,9 @@ def _llm_cells(llm: ChatLLM, vectors: SentenceVectors, methods: list[str], paper
             if text.lower().rstrip(".") == NOT_STATED or not text:
                 cells[row][method] = Cell(NOT_STATED) if allowed else fallback[row][method]
                 continue
-            if not marks or not set(marks) <= allowed or accept.template_token(text) or accept.echo(text, messages):
+            raw = got["text"]
+            if (not marks or not set(marks) <= allowed or accept.template_token(raw) or accept.echo(raw, messages)
+                    or accept.MARKUP.search(raw) or accept.CONTROL.search(raw)):
                 replaced += 1  # uncited, cites another method's paper, or prompt text: keep the extractive cell
                 continue
             checks = CitationChecks()

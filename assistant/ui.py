@@ -30,6 +30,7 @@ from typing import Any, Iterable, Iterator
 
 import gradio as gr
 
+from assistant.answer import accept
 from assistant.api import PaperAssistant, user_errors
 from assistant.ingest import SUPPORTED_SUFFIXES
 from assistant.llm import describe_usage
@@ -319,9 +320,10 @@ def render_partial(text: str, draft: bool = False) -> str:
     under a label and replaced by the checked answer (which may be another text)."""
     if not text.strip():
         return THINKING
-    if draft:
+    if draft:  # not yet checked: its links and images stay text (an image would load its URL)
+        inert = accept.MARKUP.sub(lambda m: re.sub(r"([!\[\]()])", r"\\\1", m.group(0)), text)
         return ('<div class="pa-draft-label">Draft from the model, not yet checked: the checked answer '
-                'replaces it.</div>\n\n' + mark_citations(esc(text)) + "\n\n" + THINKING)
+                'replaces it.</div>\n\n' + mark_citations(esc(inert)) + "\n\n" + THINKING)
     return mark_citations(text) + "\n\n" + THINKING
 
 

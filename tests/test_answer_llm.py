@@ -756,3 +756,21 @@ def test_health_and_backend_info_never_show_the_key(llm_pa):
     health = pa.health()
     assert health["ok"] is True
     assert "test-key" not in json.dumps(info) + json.dumps(health)
+
+
+def test_a_source_cut_to_fit_a_small_window_is_named(full_index, llm_server):
+    pa = make_pa(full_index, llm_server, llm_context_tokens=600, llm_max_tokens=64, llm_evidence=False,
+                 llm_quotes=False)
+    hpm_model(llm_server)
+    a = pa.ask(HPM_Q)
+    [request] = llm_server.requests
+    assert request["messages"][-1]["content"].count("<source n=") == 1  # one abstract, cut
+    assert any(n.startswith("Paper [1]'s abstract had to be cut to fit the model's context window (600 tokens)")
+               for n in a.notices), a.notices
+    # a window that leaves no room at all: no request, a fallback that names the window and the settings
+    pa = make_pa(full_index, llm_server, llm_context_tokens=512, llm_max_tokens=400, llm_evidence=False,
+                 llm_quotes=False)
+    before = len(llm_server.requests)
+    a = pa.ask(HPM_Q)
+    assert a.backend == FALLBACK and "512 tokens" in a.fallback and "PAPERS_LLM_CONTEXT_TOKENS" in a.fallback
+    assert len(llm_server.requests) == before

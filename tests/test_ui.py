@@ -397,3 +397,6 @@ def test_a_model_draft_is_labelled_and_escaped():
     assert "<img" not in html_out and "&lt;img" in html_out and "&lt;source" in html_out
     assert '<sup class="pa-cite">[1]</sup>' in html_out
     assert "pa-draft-label" not in render_partial("**Extractive** answer [1]")
+    inert = render_partial("see ![x](http://evil.example/p.png) and [here](http://evil.example) [2]", draft=True)
+    assert "\\!\\[x\\]\\(http://evil.example/p.png\\)" in inert and "\\[here\\]" in inert
+    assert '<sup class="pa-cite">[2]</sup>' in inert

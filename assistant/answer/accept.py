@@ -60,7 +60,7 @@ _CONDENSE_ECHO = re.compile(r"\b(?:follow-up message|standalone question|convers
 # Markdown links and images, autolinks and HTML tags: an answer from abstracts has none, and in the
 # UI they would render (an image fetches its URL when shown).
 MARKUP = re.compile(r"!?\[[^\]]*\]\([^)]*\)|<(?:https?:|/?[a-z][a-z0-9]*\b[^>]*>)", re.IGNORECASE)
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # e.g. a terminal escape; \t and \n are fine
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # e.g. a terminal escape; \t \n \r are fine
 _SENTENCE_END = re.compile(r"[.!?](?:\s*\[\d+\])*[\"')\]]*(?=\s|$)")
 
 
@@ -129,7 +129,7 @@ def answer(raw: str, used: list[Source], vectors, prompt: list[dict] | None = No
     prompt numbered; `vectors`: the engine's SentenceVectors for the support check;
     `cut`: why the reply is incomplete (token limit, stream without a finish reason)
     or None."""
-    text = strip_trailing_end(raw or "").strip()
+    text = strip_trailing_end(raw or "").replace("\r\n", "\n").strip()
     if abstains(text):
         return Verdict(False, abstained=True, reason="the model said the sources do not answer")
     if not text:

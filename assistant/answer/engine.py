@@ -86,11 +86,16 @@ def check_question(question: Any, max_chars: int) -> tuple[str, list[str]]:
     return question, notices
 
 
+def neutralise(text: str) -> str:
+    """`text` with any <source> / </source> tag escaped, so it cannot open or close a source."""
+    return re.sub(r"</?\s*source", lambda m: html.escape(m.group(0)), text, flags=re.IGNORECASE)
+
+
 def source_block(src: Source, abstract: str | None = None, quoted: list[str] | None = None) -> str:
     """A source as the prompts show it: between <source n="k"> tags, any such tag inside
     neutralised; its abstract (or `abstract`), or only `quoted` sentences from it."""
     p = src.paper
-    clean = lambda s: re.sub(r"</?\s*source", lambda m: html.escape(m.group(0)), s, flags=re.IGNORECASE)
+    clean = neutralise
     lines = [f'<source n="{src.n}">', f"Title: {clean(p.title)}"]
     if p.authors:
         lines.append(f"Authors: {clean(', '.join(p.authors))}{' et al.' if p.authors_et_al else ''}")
@@ -348,6 +353,20 @@ class AnswerEngine:
             blocks, used = [block], [src]
         return render(prompt, self.settings, sources="\n\n".join(blocks[: len(used)]), **values), used
 
+    def _cut_notes(self, messages: list[dict], used: list[Source],
+                   quoted: dict[int, list[str]] | None = None) -> list[str]:
+        """A notice for a source `fit_sources` had to cut to fit the window (the only case
+        where a prompt holds less of a source than it was given)."""
+        prompt = messages[-1]["content"] if messages else ""
+        out = []
+        for src in used:
+            whole = quoted.get(src.n, []) if quoted is not None else [src.paper.abstract]
+            if any(neutralise(part) not in prompt for part in whole):
+                what = "quotes" if quoted is not None else "abstract"
+                out.append(f"Paper [{src.n}]'s {what} had to be cut to fit the model's context window "
+                           f"({self._window()[0]} tokens).")
+        return out
+
     @property
     def scorer(self) -> scoring.Scorer:
         assert self.llm is not None and self._scorer is not None
@@ -392,6 +411,7 @@ class AnswerEngine:
                     ledger.failure(step, exc, messages)
                     messages = []  # recorded above: not again if build() fails
                     messages, used = build()
+                    fitted_to = self._window()[0]
                     completion = self.llm.complete(messages, max_tokens=max_tokens)
             else:
                 completion = self.llm.complete(messages, max_tokens=max_tokens)
@@ -459,7 +479,7 @@ class AnswerEngine:
         if s.llm_quotes:
             t = time.perf_counter()
             try:
-                _, used, completion = yield from self._ask_model(
+                messages, used, completion = yield from self._ask_model(
                     "quotes", lambda: self.fit_sources("quotes", values, sources, s.llm_quote_max_tokens),
                     ledger, s.llm_quote_max_tokens, stream=False)
             except LLMError as exc:
@@ -468,6 +488,7 @@ class AnswerEngine:
                 yield answer.text
                 return answer
             timings["quotes"] = time.perf_counter() - t
+            notices += self._cut_notes(messages, used)
             if len(used) < len(sources):
                 notices.append(f"Only {len(used)} of the {len(sources)} papers fit the model's context window "
                                f"({self._window()[0]} tokens) for quoting.")
@@ -491,9 +512,11 @@ class AnswerEngine:
             build = lambda: self.fit_sources("answer", values, [src for src, _ in groups], s.llm_max_tokens,  # noqa: E731
                                              quoted=[texts for _, texts in groups])
             offered = len(groups)
+            quoted = {src.n: texts for src, texts in groups}
         else:
             build = lambda: self.fit_sources("answer", values, sources, s.llm_max_tokens)  # noqa: E731
             offered = len(sources)
+            quoted = None
         t = time.perf_counter()
         try:
             messages, used_for_answer, completion = yield from self._ask_model(
@@ -503,6 +526,7 @@ class AnswerEngine:
             shown = " after part of it was streamed as a draft" if exc.mid_stream else ""
             return fail(f"the model failed{shown} ({exc})")
         timings["write"] = time.perf_counter() - t
+        notices += [n for n in self._cut_notes(messages, used_for_answer, quoted) if n not in notices]
         if len(used_for_answer) < offered:
             notices.append(f"Only {len(used_for_answer)} of the {offered} papers fit the model's context window "
                            f"({self._window()[0]} tokens); the answer was written from those.")

@@ -58,7 +58,7 @@ _JSON = re.compile(r"\{[^{}]*\}", re.DOTALL)
 _FIELD = re.compile(r"\bscore\b\W{0,4}(\d+(?:\.\d+)?)", re.IGNORECASE)
 _OUT_OF = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*/\s*10\b")
 # A reply that starts with a number of at most two digits (not "2019 we show", "95%", "3-5").
-_LEADING = re.compile(r"^\W{0,3}(\d{1,2}(?:\.\d+)?)(?![\d.]|\s*[-%])")
+_LEADING = re.compile(r"^\W{0,3}(\d{1,2}(?:\.\d+)?)(?!\d|\.\d|\s*[-%])")
 _SHAPE = re.compile(r"<\s*0\s*-\s*10\s*>|score\s+0\s+when", re.IGNORECASE)  # the prompt's own JSON shape/scale
 _SUMMARY = re.compile(r"\bsummary\b\W{0,4}(.+)", re.IGNORECASE)
 
