@@ -282,7 +282,8 @@ class PaperAssistant:
     def _comparison_answer(self, question: str, comparison: Comparison) -> Answer:
         return Answer(question, comparison.markdown(), comparison.citations, comparison.sources,
                       backend=comparison.backend, confidence=1.0, notices=list(comparison.notices),
-                      timings=dict(comparison.timings), usage=dict(comparison.usage), table=comparison)
+                      timings=dict(comparison.timings), usage=dict(comparison.usage), table=comparison,
+                      fallback=comparison.fallback)
 
     def backend_info(self) -> dict[str, Any]:
         """Which answer backend is active (never shows a secret)."""

@@ -20,7 +20,7 @@ from assistant.answer.evidence import Sentence, SentenceVectors
 from assistant.answer.engine import source_block
 from assistant.answer.text import content_terms, sentence_spans
 from assistant.index import PaperIndex
-from assistant.llm import ChatLLM, Ledger, LLMError, count_tokens
+from assistant.llm import ChatLLM, Ledger, LLMError, count_tokens, room_in_window
 from assistant.prompts import render
 from assistant.records import Citation, CitationChecks, Paper, Source
 from assistant.retrieve import Filters, QueryError, search
@@ -77,6 +77,7 @@ class Comparison:
     notices: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     usage: dict[str, Any] = field(default_factory=dict)
+    fallback: str | None = None  # why the model's table is not shown (backend "extractive (LLM fallback)")
 
     @property
     def citations(self) -> list[Citation]:
@@ -113,7 +114,7 @@ class Comparison:
                          for row in self.rows],
                 "markdown": self.markdown(), "sources": [s.to_dict() for s in self.sources],
                 "papers": self.papers, "backend": self.backend, "notices": self.notices,
-                "timings": {k: round(v, 4) for k, v in self.timings.items()}, "usage": self.usage}
+                "timings": {k: round(v, 4) for k, v in self.timings.items()}, "usage": self.usage, "fallback": self.fallback}
 
 
 def _name_pattern(method: str) -> re.Pattern:
@@ -252,34 +253,41 @@ def compare(index: PaperIndex, vectors: SentenceVectors, methods: list[str], llm
     timings = {"retrieve": time.perf_counter() - t0}
     t = time.perf_counter()
     cells = extractive_cells(shown, papers)
-    backend, usage = "extractive", {}
+    backend, usage, fallback = "extractive", {}, None
     if llm is not None:
         ledger = Ledger(index.settings, llm.model)
         try:
-            cells, backend, more = _llm_cells(llm, vectors, shown, papers, sources, cells, ledger)
+            cells, more = _llm_cells(llm, vectors, shown, papers, sources, cells, ledger)
             notices += more
-        except LLMError as exc:
-            notices.append(f"The model's table is not shown: the model failed ({exc}). This is the extractive "
-                           f"table ({llm.model} at {llm.base_url}).")
+            backend = f"llm:{llm.model}"
+        except (LLMError, _Rejected) as exc:
+            fallback = f"the model failed ({exc})" if isinstance(exc, LLMError) else str(exc)
+            notices.append(f"The model's table is not shown: {fallback}. This is the extractive table "
+                           f"({llm.model} at {llm.base_url}).")
             backend = "extractive (LLM fallback)"
         usage = ledger.to_dict()
     timings["table"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     return Comparison(shown, list(ROW_NAMES), cells, sources, {m: [s.n for s in papers[m]] for m in shown},
-                      backend, notices, timings, usage)
+                      backend, notices, timings, usage, fallback)
+
+
+class _Rejected(Exception):
+    """The model's table as a whole is not shown; the message says why."""
 
 
 def _llm_cells(llm: ChatLLM, vectors: SentenceVectors, methods: list[str], papers: dict[str, list[Source]],
                sources: list[Source], fallback: dict[str, dict[str, Cell]], ledger: Ledger):
-    """The model's table cells, each checked as an answer sentence is (`accept`): no
-    template token or echoed prompt, cites only its method's papers, and supported by
-    them; a cell that fails keeps the extractive sentence."""
+    """The model's table cells and notices, each cell checked as an answer sentence is
+    (`accept`): no template token, echoed prompt, markup or control character, cites only
+    its method's papers, and supported by them; a cell that fails keeps the extractive
+    sentence. Raises _Rejected when the table as a whole cannot be used, LLMError when
+    the call fails."""
     settings = vectors.index.settings
     rows = [r for r in ROW_NAMES if r != YEAR_ROW]
     values = {"methods": json.dumps(methods), "rows": json.dumps(rows), "not_stated": NOT_STATED}
     window, _ = llm.context_window()
-    budget = int(window * 0.9) - settings.llm_max_tokens - 32 - sum(
-        count_tokens(m["content"]) for m in render("compare", settings, sources="", **values))
+    budget = room_in_window(window, render("compare", settings, sources="", **values), settings.llm_max_tokens)
     blocks, used = [], 0
     for method in methods:  # the papers of each method in turn, as many as fit
         for src in papers[method]:
@@ -289,10 +297,8 @@ def _llm_cells(llm: ChatLLM, vectors: SentenceVectors, methods: list[str], paper
             blocks.append(block)
             used += count_tokens(block)
     if not blocks:
-        notices = [f"The model's table is not shown: not one paper fits the model's context window ({window} "
-                   f"tokens) beside the instructions and the reply (PAPERS_LLM_MAX_TOKENS="
-                   f"{settings.llm_max_tokens}). This is the extractive table."]
-        return fallback, "extractive (LLM fallback)", notices
+        raise _Rejected(f"not one paper fits the model's context window ({window} tokens) beside the instructions "
+                        f"and the reply (PAPERS_LLM_MAX_TOKENS={settings.llm_max_tokens})")
     messages = render("compare", settings, sources="\n\n".join(blocks), **values)
     try:
         completion = llm.complete(messages)
@@ -301,12 +307,9 @@ def _llm_cells(llm: ChatLLM, vectors: SentenceVectors, methods: list[str], paper
         raise
     ledger.record("compare", completion)
     data = _json_object(completion.text)
-    notices: list[str] = []
     if data is None or not isinstance(data.get("cells"), dict):
-        why = ("it was cut off at the token limit (PAPERS_LLM_MAX_TOKENS)" if completion.finish_reason == "length"
-               else "it was not the JSON object asked for")
-        notices.append(f"The model's table is not shown: {why}. This is the extractive table.")
-        return fallback, "extractive (LLM fallback)", notices
+        raise _Rejected("it was cut off at the token limit (PAPERS_LLM_MAX_TOKENS)" if completion.finish_reason
+                        == "length" else "it was not the JSON object asked for")
     cells: dict[str, dict[str, Cell]] = {row: dict(fallback[row]) for row in ROW_NAMES}
     replaced = 0
     for row in rows:
@@ -317,7 +320,7 @@ def _llm_cells(llm: ChatLLM, vectors: SentenceVectors, methods: list[str], paper
                 replaced += 1
                 continue
             text = " ".join(got["text"].split())
-            marks = [n for n in got.get("citations") or [] if isinstance(n, int)]
+            marks = [n for n in got.get("citations") or [] if isinstance(n, int) and not isinstance(n, bool)]
             if text.lower().rstrip(".") == NOT_STATED or not text:
                 cells[row][method] = Cell(NOT_STATED) if allowed else fallback[row][method]
                 continue
@@ -334,13 +337,12 @@ def _llm_cells(llm: ChatLLM, vectors: SentenceVectors, methods: list[str], paper
                 continue
             cells[row][method] = Cell(text, cited)
     if replaced == len(rows) * len(methods):
-        notices.append("The model's table is not shown: none of its cells cited a paper of its method and was "
-                       "supported by it. This is the extractive table.")
-        return fallback, "extractive (LLM fallback)", notices
+        raise _Rejected("none of its cells cited a paper of its method and was supported by it")
+    notices: list[str] = []
     if replaced:
         notices.append(f"{replaced} cell(s) of the model's table were missing, cited no paper of their method, "
                        f"or were not supported by the papers they cite; they hold the extractive sentence instead.")
-    return cells, f"llm:{llm.model}", notices
+    return cells, notices
 
 
 def _json_object(text: str) -> dict | None:

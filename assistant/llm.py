@@ -171,11 +171,6 @@ class Ledger:
         with self._lock:
             self.calls.append(call)
 
-    def merge(self, other: "Ledger | None") -> None:
-        if other is not None and other is not self:
-            for call in list(other.calls):
-                self._add(call)
-
     def absorb(self, usage: dict | None, prefix: str = "") -> None:
         """Add the calls of another answer's `usage` (a `to_dict()`), their steps prefixed."""
         if not usage:
@@ -187,10 +182,6 @@ class Ledger:
                 self._add({"ok": True, "prompt_tokens": 0, "completion_tokens": 0, "estimated": False,
                            "attempts": 1, "failed_attempts": 0, "seconds": 0.0, **call,
                            "step": prefix + str(call.get("step") or "call")})
-
-    @property
-    def seconds(self) -> float:
-        return sum(c["seconds"] for c in self.calls)
 
     def cost(self) -> float | None:
         if self.price_in is None or self.price_out is None:
@@ -296,6 +287,17 @@ def count_tokens(text: str) -> int:
     if enc is None:
         return math.ceil(len(text) / 4)
     return len(enc.encode(text, disallowed_special=()))
+
+
+WINDOW_SHARE = 0.9  # of a context window, what prompts may fill: other tokenizers count unlike cl100k
+
+
+def room_in_window(window: int, frame: list[dict], reply_tokens: int) -> int:
+    """Tokens left in `window` for the variable part of a prompt whose other messages are
+    `frame` (the prompt rendered with that part empty), with `reply_tokens` kept for the
+    reply and a tenth of the window kept free (other models' tokenizers count differently
+    from tiktoken's cl100k), less a small margin for the chat format's own tokens."""
+    return int(window * WINDOW_SHARE) - reply_tokens - sum(count_tokens(m["content"]) for m in frame) - 32
 
 
 def fit_to_budget(texts: list[str], budget: int) -> int:

@@ -236,9 +236,6 @@ def _backend_fields(obj) -> dict[str, Any]:
     backend = getattr(obj, "backend", None) if not isinstance(obj, dict) else obj.get("backend")
     fallback = getattr(obj, "fallback", None) if not isinstance(obj, dict) else obj.get("fallback")
     backend = backend or "extractive"
-    if fallback is None and "fallback" in backend and isinstance(obj, dict):
-        # A comparison table says why in its notices.
-        fallback = next((n for n in obj.get("notices") or [] if "LLM" in n or "model" in n.casefold()), None)
     written = getattr(obj, "model_written", None) if not isinstance(obj, dict) else None  # Answer.model_written
     return {"backend": backend, "model_written": bool(backend.startswith("llm:") if written is None else written),
             "fallback": fallback}

@@ -667,9 +667,10 @@ def test_llm_comparison_not_json_falls_back(llm_pa):
     pa, server = llm_pa
     server.plan(text="Here is a nice table: ADAHESSIAN is great.")
     table = pa.compare(["ADAHESSIAN", "M-FAC"])
-    assert table.backend == FALLBACK
-    assert "The model's table is not shown: it was not the JSON object asked for. This is the extractive table." \
-        in table.notices
+    assert table.backend == FALLBACK and table.fallback == "it was not the JSON object asked for"
+    assert any(n.startswith("The model's table is not shown: it was not the JSON object asked for. This is the "
+                            "extractive table") for n in table.notices), table.notices
+    assert table.to_dict()["fallback"] == table.fallback
     assert table.cells["Approach"]["ADAHESSIAN"].citations
 
 

@@ -122,6 +122,8 @@ def test_papers_compare(real_env, capsys):
     code, out, err = run_cli(capsys, "compare", "masked image modeling", "contrastive learning")
     assert code == 0
     table = out.split("\n(")[0]
+    header = table.splitlines()[0].lower()
+    assert "masked image modeling" in header and "contrastive learning" in header  # a column per method
     assert_shown_text_is_clean(table, set(range(1, 60)))
     if "extractive (LLM fallback)" in out:
         assert "The model's table is not shown" in err
@@ -154,10 +156,18 @@ def test_papers_eval_with_the_judge(real_env, capsys, tmp_path):
     assert code == 0, err
     [run] = list(tmp_path.iterdir())
     report = json.loads((run / "run.json").read_text())
-    for row in report["items"]:
-        if "backend" in row:
-            assert row["backend"] in ("extractive", "extractive (LLM fallback)", "llm:gemma-270m")
-    assert (run / "summary.md").exists()
+    answered = [row for row in report["items"] if "backend" in row]
+    assert len(report["items"]) == 3 and answered
+    for row in answered:  # who wrote each answer, and why a fallback fell back
+        assert row["backend"] in ("extractive", "extractive (LLM fallback)", "llm:gemma-270m")
+        assert row["model_written"] == (row["backend"] == "llm:gemma-270m")
+        assert bool(row["fallback"]) == (row["backend"] == "extractive (LLM fallback)")
+    s = report["summary"]
+    origin = s["answer_origin"]
+    assert origin["n"] == len(answered) == sum(origin[o]["n"] for o in ("model_written", "fallback", "no_model"))
+    # the judge ran against the model: its failed and unreadable replies are counted, not scored 0
+    assert s["judge_calls"] >= s["judge_failed"] + s["judge_unparsed"]
+    assert "Who wrote the answers" in (run / "summary.md").read_text()
 
 
 def test_the_model_writing_from_whole_abstracts_is_checked(real_env, capsys, monkeypatch):

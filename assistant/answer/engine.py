@@ -25,7 +25,7 @@ from assistant.answer.evidence import Evidence, PaperTerms, SentenceVectors, gat
 from assistant.answer.evidence import confidence as paper_confidence
 from assistant.answer.text import content_terms
 from assistant.index import PaperIndex
-from assistant.llm import ChatLLM, Ledger, LLMError, count_tokens, fit_to_budget
+from assistant.llm import ChatLLM, Ledger, LLMError, count_tokens, fit_to_budget, room_in_window
 from assistant.prompts import render
 from assistant.records import Answer, Source
 from assistant.retrieve import Filters, QueryError, clip_query
@@ -318,14 +318,12 @@ class AnswerEngine:
                     quoted: list[list[str]] | None = None) -> tuple[list[dict], list[Source]]:
         """Prompt `prompt` with as many of `sources` as fit the context window with
         `reply_tokens` to spare: their abstracts, or their `quoted` sentences (one list per
-        source). cl100k counts differ from other models' tokenizers, so a tenth of the window
-        is kept free. When not even one source fits, the best one is cut (its abstract's
+        source), within `llm.room_in_window`. When not even one source fits, the best one is cut (its abstract's
         words, or its quotes); when not even that fits, LLMError(overflow=True) names the
         window and the settings to change."""
         assert self.llm is not None
         window, where = self._window()
-        frame = render(prompt, self.settings, sources="", **values)
-        budget = int(window * 0.9) - reply_tokens - sum(count_tokens(m["content"]) for m in frame) - 32
+        budget = room_in_window(window, render(prompt, self.settings, sources="", **values), reply_tokens)
         if quoted is not None:
             blocks = [source_block(src, quoted=q) for src, q in zip(sources, quoted)]
         else:

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from assistant.answer import accept
-from assistant.llm import ChatLLM, Ledger, LLMError, count_tokens
+from assistant.llm import ChatLLM, Ledger, LLMError, count_tokens, room_in_window
 from assistant.prompts import render
 from assistant.records import Source
 
@@ -44,14 +44,9 @@ class PaperScore:
 @dataclass
 class Decision:
     kept: list[Source]
-    scores: list[PaperScore]
     abstain: bool = False
     notices: list[str] = field(default_factory=list)
     why: str = ""  # the abstention's reason, true of its numbers
-
-    def to_dict(self) -> list[dict]:
-        return [{"n": s.source.n, "paper_id": s.source.paper.id, "score": s.score, "summary": s.summary,
-                 **({"error": s.error} if s.error else {})} for s in self.scores]
 
 
 _JSON = re.compile(r"\{[^{}]*\}", re.DOTALL)
@@ -98,8 +93,9 @@ def parse_score(text: str, prompt: list[dict] | None = None) -> tuple[float | No
 
 
 def _number(text: str) -> float | None:
-    m = _OUT_OF.search(text) or re.search(r"\d+(?:\.\d+)?", text)
-    return float(m.group(1) if m.groups() else m.group(0)) if m else None
+    """A score a JSON field holds as text ("6", "6/10"): its first number."""
+    m = re.search(r"\d+(?:\.\d+)?", text)
+    return float(m.group(0)) if m else None
 
 
 def _clamp(score: float) -> float | None:
@@ -148,11 +144,10 @@ class Scorer:
 
     def _one(self, question: str, src: Source, ledger: Ledger) -> PaperScore:
         p = src.paper
-        # The abstract gets what the context window leaves after the prompt's frame and the reply
-        # (a tenth kept free: other tokenizers count differently), at most ABSTRACT_TOKENS.
-        frame = render("evidence", self.settings, question=question, title=p.title, abstract="")
-        room = int(self.llm.context_window()[0] * 0.9) - self.settings.llm_evidence_max_tokens - 32 - sum(
-            count_tokens(m["content"]) for m in frame)
+        # The abstract gets what the context window leaves, at most ABSTRACT_TOKENS.
+        room = room_in_window(self.llm.context_window()[0],
+                              render("evidence", self.settings, question=question, title=p.title, abstract=""),
+                              self.settings.llm_evidence_max_tokens)
         messages = render("evidence", self.settings, question=question, title=p.title,
                           abstract=_abstract(src, max(min(ABSTRACT_TOKENS, room), 32)))
         try:
@@ -195,8 +190,8 @@ def decide(scores: list[PaperScore], minimum: float, model: str) -> Decision:
         best = max(s.score for s in scored)
         why = (f"The model ({model}) rated none of the {len(scores)} closest papers relevant enough to answer from "
                f"(best score {best:g}/10; a paper needs {minimum:g}, PAPERS_LLM_EVIDENCE_MIN).")
-        return Decision([], scores, abstain=True, notices=notices, why=why)
+        return Decision([], abstain=True, notices=notices, why=why)
     if dropped:
         notices.append(f"The model rated {len(dropped)} of the {len(scores)} closest papers below {minimum:g}/10 "
                        f"and they were not used: " + ", ".join(f"[{s.source.n}] ({s.score:g})" for s in dropped) + ".")
-    return Decision(kept, scores, notices=notices)
+    return Decision(kept, notices=notices)

@@ -1,0 +1,330 @@
+"""`PaperAssistant`: the one facade the CLI, the UI and the evaluations use."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from assistant.answer.chat import conversation, resolve, history_text
+from assistant.answer.engine import AnswerEngine, AnswerStream
+from assistant.compare import Comparison, TableIntent, compare, methods_in_question, table_intent
+from assistant.index import PaperIndex, UpdateStats
+from assistant.ingest import IngestResult, ingest_paths
+from assistant.answer import accept
+from assistant.llm import ChatLLM, Ledger, LLMError, make_llm
+from assistant.prompts import render
+from assistant.records import Answer, Paper
+from assistant.retrieve import Filters, QueryError, SearchResult, search
+from assistant.settings import Settings, load_settings
+from assistant.store import CorruptIndex, IndexFolder
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Errors whose message is written for the user (shown as is, without a traceback)
+    by the CLI and the UI: a damaged or mismatched index, a bad query, an unreachable
+    store, model or endpoint, a broken prompt file, a bad setting."""
+    from assistant.index import IndexMismatch
+    from assistant.index.embed import EmbeddingError
+    from assistant.index.vectors import VectorStoreError
+    from assistant.prompts import PromptError
+    from assistant.settings import SettingsError
+
+    return (CorruptIndex, IndexMismatch, QueryError, VectorStoreError, EmbeddingError, LLMError, PromptError,
+            SettingsError)
+
+FileProgress = Callable[[Iterable[Path]], Iterable[Path]]
+EmbedProgress = Callable[[int, int], None]
+
+
+@dataclass
+class LibraryUpdate:
+    """What an ingest changed in the index."""
+
+    added: int
+    updated: int
+    unchanged: int
+    removed: int
+    total: int
+    index: UpdateStats | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in vars(self).items() if k != "index"}
+        data["index"] = vars(self.index) if self.index else None
+        return data
+
+
+_CONTENT_FIELDS = [name for name in Paper.__dataclass_fields__ if name != "sources"]
+
+
+def _content(paper: Paper) -> tuple:
+    """What a paper says, without where it was read (for change detection)."""
+    return tuple(getattr(paper, name) for name in _CONTENT_FIELDS)
+
+
+CONDENSE_MAX_TOKENS = 120  # a standalone question is one line; a longer rewrite is refused anyway
+
+
+def _finish(result: Answer | AnswerStream, fn: Callable[[Answer], Any]) -> Answer | AnswerStream:
+    """Apply `fn` to the answer: now, or when a stream completes."""
+    if isinstance(result, Answer):
+        fn(result)
+    else:
+        result.finishers.append(fn)
+    return result
+
+
+class PaperAssistant:
+    def __init__(self, settings: Settings | None = None, index: PaperIndex | None = None,
+                 llm: ChatLLM | None | bool = True):
+        """`llm`: True (default) builds the LLM from the settings when one is
+        configured; None/False forces the extractive backend; or pass a ChatLLM."""
+        self.settings = settings or load_settings()  # a bad PAPERS_* value: SettingsError naming it
+        self.index = index or PaperIndex(self.settings)
+        self.llm = make_llm(self.settings) if llm is True else (llm or None)
+        self.engine = AnswerEngine(self.index, self.settings, self.llm)
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, build: bool = True,
+             progress: FileProgress | None = None, embed_progress: EmbedProgress | None = None,
+             llm: ChatLLM | None | bool = True,
+             calibrate_progress: EmbedProgress | None = None) -> "PaperAssistant":
+        """Open the configured index; build it from the bundled corpus if it is missing.
+        `llm` as in the constructor (False: extractive answers even with a key set)."""
+        assistant = cls(settings, llm=llm)
+        if build and not assistant.index.exists:
+            assistant.ingest([assistant.settings.corpus_dir], progress=progress, embed_progress=embed_progress,
+                             calibrate_progress=calibrate_progress)
+        return assistant
+
+    @property
+    def papers(self) -> list[Paper]:
+        return self.index.papers
+
+    def parse(self, paths: Iterable[str | Path], layout: str | None = None,
+              progress: FileProgress | None = None) -> IngestResult:
+        """Parse files into papers without touching the index (a dry run)."""
+        return ingest_paths(paths, layout=layout, progress=progress)
+
+    def ingest(self, paths: Iterable[str | Path], layout: str | None = None, prune: bool = False,
+               progress: FileProgress | None = None, embed_progress: EmbedProgress | None = None,
+               calibrate_progress: EmbedProgress | None = None) -> tuple[IngestResult, LibraryUpdate]:
+        """Parse files and index their papers. A file read again replaces what
+        was stored for it; other files are kept unless `prune` is set, which
+        drops every source not named in this call. The index is updated only
+        when something usable was found, and atomically. After a change, the
+        library's abstention thresholds are recalibrated if it changed enough
+        (`calibrate_progress(done, total)` reports the pseudo-questions)."""
+        result = self.parse(paths, layout=layout, progress=progress)
+        before = {p.key: _content(p) for p in self.papers}
+        stats = None
+        if result.papers:
+            fresh = {r.file: r.papers for r in result.files if r.papers}
+            # A file read again takes the place its records had, so re-reading an
+            # unchanged file leaves the record list (and the index) exactly as it was.
+            records: list[Paper] = []
+            placed: set[str] = set()
+            for p in self.index.records:
+                file = p.sources[0].file
+                if file in fresh:
+                    if file not in placed:
+                        records += fresh[file]
+                        placed.add(file)
+                elif not prune:
+                    records.append(p)
+            records += [p for file, papers in fresh.items() if file not in placed for p in papers]
+            stats = self.index.update(records, progress=embed_progress)
+        if stats is not None and stats.committed and self.settings.abstain_threshold is None:
+            self.engine.calibration(progress=calibrate_progress)  # recalibrated when the library changed enough
+        now = {p.key for p in self.papers}
+        added = sum(1 for p in self.papers if p.key not in before)
+        updated = sum(1 for p in self.papers if p.key in before and _content(p) != before[p.key])
+        removed = sum(1 for key in before if key not in now)
+        return result, LibraryUpdate(added, updated, len(self.papers) - added - updated, removed,
+                                     len(self.papers), stats)
+
+    @classmethod
+    def rebuild(cls, paths: Iterable[str | Path], settings: Settings | None = None, layout: str | None = None,
+                progress: FileProgress | None = None, embed_progress: EmbedProgress | None = None,
+                ) -> tuple["PaperAssistant | None", IngestResult, LibraryUpdate | None]:
+        """Build the index again from `paths` alone (e.g. after changing the
+        embedding model), without opening the old one. The new index is built
+        beside the old and swapped in at the end, so an interrupted rebuild
+        leaves the old index in place. Returns (assistant, result, update);
+        the assistant is None when the input held no usable paper."""
+        settings = settings or load_settings()
+        result = ingest_paths(paths, layout=layout)
+        if not result.papers:
+            return None, result, None
+        staging = settings.model_copy(update={"index_name": f"{settings.index_name}.rebuild"})
+        IndexFolder(staging.index_path).remove()
+        built = cls(staging)
+        result, update = built.ingest(paths, layout=layout, progress=progress, embed_progress=embed_progress)
+        old = IndexFolder(settings.index_path)
+        old_collection = (old.read_manifest_quietly() or {}).get("collection")
+        IndexFolder(staging.index_path).swap_into(settings.index_path)
+        if old_collection and settings.chroma_url and old_collection != built.index.manifest.get("collection"):
+            built.index.vectors.drop_collection(old_collection)
+        return cls(settings), result, update
+
+    def search(self, query: str, k: int | None = None, filters: Filters | dict[str, Any] | None = None,
+               mmr: bool | None = None) -> SearchResult:
+        """Hybrid search; returns ranked paper hits with their matched chunks."""
+        return search(self.index, query, k=k, filters=filters, mmr=mmr)
+
+    # --- answers ----------------------------------------------------------------
+    def ask(self, question: str, filters: Filters | dict[str, Any] | None = None,
+            stream: bool = False) -> Answer | AnswerStream:
+        """Answer a question from the indexed abstracts, with citations [n].
+        A question that asks to compare methods ("compare A and B", "A vs B")
+        gets the comparison table as its answer when each method clearly has a
+        paper of its own (`compare.table_intent`); otherwise it is answered as
+        any question, from the paper whose title covers them all when one does.
+        `stream=True` returns an AnswerStream: iterate it for text as it comes,
+        then read `.answer`."""
+        methods = methods_in_question(question) if isinstance(question, str) else None
+        if methods:
+            try:
+                intent = table_intent(self.index, question, methods, filters)
+            except QueryError:
+                intent = TableIntent(None, [], [])  # e.g. bad filters: the engine says why
+            table, restrict = intent.table, intent.papers
+            if restrict:  # answered from the paper(s) whose title names every method: the title says so
+                titles = "; ".join(f'"{self.index.paper_by_id[pid].title}"' for pid in restrict)
+                standalone = f"{question} (about {titles})"
+                result = self.engine.ask(standalone, filters=filters, stream=stream, restrict=restrict)
+                return _finish(result, lambda answer: setattr(answer, "standalone_question", standalone))
+            try:
+                answer = self._comparison_answer(question, self.compare(table, filters=filters)) if table else None
+            except QueryError:
+                answer = None  # e.g. no paper names these: answer it as an ordinary question
+            if answer is not None:
+                return self._maybe_stream(answer, stream)
+            if intent.unresolved:
+                result = self.engine.ask(question, filters=filters, stream=stream)
+                why = (f"Not a comparison table: no indexed paper is clearly about "
+                       f"{', '.join(repr(n) for n in intent.unresolved)}, so the question is answered as asked.")
+                return _finish(result, lambda answer: answer.notices.insert(0, why))
+        return self.engine.ask(question, filters=filters, stream=stream)
+
+    def compare(self, methods: list[str], filters: Filters | dict[str, Any] | None = None) -> Comparison:
+        """A side-by-side table of 2-6 methods (names, or paper ids), every cell cited."""
+        return compare(self.index, self.engine.vectors, list(methods), llm=self.llm, filters=filters)
+
+    def chat(self, message: str, history: Iterable[Any] | None = None,
+             filters: Filters | dict[str, Any] | None = None, stream: bool = False) -> Answer | AnswerStream:
+        """A conversational turn. `history`: earlier Answers, or chat messages
+        ({"role", "content"} dicts or (user, assistant) pairs). Follow-ups are
+        condensed into a standalone question by the LLM, or resolved against
+        the papers of the conversation's answers without one (`answer.chat`)."""
+        history = list(history or [])
+        notices: list[str] = []
+        question, restrict, asked = message, None, message
+        ledger = Ledger(self.settings, self.llm.model if self.llm is not None else "")
+        if history and isinstance(message, str) and message.strip():
+            standalone = None
+            resolved = resolve(message, conversation(history, self.index))
+            # A comparison of papers the conversation named ("how does it compare to the first one?")
+            # is a table with or without a model: the built-in resolver knows which papers they are.
+            if self.llm is not None and not resolved.compare:
+                text = history_text(history)
+                messages = render("condense", self.settings, history=text, question=message)
+                try:
+                    completion = self.llm.complete(messages, max_tokens=CONDENSE_MAX_TOKENS)
+                except LLMError as exc:
+                    ledger.failure("condense", exc, messages)
+                    notices.append(f"The model could not rewrite the follow-up ({exc}); "
+                                   f"it was resolved against the earlier answers instead.")
+                else:
+                    ledger.record("condense", completion)
+                    standalone, why = accept.condensed(completion.text, message, text, messages)
+                    if why:
+                        notices.append(f"The model's rewrite of the follow-up was not used: {why}; "
+                                       f"it was resolved against the earlier answers instead.")
+            if standalone:
+                question = standalone
+            else:
+                if resolved.compare:
+                    comparison = self.compare([p.id for p in resolved.papers], filters=filters)
+                    answer = self._comparison_answer(message, comparison)
+                    answer.standalone_question = resolved.question
+                    answer.notices = notices + answer.notices
+                    return self._maybe_stream(answer, stream)
+                if resolved.papers:
+                    question, restrict = resolved.question, [p.id for p in resolved.papers]
+                    asked = resolved.asked  # scored on what is asked, not on "the second one"
+        if restrict is None:
+            result = self.ask(question, filters=filters, stream=stream)
+        else:
+            result = self.engine.ask(question, filters=filters, stream=stream, restrict=restrict, asked=asked)
+
+        def finish(answer: Answer) -> None:
+            answer.standalone_question = question if question != message else None
+            answer.notices = notices + answer.notices
+            if ledger.calls:  # the condense call is part of this answer's cost
+                ledger.absorb(answer.usage)
+                answer.usage = ledger.to_dict()
+
+        return _finish(result, finish)
+
+    @staticmethod
+    def _maybe_stream(answer: Answer, stream: bool) -> Answer | AnswerStream:
+        if not stream:
+            return answer
+
+        def replay():
+            yield answer.text
+            return answer
+
+        return AnswerStream(replay())
+
+    def _comparison_answer(self, question: str, comparison: Comparison) -> Answer:
+        return Answer(question, comparison.markdown(), comparison.citations, comparison.sources,
+                      backend=comparison.backend, confidence=1.0, notices=list(comparison.notices),
+                      timings=dict(comparison.timings), usage=dict(comparison.usage), table=comparison)
+
+    def backend_info(self) -> dict[str, Any]:
+        """Which answer backend is active (never shows a secret)."""
+        if self.llm is None:
+            return {"backend": "extractive", "detail": "grounded extractive answers (no LLM configured)"}
+        return self.llm.describe()
+
+    def health(self) -> dict[str, Any]:
+        """Backend check for the UI: the LLM endpoint answers, or extractive mode."""
+        if self.llm is None:
+            return {"ok": True, **self.backend_info()}
+        return {**self.llm.describe(), **self.llm.health()}
+
+    def stats(self) -> dict:
+        """Counts a researcher wants at a glance: papers per source file, year, category."""
+        per_source: Counter[str] = Counter()
+        for p in self.papers:
+            for name in {Path(s.file).name for s in p.sources}:
+                per_source[name] += 1
+        manifest = self.index.manifest or {}
+        return {
+            "index": str(self.settings.index_path),
+            "papers": len(self.papers),
+            "chunks": len(self.index.chunks),
+            "embedding": manifest.get("embedding"),
+            "vector_store": manifest.get("chroma"),
+            "sources": dict(sorted(per_source.items())),
+            "years": dict(sorted(Counter(p.year for p in self.papers if p.year).items())),
+            "no_year": sum(1 for p in self.papers if not p.year),
+            "categories": dict(Counter(p.category for p in self.papers if p.category).most_common()),
+            "with_code": sum(1 for p in self.papers if p.has_code),
+            "abstention": self.abstention_info(),
+        }
+
+    def abstention_info(self) -> dict[str, Any]:
+        """The abstention threshold in use and where it comes from (the setting, or the
+        library's calibration with its figures)."""
+        if self.settings.abstain_threshold is not None:
+            t = self.settings.abstain_threshold
+            return {"thresholds": {"lookup": t, "other": t}, "source": "setting PAPERS_ABSTAIN_THRESHOLD"}
+        if not self.index.exists:
+            return {"thresholds": None, "source": "no index yet"}
+        cal = self.engine.calibration()
+        return {**cal.to_dict(), "source": "calibrated on this library" if any(cal.calibrated.values())
+                else "default", "description": cal.describe()}

@@ -1,0 +1,305 @@
+"""The index: parsed records -> merged papers -> chunks -> vectors (Chroma) + BM25.
+
+`PaperIndex.update(records)` is incremental: a chunk's id carries a hash of
+the text it embeds and of the settings that shape vectors, so unchanged
+papers are never embedded again, changed abstracts get new chunks, and
+papers that are gone are pruned. See `assistant.store` for how a new state
+is committed atomically."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from assistant.index.chunking import chunk_paper, text_hash
+from assistant.index.embed import Embedder, make_embedder
+from assistant.index.lexical import Bm25Chunks
+from assistant.index.sentences import SentenceTable, abstract_sentences, sentence_spans
+from assistant.index.vectors import ChromaChunks, VectorStoreError
+from assistant.ingest.merge import merge_papers
+from assistant.records import Chunk, Paper
+from assistant.settings import Settings
+from assistant.store import CorruptIndex, IndexFolder
+
+
+class IndexMismatch(Exception):
+    """The index on disk was built under settings that change what vectors mean."""
+
+
+@dataclass
+class UpdateStats:
+    papers: int
+    chunks: int
+    embedded: int  # chunks sent to the embedding model
+    sentences_embedded: int  # abstract sentences sent to the embedding model
+    reused: int  # chunks whose stored vector was kept
+    removed: int  # chunks pruned from the store
+    seconds: float
+    committed: bool
+    sentences_pooled: int = 0  # of sentences_embedded: taken from their chunk's pass (sentence_embedding=pooled)
+
+
+class PaperIndex:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None):
+        self.settings = settings
+        self.folder = IndexFolder(settings.index_path)
+        self._embedder = embedder
+        self._vectors: ChromaChunks | None = None
+        self._bm25: Bm25Chunks | None = None
+        self._sentences: SentenceTable | None = None
+        self.manifest = self.folder.read_manifest()
+        if self.manifest:
+            self._check_settings(self.manifest)
+            self.records = self.folder.read_records(self.manifest)
+            self.chunks = self.folder.read_chunks(self.manifest)
+        else:
+            self.records, self.chunks = [], []
+        self.papers, _ = merge_papers(self.records)
+        self._reindex_memory()
+
+    # --- state ----------------------------------------------------------------
+    def _reindex_memory(self) -> None:
+        self.paper_by_id: dict[str, Paper] = {p.id: p for p in self.papers}
+        self.chunk_pos: dict[str, int] = {c.id: i for i, c in enumerate(self.chunks)}
+        self.chunk_paper = np.array([c.paper_id for c in self.chunks], dtype=object)
+
+    def _check_settings(self, manifest: dict) -> None:
+        built, wanted = manifest.get("shaping", {}), self.settings.shaping()
+        if built != wanted:
+            diff = ", ".join(f"{k}: index has {built.get(k)!r}, settings ask {wanted[k]!r}"
+                             for k in wanted if built.get(k) != wanted[k])
+            raise IndexMismatch(
+                f"index {self.settings.index_path} was built with other settings ({diff}); "
+                f"vectors from different models cannot be mixed. Rebuild it with `papers ingest --rebuild ...` "
+                f"or choose another index with --index-name / PAPERS_INDEX_NAME")
+
+    @property
+    def exists(self) -> bool:
+        return self.manifest is not None
+
+    @property
+    def collection_name(self) -> str:
+        # Named once, at build time, and read from the manifest afterwards. The
+        # folder's identity makes it unique to this folder: a rebuild (built in
+        # a fresh folder) gets its own, and so does another project's index of
+        # the same name on a shared Chroma server.
+        if self.manifest and self.manifest.get("collection"):
+            return self.manifest["collection"]
+        return f"papers-{self.settings.index_name}-{self.settings.shaping_hash()}-{self.folder.identity}"
+
+    @property
+    def chroma_path(self):
+        """The embedded store's folder (named in the manifest once built)."""
+        if self.manifest and self.manifest.get("chroma_dir"):
+            return self.folder.path / self.manifest["chroma_dir"]
+        return self.folder.chroma_path
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = make_embedder(self.settings)
+        return self._embedder
+
+    @property
+    def vectors(self) -> ChromaChunks:
+        if self._vectors is None:
+            s, built = self.settings, (self.manifest or {}).get("chunks") or 0
+            if built and not s.chroma_url and not self.chroma_path.is_dir():
+                raise CorruptIndex(f"{self.chroma_path}: missing (the vector store of this index); "
+                                   f"rebuild with `papers ingest --rebuild`")
+            vectors = ChromaChunks(self.collection_name, s.chroma_url, self.chroma_path, s.hnsw_ef_search)
+            if built and vectors.count() == 0:
+                # Without this, search would quietly fall back to BM25 alone.
+                where = f"on the Chroma server {s.chroma_url}" if s.chroma_url else f"in {self.chroma_path}"
+                hint = " (is the server run with the --path it had when the index was built?)" if s.chroma_url else ""
+                message = (f"the vector collection {self.collection_name!r} {where} holds no vectors, but the "
+                           f"index names {built} chunks{hint}; rebuild with `papers ingest --rebuild`")
+                raise VectorStoreError(message) if s.chroma_url else CorruptIndex(message)
+            self._vectors = vectors
+        return self._vectors
+
+    @property
+    def bm25(self) -> Bm25Chunks:
+        if self._bm25 is None:
+            if not self.manifest:
+                raise CorruptIndex(f"{self.settings.index_path}: no index built yet; run `papers ingest PATH`")
+            try:
+                self._bm25 = Bm25Chunks.load(self.folder.bm25_path(self.manifest))
+            except (OSError, ValueError, KeyError) as exc:
+                raise CorruptIndex(f"{self.folder.bm25_path(self.manifest)}: unreadable BM25 index ({exc}); "
+                                   f"rebuild with `papers ingest --rebuild`") from None
+        return self._bm25
+
+    @property
+    def sentences(self) -> SentenceTable:
+        """Stored vectors of the abstracts' sentences (empty when the index has none)."""
+        if self._sentences is None:
+            self._sentences = (self.folder.read_sentences(self.manifest) if self.manifest else None) \
+                or SentenceTable.empty()
+        return self._sentences
+
+    # --- building -------------------------------------------------------------
+    def update(self, records: list[Paper], progress: Callable[[int, int], None] | None = None) -> UpdateStats:
+        """Make the index hold exactly `records` (already parsed, not merged).
+
+        `progress(done, total)` is called while chunks and sentences are embedded, in
+        characters of text (done so far, in all)."""
+        t0 = time.perf_counter()
+        s = self.settings
+        # Switching sentence_vectors on or off (or how sentences are embedded) is a change too:
+        # the table is added, dropped or rebuilt.
+        method = s.sentence_embedding if s.sentence_vectors else None
+        built = self.manifest or {}
+        built_method = (built.get("sentence_embedding") or "separate") if built.get("files", {}).get("sentences") \
+            else None
+        table_as_wanted = built_method == method
+        if self.manifest and table_as_wanted and _same_records(records, self.records):
+            # The records this index was built from, under the same settings: same papers,
+            # same chunks. Nothing to commit, but a run that died after adding vectors may
+            # have left some that no manifest names: prune them now.
+            removed = self._prune(set(self.chunk_pos)) if self.folder.pending else 0
+            return UpdateStats(len(self.papers), len(self.chunks), 0, 0, len(self.chunks), removed,
+                               time.perf_counter() - t0, False)
+
+        papers, _ = merge_papers(records)
+        old_by_paper: dict[str, list[Chunk]] = {}
+        for chunk in self.chunks:
+            old_by_paper.setdefault(chunk.paper_id, []).append(chunk)
+        shaping = s.shaping_hash()
+        chunks: list[Chunk] = []
+        for paper in papers:
+            old = old_by_paper.get(paper.id)
+            digest = text_hash(paper, shaping)[:12]
+            # Same text, same settings: same chunks (skip the tokenizer too).
+            chunks += old if old and old[0].id.rsplit(":", 2)[1] == digest else chunk_paper(
+                paper, s.chunk_size, s.chunk_overlap, shaping)
+        new_ids = [c.id for c in chunks]
+        live_before = set(self.chunk_pos)
+        missing = [c for c in chunks if c.id not in live_before]
+
+        # Chunks left in the store by an interrupted run are reused, not re-embedded.
+        stored = self.vectors.vectors([c.id for c in missing]) if missing else {}
+        to_embed = [c for c in missing if c.id not in stored]
+        texts = abstract_sentences(p.abstract for p in papers) if s.sentence_vectors else []
+        base = self.sentences if table_as_wanted else SentenceTable.empty()
+        plan = base.plan(texts)
+        new_sentences = plan.new
+        # Pooled sentence vectors come from a pass over the chunks that hold the new
+        # sentences: the chunks embedded anyway, plus unchanged ones whose stored vectors
+        # are kept (e.g. when an index switches from separate to pooled).
+        # (A backend without span pooling, such as the openai one, embeds them on their own.)
+        pool = method == "pooled" and new_sentences and hasattr(self.embedder, "embed_with_spans")
+        passed, spans = to_embed, None
+        if pool:
+            embedding = {c.id for c in to_embed}
+            holders = [c for c in chunks if c.id not in embedding]
+            spans_of = _sentences_in_chunks(to_embed + holders, {p.id: p for p in papers}, set(new_sentences))
+            extra = [(c, row) for c, row in zip(holders, spans_of[len(to_embed):]) if row]
+            passed = to_embed + [c for c, _ in extra]
+            spans = spans_of[: len(to_embed)] + [row for _, row in extra]
+        covered = {t for row in spans or [] for _, _, t in row}
+        # Progress counts characters, not texts: a chunk is several sentences long, so an
+        # ETA from texts/s in the chunk pass would overestimate the sentence pass.
+        texts_to_embed = [c.indexed_text for c in passed]
+        total = sum(map(len, texts_to_embed)) + sum(len(t) for t in new_sentences if t not in covered)
+        done = 0
+
+        def tick(n: int, chars: int) -> None:  # an Embedder's progress(texts, characters)
+            nonlocal done
+            done += chars
+            if progress:
+                progress(min(done, total), total)
+
+        pooled: dict[str, np.ndarray] = {}
+        if passed:
+            if spans is not None:
+                vectors, by_chunk = self.embedder.embed_with_spans(
+                    texts_to_embed, [[(a, b) for a, b, _ in row] for row in spans], progress=tick)
+                for row, got in zip(spans, by_chunk):
+                    for (_, _, text), vector in zip(row, got):
+                        if text not in pooled and not np.isnan(vector[0]):
+                            pooled[text] = vector
+                vectors = vectors[: len(to_embed)]  # the holders' stored vectors are kept
+            else:
+                vectors = self.embedder.embed_documents(texts_to_embed, progress=tick)
+            self._check_dimension(vectors.shape[1])
+        if to_embed:
+            self.folder.mark_pending()
+            self.vectors.add(to_embed, vectors, [{"paper_id": c.paper_id, "n": c.n} for c in to_embed])
+        total += sum(len(t) for t in covered if t not in pooled)  # cut off by the window: embedded on their own
+
+        def embed_sentences(new: list[str]) -> np.ndarray:
+            rest = [t for t in new if t not in pooled]
+            fresh = dict(zip(rest, self.embedder.embed_documents(rest, progress=tick))) if rest else {}
+            return np.vstack([pooled[t] if t in pooled else fresh[t] for t in new])
+
+        table = base.build(plan, embed_sentences) if s.sentence_vectors else None
+        new_sentences_count = len(new_sentences)
+
+        bm25 = Bm25Chunks.build([c.indexed_text for c in chunks])
+        manifest = {
+            **(self.manifest or {}),
+            "shaping": s.shaping(),
+            "embedding": {"backend": s.embed_backend, "model": s.embed_model,
+                          "dim": (self.manifest or {}).get("embedding", {}).get("dim") or self._dim_known()},
+            "collection": self.collection_name,
+            "chroma_dir": None if s.chroma_url else self.chroma_path.name,
+            "chroma": s.chroma_url or "embedded",
+            "papers": len(papers),
+            "chunks": len(chunks),
+            "sentence_embedding": method,
+            "embed_precision": (getattr(self._embedder, "precision", None) if passed or new_sentences
+                                else built.get("embed_precision")),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        self.manifest = self.folder.commit(manifest, records, chunks, bm25.save, table)
+        # The memory follows the commit at once, so a failure below cannot leave this
+        # object describing the old generation while the disk holds the new one.
+        self.records, self.chunks, self.papers, self._bm25 = records, chunks, papers, bm25
+        self._sentences = None  # re-read from the new files, memory-mapped (not the array built above)
+        self._reindex_memory()
+        # After the commit: prune vectors no manifest names (replaced, removed, or left by a crash).
+        removed = self._prune(set(new_ids))
+        return UpdateStats(len(papers), len(chunks), len(to_embed), new_sentences_count, len(chunks) - len(to_embed),
+                           removed, time.perf_counter() - t0, True, len(pooled))
+
+    def _prune(self, keep: set[str]) -> int:
+        """Delete vectors no manifest names (replaced, removed, or left by a crash)."""
+        orphans = [cid for cid in self.vectors.ids() if cid not in keep]
+        if orphans:
+            self.vectors.delete(orphans)
+        self.folder.clear_pending()
+        return len(orphans)
+
+    def _dim_known(self) -> int | None:
+        return self._embedder.dim if self._embedder is not None else None
+
+    def _check_dimension(self, dim: int) -> None:
+        recorded = (self.manifest or {}).get("embedding", {}).get("dim")
+        if recorded and recorded != dim:
+            raise IndexMismatch(f"index {self.settings.index_path} holds {recorded}-dimensional vectors but the "
+                                f"embedding model gives {dim}; rebuild with `papers ingest --rebuild`")
+
+
+def _sentences_in_chunks(chunks: list[Chunk], paper_by_id: dict[str, Paper],
+                         wanted: set[str]) -> list[list[tuple[int, int, str]]]:
+    """For each chunk, the `wanted` sentences of its paper's abstract that lie whole
+    inside it, as (start, end, text) in the chunk's indexed text (title, newline, chunk)."""
+    out = []
+    spans_of: dict[str, list[tuple[int, int]]] = {}
+    for c in chunks:
+        abstract = paper_by_id[c.paper_id].abstract
+        spans = spans_of.get(c.paper_id)
+        if spans is None:
+            spans = spans_of[c.paper_id] = sentence_spans(abstract)
+        shift = len(c.title) + 1 - c.start
+        out.append([(a + shift, b + shift, abstract[a:b]) for a, b in spans
+                    if c.start <= a and b <= c.end and abstract[a:b] in wanted])
+    return out
+
+
+def _same_records(a: list[Paper], b: list[Paper]) -> bool:
+    return len(a) == len(b) and all(x == y for x, y in zip(a, b))  # dataclass equality, field by field

@@ -1,0 +1,118 @@
+"""Ingestion: read files in any supported layout into clean `Paper` records.
+
+    result = ingest_paths(["indexes/sources"])
+    result.papers        # merged, unique papers
+    result.files         # one FileReport per file (format, records, skipped, warnings)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from assistant.ingest.base import Collector
+from assistant.ingest.detect import BY_NAME, LAYOUTS, detect_layout, describe_layouts
+from assistant.ingest.merge import merge_papers
+from assistant.ingest.reader import UnreadableFile, read_text
+from assistant.records import FileReport, Paper, Problem
+
+SUPPORTED_SUFFIXES = {".txt", ".jsonl", ".json", ".csv", ".tsv", ".bib", ".md", ""}
+
+__all__ = ["IngestResult", "ingest_file", "ingest_paths", "expand_paths", "LAYOUTS", "describe_layouts"]
+
+
+@dataclass
+class IngestResult:
+    files: list[FileReport]
+    papers: list[Paper]
+    merged: int = 0
+    errors: list[str] = field(default_factory=list)  # paths that could not be opened at all
+    # Per file: how many of its records repeat a paper read earlier in the batch.
+    merged_by_file: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when at least one usable paper was found."""
+        return bool(self.papers)
+
+    def to_dict(self) -> dict:
+        return {
+            "files": [{**f.to_dict(), "merged": self.merged_by_file.get(f.file, 0)} for f in self.files],
+            "papers": [p.to_dict() for p in self.papers],
+            "merged": self.merged,
+            "errors": self.errors,
+        }
+
+
+def ingest_file(path: Path, label: str | None = None, layout: str | None = None) -> FileReport:
+    """Parse one file. Never raises for bad content: problems land in the report."""
+    label = label or source_label(path)
+    try:
+        text, warnings = read_text(path, label)
+    except UnreadableFile as exc:
+        return FileReport(file=label, format=None, error=str(exc).removeprefix(f"{label}: "))
+    lines = text.splitlines()
+    chosen = BY_NAME[layout] if layout else detect_layout(lines, path.suffix)
+    if chosen is None:
+        return FileReport(file=label, format=None,
+                          error=f"unknown layout; expected one of: {describe_layouts()}")
+    col = Collector(file=label, format=chosen.name)
+    chosen.parse(lines, col)
+    col.report.warnings[:0] = warnings
+    if not col.report.papers and not col.report.skipped:
+        col.report.error = f"no paper entries found (read as {chosen.name})"
+    return col.report
+
+
+def source_label(path: Path) -> str:
+    """How a file is named in records and messages: relative to the project
+    folder when it lies inside it (so the bundled corpus reads the same on
+    every machine), else absolute."""
+    from assistant.settings import PROJECT_DIR
+
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(PROJECT_DIR).as_posix()
+    except ValueError:
+        return str(resolved)
+
+
+def expand_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
+    """Files named directly, plus the supported files inside named folders
+    (sorted, hidden files and READMEs skipped). A file named twice (directly
+    and through its folder) is read once. Returns (files, errors)."""
+    files: list[Path] = []
+    errors: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+                           and p.suffix.lower() in SUPPORTED_SUFFIXES and p.stem.upper() != "README")
+            if not found:
+                errors.append(f"{path}: folder holds no supported files ({', '.join(sorted(s for s in SUPPORTED_SUFFIXES if s))})")
+            files += found
+        elif path.exists():
+            files.append(path)
+        else:
+            errors.append(f"{path}: no such file or folder")
+    unique: dict[Path, Path] = {}
+    for path in files:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values()), errors
+
+
+def ingest_paths(paths: Iterable[str | Path], layout: str | None = None,
+                 progress: Callable[[Iterable[Path]], Iterable[Path]] | None = None) -> IngestResult:
+    files, errors = expand_paths(paths)
+    reports = [ingest_file(p, layout=layout) for p in (progress(files) if progress else files)]
+    papers, merged = merge_papers([paper for r in reports for paper in r.papers])
+    seen: set[str] = set()
+    merged_by_file: dict[str, int] = {}
+    for report in reports:
+        count = 0
+        for paper in report.papers:
+            count += paper.key in seen
+            seen.add(paper.key)
+        merged_by_file[report.file] = count
+    return IngestResult(files=reports, papers=papers, merged=merged, errors=errors, merged_by_file=merged_by_file)

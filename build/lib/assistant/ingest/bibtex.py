@@ -1,0 +1,144 @@
+"""BibTeX (.bib) entries with `abstract` fields, e.g. exports from Zotero,
+Google Scholar or arXiv."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from assistant.ingest.base import Collector
+from assistant.ingest.mapping import add_mapping
+
+NAME = "bibtex"
+
+ENTRY_RE = re.compile(r"@(?P<type>[A-Za-z]+)\s*[{(]")
+SKIP_TYPES = {"comment", "preamble", "string"}
+_ACCENTS = {'"': "\u0308", "'": "\u0301", "`": "\u0300", "^": "\u0302", "~": "\u0303", "=": "\u0304", ".": "\u0307",
+            "c": "\u0327", "v": "\u030c", "u": "\u0306", "H": "\u030b", "k": "\u0328"}
+# An accent on a letter: \'e, \'{e}, {\'e}, \c{c}, \v c, {\'\i} (dotless i). Letter commands
+# (\c, \v, ...) must not run into a letter: \cdot or \chi in math are other commands.
+_ACCENT_RE = re.compile(r"\{?\\(?:([\"'`^~=.])|([cvuHk])(?![A-Za-z]))\s*\{?\s*(?:\\(?=[ij](?![A-Za-z])))?([A-Za-z])\}?\}?")
+# Letters that are commands of their own: {\o}, \ss, {\L}ukasz.
+_LETTERS = {"o": "ø", "O": "Ø", "ss": "ß", "ae": "æ", "AE": "Æ", "oe": "œ", "OE": "Œ", "aa": "å", "AA": "Å", "l": "ł", "L": "Ł"}
+_LETTER_RE = re.compile(r"\{?\\(" + "|".join(sorted(_LETTERS, key=len, reverse=True)) + r")(?![A-Za-z])\s*\}?")
+# Font and link commands whose argument is plain text: \emph{word} -> word.
+_TEXT_CMD_RE = re.compile(r"\\(?:emph|text(?:bf|it|tt|sc|rm|sf|up|sl|normal)|url|mbox)\s*(?=\{)")
+
+
+def detect(lines: list[str], suffix: str) -> float:
+    if suffix == ".bib":
+        return 1.0
+    hits = sum(1 for line in lines if ENTRY_RE.match(line.strip()))
+    return 0.9 if hits else 0.0
+
+
+_MATH_RE = re.compile(r"(?<!\\)\$\$.*?(?<!\\)\$\$|(?<!\\)\$.*?(?<!\\)\$", re.DOTALL)
+
+
+def latex_to_text(value: str) -> str:
+    """Undo the LaTeX that reference managers put in titles and names:
+    accent commands, escaped specials and protective braces. Math ($...$) stays
+    as written (its braces matter: $\\hat{x}$)."""
+    parts, pos = [], 0
+    for m in _MATH_RE.finditer(value):
+        parts += [_plain(value[pos : m.start()]), m.group()]
+        pos = m.end()
+    parts.append(_plain(value[pos:]))
+    return " ".join("".join(parts).split())
+
+
+def _plain(value: str) -> str:
+    value = _ACCENT_RE.sub(lambda m: unicodedata.normalize("NFC", m[3] + _ACCENTS[m[1] or m[2]]), value)
+    value = _LETTER_RE.sub(lambda m: _LETTERS[m[1]], value)
+    value = _TEXT_CMD_RE.sub("", value)
+    value = re.sub(r"\\([&%_#$])", r"\1", value)
+    value = value.replace("--", "–") if "---" not in value else value
+    return value.replace("{", "").replace("}", "")
+
+
+def _first_last(name: str) -> str:
+    """BibTeX "Last, First" to "First Last"."""
+    last, sep, first = name.partition(",")
+    return f"{first.strip()} {last.strip()}" if sep else name.strip()
+
+
+def _read_value(text: str, i: int) -> tuple[str, int]:
+    """Read one field value starting at text[i]; returns (value, index after it).
+    Raises ValueError when a brace or quote is never closed."""
+    if text[i] == "{":
+        depth, j = 0, i
+        while j < len(text):
+            if text[j] == "\\":
+                j += 2
+                continue
+            if text[j] == "{":
+                depth += 1
+            elif text[j] == "}":
+                depth -= 1
+                if depth == 0:
+                    return text[i + 1 : j], j + 1
+            j += 1
+        raise ValueError("unclosed '{'")
+    if text[i] == '"':
+        depth, j = 0, i + 1
+        while j < len(text):
+            if text[j] == "{":
+                depth += 1
+            elif text[j] == "}":
+                depth -= 1
+            elif text[j] == '"' and depth == 0 and text[j - 1] != "\\":
+                return text[i + 1 : j], j + 1
+            j += 1
+        raise ValueError('unclosed \'"\'')
+    m = re.compile(r"[\w.:-]+").match(text, i)
+    if not m:
+        raise ValueError(f"unexpected {text[i]!r}")
+    return m.group(), m.end()
+
+
+def _parse_fields(text: str, i: int) -> tuple[dict[str, str], int]:
+    """Parse `key, name = value, ...}` from text[i]; returns (fields, end)."""
+    fields: dict[str, str] = {}
+    m = re.compile(r"\s*([^,\s{}()]*)\s*,").match(text, i)
+    if m:
+        i = m.end()
+    field_re = re.compile(r"\s*([A-Za-z][\w-]*)\s*=\s*")
+    while True:
+        while i < len(text) and text[i] in " \t\r\n,":
+            i += 1
+        if i >= len(text):
+            raise ValueError("entry is never closed")
+        if text[i] in "})":
+            return fields, i + 1
+        m = field_re.match(text, i)
+        if not m:
+            raise ValueError(f"expected 'name = value' near {text[i:i + 20]!r}")
+        value, i = _read_value(text, m.end())
+        parts = [value]
+        while (m2 := re.compile(r"\s*#\s*").match(text, i)) and m2.end() < len(text):
+            more, i = _read_value(text, m2.end())
+            parts.append(more)
+        fields[m[1].lower()] = "".join(parts)
+
+
+def parse(lines: list[str], col: Collector) -> None:
+    text = "\n".join(lines)
+    starts = [m for m in ENTRY_RE.finditer(text) if m.start() == 0 or text[m.start() - 1] in "\n \t"]
+    for n, m in enumerate(starts):
+        line = text.count("\n", 0, m.start()) + 1
+        if m["type"].lower() in SKIP_TYPES:
+            continue
+        limit = starts[n + 1].start() if n + 1 < len(starts) else len(text)
+        try:
+            fields, _ = _parse_fields(text[:limit], m.end())
+        except ValueError as exc:
+            col.skip(line, f"truncated or malformed @{m['type']} entry: {exc}")
+            continue
+        record = {k: latex_to_text(v) for k, v in fields.items()}
+        if "author" in record:
+            record["authors"] = [_first_last(name) for name in re.split(r"\s+and\s+", record.pop("author"))]
+        if "url" not in record and "doi" in record:
+            record["url"] = "https://doi.org/" + record["doi"]
+        if "venue" not in record:
+            record["venue"] = record.get("journal") or record.get("booktitle")
+        add_mapping(col, line, record)

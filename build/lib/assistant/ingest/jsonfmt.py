@@ -1,0 +1,69 @@
+"""JSON Lines (one paper object per line) and JSON (a list of paper objects,
+or an object holding such a list under "papers")."""
+
+from __future__ import annotations
+
+import json
+
+from assistant.ingest.base import Collector
+from assistant.ingest.mapping import add_mapping
+
+JSONL = "jsonl"
+JSON = "json"
+
+
+def detect_jsonl(lines: list[str], suffix: str) -> float:
+    first = next((line.strip() for line in lines if line.strip()), "")
+    if suffix == ".jsonl":
+        return 1.0
+    return 0.9 if first.startswith("{") and first.endswith("}") and suffix != ".json" else 0.0
+
+
+def detect_json(lines: list[str], suffix: str) -> float:
+    first = next((line.strip() for line in lines if line.strip()), "")
+    if suffix == ".json":
+        return 1.0
+    return 0.8 if first.startswith("[") or (first == "{") else 0.0
+
+
+def parse_jsonl(lines: list[str], col: Collector) -> None:
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            # Cut off: an open string, or the parser ran out of line while still inside the record.
+            truncated = exc.msg.startswith("Unterminated") or exc.pos >= len(line.rstrip())
+            what = "truncated entry (line ends mid-record)" if truncated else "invalid JSON"
+            col.skip(number, f"{what}: {exc.msg} (column {exc.colno})")
+            continue
+        add_mapping(col, number, obj)
+
+
+def parse_json(lines: list[str], col: Collector) -> None:
+    text = "\n".join(lines)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        col.skip(exc.lineno, f"invalid JSON (file may be truncated): {exc.msg} (column {exc.colno})")
+        return
+    if isinstance(data, dict):
+        data = data.get("papers", [data])
+    if not isinstance(data, list):
+        col.skip(1, "expected a list of paper objects or an object with a 'papers' list")
+        return
+    # Line numbers of the items are not kept by json; point at each item's
+    # title in the text, which is what a user would search for.
+    for item in data:
+        line = _line_of(lines, item)
+        add_mapping(col, line, item)
+
+
+def _line_of(lines: list[str], item: object) -> int:
+    if isinstance(item, dict) and isinstance(item.get("title"), str) and item["title"]:
+        needle = json.dumps(item["title"], ensure_ascii=False)[1:-1]
+        for number, line in enumerate(lines, start=1):
+            if needle in line:
+                return number
+    return 1
