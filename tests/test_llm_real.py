@@ -163,8 +163,9 @@ def test_papers_eval_with_the_judge(real_env, capsys, tmp_path):
         assert row["model_written"] == (row["backend"] == "llm:gemma-270m")
         assert bool(row["fallback"]) == (row["backend"] == "extractive (LLM fallback)")
     s = report["summary"]
-    origin = s["answer_origin"]
-    assert origin["n"] == len(answered) == sum(origin[o]["n"] for o in ("model_written", "fallback", "no_model"))
+    origin = s["answer_origin"]  # the answers; a comparison table is counted apart (comparison_origin)
+    answers = [row for row in answered if row["type"] != "comparison"]
+    assert origin["n"] == len(answers) == sum(origin[o]["n"] for o in ("model_written", "fallback", "no_model"))
     # the judge ran against the model: its failed and unreadable replies are counted, not scored 0
     assert s["judge_calls"] >= s["judge_failed"] + s["judge_unparsed"]
     assert "Who wrote the answers" in (run / "summary.md").read_text()
