@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install run ask browser llama test test-fast clean-index
+.PHONY: install run ask browser llama test test-fast wheel clean-index
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,10 @@ $(VENV)/.installed: pyproject.toml
 # The main job: the chat UI over the bundled corpus on http://127.0.0.1:7860
 # (builds the index on the first run, about a minute on 2 cores). Ctrl-C stops it.
 # `make ask QUESTION="..."` answers one question on the command line instead.
+# Both keep their index in the checkout (indexes/default; `make clean-index` removes it);
+# an installed `papers` keeps it in the per-user data folder. PAPERS_INDEX_DIR, when set, wins.
+run ask: export PAPERS_INDEX_DIR ?= $(CURDIR)/indexes
+
 run: install
 	$(PY) app.py
 
@@ -61,6 +65,13 @@ test: install browser llama
 # Everything but the server/browser tests (marked slow).
 test-fast: install
 	$(PY) -m pytest -q -m 'not slow'
+
+# A wheel in dist/ that holds the prompts, the bundled corpus and the golden datasets:
+# `pip install dist/paper_assistant-*.whl` anywhere (tests/test_wheel.py installs one in a
+# fresh venv). build/ goes first: setuptools would ship modules an earlier build left there.
+wheel: install
+	rm -rf build dist/paper_assistant-*.whl
+	$(PIP) wheel --quiet --no-deps --no-build-isolation . -w dist
 
 clean-index:
 	rm -rf indexes/default

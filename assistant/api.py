@@ -2,37 +2,35 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 from collections import Counter
-from dataclasses import dataclass
+from contextlib import contextmanager, suppress
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from assistant.answer.chat import conversation, resolve, history_text
 from assistant.answer.engine import AnswerEngine, AnswerStream
-from assistant.compare import Comparison, TableIntent, compare, methods_in_question, table_intent
-from assistant.index import PaperIndex, UpdateStats
-from assistant.ingest import IngestResult, ingest_paths
+from assistant.answer.compare import Comparison, TableIntent, compare, methods_in_question, table_intent
+from assistant.index import Embedder, PaperIndex, UpdateStats
+from assistant.ingest import IngestResult, expand_paths, ingest_paths, source_label
 from assistant.answer import accept
 from assistant.llm import ChatLLM, Ledger, LLMError, make_llm
 from assistant.prompts import render
 from assistant.records import Answer, Paper
 from assistant.retrieve import Filters, QueryError, SearchResult, search
+from assistant.errors import IndexBusy, UserError
+from assistant.locking import HeldEvents, ReadWriteLock
 from assistant.settings import Settings, load_settings
-from assistant.store import CorruptIndex, IndexFolder
+from assistant.index.store import CorruptIndex, IndexFolder
 
 
 def user_errors() -> tuple[type[Exception], ...]:
-    """Errors whose message is written for the user (shown as is, without a traceback)
-    by the CLI and the UI: a damaged or mismatched index, a bad query, an unreachable
-    store, model or endpoint, a broken prompt file, a bad setting."""
-    from assistant.index import IndexMismatch
-    from assistant.index.embed import EmbeddingError
-    from assistant.index.vectors import VectorStoreError
-    from assistant.prompts import PromptError
-    from assistant.settings import SettingsError
-
-    return (CorruptIndex, IndexMismatch, QueryError, VectorStoreError, EmbeddingError, LLMError, PromptError,
-            SettingsError)
+    """Kept for the UI until it catches `UserError` itself."""
+    return (UserError,)
 
 FileProgress = Callable[[Iterable[Path]], Iterable[Path]]
 EmbedProgress = Callable[[int, int], None]
@@ -48,6 +46,9 @@ class LibraryUpdate:
     removed: int
     total: int
     index: UpdateStats | None = None
+    # Seconds: "parse" (reading the files), "index" (`PaperIndex.update`, its stages in
+    # `index.timings`), "calibrate" (the abstention thresholds, after a change).
+    timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in vars(self).items() if k != "index"}
@@ -75,24 +76,38 @@ def _finish(result: Answer | AnswerStream, fn: Callable[[Answer], Any]) -> Answe
     return result
 
 
+def _relay(stream: AnswerStream):
+    """The stream's text, then its answer as the generator's return value (what AnswerStream wraps)."""
+    yield from stream
+    return stream.answer
+
+
 class PaperAssistant:
     def __init__(self, settings: Settings | None = None, index: PaperIndex | None = None,
-                 llm: ChatLLM | None | bool = True):
+                 llm: ChatLLM | None | bool = True, embedder: Embedder | None = None):
         """`llm`: True (default) builds the LLM from the settings when one is
-        configured; None/False forces the extractive backend; or pass a ChatLLM."""
+        configured; None/False forces the extractive backend; or pass a ChatLLM.
+        `embedder`: the embedding model to use instead of the one the settings name
+        (tests and benchmarks pass one; it must match the index's `embed_model`).
+        The settings are immutable and this assistant is their one owner: its index and
+        answer engine are given the same object."""
         self.settings = settings or load_settings()  # a bad PAPERS_* value: SettingsError naming it
-        self.index = index or PaperIndex(self.settings)
+        self.index = index or PaperIndex(self.settings, embedder=embedder)
         self.llm = make_llm(self.settings) if llm is True else (llm or None)
         self.engine = AnswerEngine(self.index, self.settings, self.llm)
+        # Questions read the index, ingests change it: the read methods below take the read side
+        # (an answer stream holds it until it ends), `ingest`/`add_files` the write side. Two
+        # assistants given the same PaperIndex do not share it: share one assistant instead.
+        self.lock = ReadWriteLock()
 
     @classmethod
     def open(cls, settings: Settings | None = None, build: bool = True,
              progress: FileProgress | None = None, embed_progress: EmbedProgress | None = None,
              llm: ChatLLM | None | bool = True,
-             calibrate_progress: EmbedProgress | None = None) -> "PaperAssistant":
+             calibrate_progress: EmbedProgress | None = None, embedder: Embedder | None = None) -> "PaperAssistant":
         """Open the configured index; build it from the bundled corpus if it is missing.
-        `llm` as in the constructor (False: extractive answers even with a key set)."""
-        assistant = cls(settings, llm=llm)
+        `llm` and `embedder` as in the constructor (llm=False: extractive answers even with a key set)."""
+        assistant = cls(settings, llm=llm, embedder=embedder)
         if build and not assistant.index.exists:
             assistant.ingest([assistant.settings.corpus_dir], progress=progress, embed_progress=embed_progress,
                              calibrate_progress=calibrate_progress)
@@ -100,7 +115,8 @@ class PaperAssistant:
 
     @property
     def papers(self) -> list[Paper]:
-        return self.index.papers
+        with self.lock.reading():
+            return self.index.papers
 
     def parse(self, paths: Iterable[str | Path], layout: str | None = None,
               progress: FileProgress | None = None) -> IngestResult:
@@ -109,14 +125,72 @@ class PaperAssistant:
 
     def ingest(self, paths: Iterable[str | Path], layout: str | None = None, prune: bool = False,
                progress: FileProgress | None = None, embed_progress: EmbedProgress | None = None,
-               calibrate_progress: EmbedProgress | None = None) -> tuple[IngestResult, LibraryUpdate]:
+               calibrate_progress: EmbedProgress | None = None,
+               wait: float | None = None) -> tuple[IngestResult, LibraryUpdate]:
         """Parse files and index their papers. A file read again replaces what
         was stored for it; other files are kept unless `prune` is set, which
         drops every source not named in this call. The index is updated only
         when something usable was found, and atomically. After a change, the
         library's abstention thresholds are recalibrated if it changed enough
-        (`calibrate_progress(done, total)` reports the pseudo-questions)."""
+        (`calibrate_progress(done, total)` reports the pseudo-questions).
+        Holds the write side of `lock`: waits for running questions to finish, then
+        questions wait for it; `wait`: give up after that many seconds with IndexBusy
+        (None: wait as long as it takes)."""
+        with self._writing(wait):
+            return self._ingest(paths, layout, prune, progress, embed_progress, calibrate_progress)
+
+    def add_files(self, paths: Iterable[str | Path], layout: str | None = None,
+                  progress: FileProgress | None = None, embed_progress: EmbedProgress | None = None,
+                  calibrate_progress: EmbedProgress | None = None,
+                  wait: float | None = None) -> tuple[IngestResult, LibraryUpdate]:
+        """Index files that may not last (uploads, temporary files) from copies kept in
+        `uploads_dir`, one folder per content hash: the index's sources outlive the
+        originals, and the same file added twice changes nothing. Only copies the index
+        uses are kept: a file that yields no paper (empty, binary, an unknown layout, no
+        usable entry) is reported in the IngestResult as by `ingest`, and its copy removed;
+        a path that is missing is reported in its `errors`. A folder adds the supported
+        files in it. Holds the write side of `lock` from the first copy on; `wait` as in
+        `ingest`."""
+        with self._writing(wait):
+            files, errors = expand_paths(paths)
+            created: list[Path] = []
+            try:
+                kept = [self._keep_copy(path, created) for path in files]
+                result, update = self._ingest(kept, layout, False, progress, embed_progress, calibrate_progress)
+                result.errors[:0] = errors
+                return result, update
+            finally:  # also after a failure: whatever the index does not name goes
+                used = {s.file for p in self.index.records for s in p.sources}
+                for copy in created:
+                    if source_label(copy) not in used:
+                        copy.unlink(missing_ok=True)
+                        with suppress(OSError):
+                            copy.parent.rmdir()
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where `add_files` keeps the files it indexed (beside the index)."""
+        return self.settings.index_dir / "uploads" / self.settings.index_name
+
+    def _keep_copy(self, path: Path, created: list[Path]) -> Path:
+        """The copy of `path` in `uploads_dir` (made now, and added to `created`, if missing)."""
+        digest = hashlib.sha1(path.read_bytes()).hexdigest()[:12]
+        target = self.uploads_dir / digest / path.name
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{target.name}.partial")
+            shutil.copyfile(path, partial)
+            os.replace(partial, target)  # never a half-written file under the real name
+            created.append(target)
+        return target
+
+    def _ingest(self, paths: Iterable[str | Path], layout: str | None, prune: bool,
+                progress: FileProgress | None, embed_progress: EmbedProgress | None,
+                calibrate_progress: EmbedProgress | None) -> tuple[IngestResult, LibraryUpdate]:
+        """`ingest` itself; the caller holds the write side of the lock."""
+        t = time.perf_counter()
         result = self.parse(paths, layout=layout, progress=progress)
+        timings = {"parse": time.perf_counter() - t}
         before = {p.key: _content(p) for p in self.papers}
         stats = None
         if result.papers:
@@ -134,19 +208,24 @@ class PaperAssistant:
                 elif not prune:
                     records.append(p)
             records += [p for file, papers in fresh.items() if file not in placed for p in papers]
+            t = time.perf_counter()
             stats = self.index.update(records, progress=embed_progress)
+            timings["index"] = time.perf_counter() - t
         if stats is not None and stats.committed and self.settings.abstain_threshold is None:
+            t = time.perf_counter()
             self.engine.calibration(progress=calibrate_progress)  # recalibrated when the library changed enough
+            timings["calibrate"] = time.perf_counter() - t
         now = {p.key for p in self.papers}
         added = sum(1 for p in self.papers if p.key not in before)
         updated = sum(1 for p in self.papers if p.key in before and _content(p) != before[p.key])
         removed = sum(1 for key in before if key not in now)
         return result, LibraryUpdate(added, updated, len(self.papers) - added - updated, removed,
-                                     len(self.papers), stats)
+                                     len(self.papers), stats, timings)
 
     @classmethod
     def rebuild(cls, paths: Iterable[str | Path], settings: Settings | None = None, layout: str | None = None,
                 progress: FileProgress | None = None, embed_progress: EmbedProgress | None = None,
+                embedder: Embedder | None = None,
                 ) -> tuple["PaperAssistant | None", IngestResult, LibraryUpdate | None]:
         """Build the index again from `paths` alone (e.g. after changing the
         embedding model), without opening the old one. The new index is built
@@ -159,19 +238,22 @@ class PaperAssistant:
             return None, result, None
         staging = settings.model_copy(update={"index_name": f"{settings.index_name}.rebuild"})
         IndexFolder(staging.index_path).remove()
-        built = cls(staging)
+        built = cls(staging, embedder=embedder)
         result, update = built.ingest(paths, layout=layout, progress=progress, embed_progress=embed_progress)
         old = IndexFolder(settings.index_path)
         old_collection = (old.read_manifest_quietly() or {}).get("collection")
         IndexFolder(staging.index_path).swap_into(settings.index_path)
         if old_collection and settings.chroma_url and old_collection != built.index.manifest.get("collection"):
             built.index.vectors.drop_collection(old_collection)
-        return cls(settings), result, update
+        return cls(settings, embedder=embedder), result, update
 
     def search(self, query: str, k: int | None = None, filters: Filters | dict[str, Any] | None = None,
-               mmr: bool | None = None) -> SearchResult:
-        """Hybrid search; returns ranked paper hits with their matched chunks."""
-        return search(self.index, query, k=k, filters=filters, mmr=mmr)
+               mmr: bool | None = None, settings: Settings | None = None) -> SearchResult:
+        """Hybrid search; returns ranked paper hits with their matched chunks. `settings`: a
+        variant of this assistant's settings for this one search (tuning and experiments pass
+        `assistant.settings.model_copy(update=...)`; only fields read at search time matter)."""
+        with self.lock.reading():
+            return search(self.index, query, k=k, filters=filters, mmr=mmr, settings=settings)
 
     # --- answers ----------------------------------------------------------------
     def ask(self, question: str, filters: Filters | dict[str, Any] | None = None,
@@ -182,7 +264,12 @@ class PaperAssistant:
         paper of its own (`compare.table_intent`); otherwise it is answered as
         any question, from the paper whose title covers them all when one does.
         `stream=True` returns an AnswerStream: iterate it for text as it comes,
-        then read `.answer`."""
+        then read `.answer`.
+        The index stays as it is (ingests wait) until the answer, or the stream, is done."""
+        return self._read(self._ask, question, filters, stream)
+
+    def _ask(self, question: str, filters: Filters | dict[str, Any] | None,
+             stream: bool) -> Answer | AnswerStream:
         methods = methods_in_question(question) if isinstance(question, str) else None
         if methods:
             try:
@@ -196,7 +283,7 @@ class PaperAssistant:
                 result = self.engine.ask(standalone, filters=filters, stream=stream, restrict=restrict)
                 return _finish(result, lambda answer: setattr(answer, "standalone_question", standalone))
             try:
-                answer = self._comparison_answer(question, self.compare(table, filters=filters)) if table else None
+                answer = self._comparison_answer(question, self._compare(table, filters=filters)) if table else None
             except QueryError:
                 answer = None  # e.g. no paper names these: answer it as an ordinary question
             if answer is not None:
@@ -210,6 +297,9 @@ class PaperAssistant:
 
     def compare(self, methods: list[str], filters: Filters | dict[str, Any] | None = None) -> Comparison:
         """A side-by-side table of 2-6 methods (names, or paper ids), every cell cited."""
+        return self._read(self._compare, methods, filters)
+
+    def _compare(self, methods: list[str], filters: Filters | dict[str, Any] | None = None) -> Comparison:
         return compare(self.index, self.engine.vectors, list(methods), llm=self.llm, filters=filters)
 
     def chat(self, message: str, history: Iterable[Any] | None = None,
@@ -217,7 +307,12 @@ class PaperAssistant:
         """A conversational turn. `history`: earlier Answers, or chat messages
         ({"role", "content"} dicts or (user, assistant) pairs). Follow-ups are
         condensed into a standalone question by the LLM, or resolved against
-        the papers of the conversation's answers without one (`answer.chat`)."""
+        the papers of the conversation's answers without one (`answer.chat`).
+        Takes the read side of the lock as `ask` does."""
+        return self._read(self._chat, message, history, filters, stream)
+
+    def _chat(self, message: str, history: Iterable[Any] | None, filters: Filters | dict[str, Any] | None,
+              stream: bool) -> Answer | AnswerStream:
         history = list(history or [])
         notices: list[str] = []
         question, restrict, asked = message, None, message
@@ -246,7 +341,7 @@ class PaperAssistant:
                 question = standalone
             else:
                 if resolved.compare:
-                    comparison = self.compare([p.id for p in resolved.papers], filters=filters)
+                    comparison = self._compare([p.id for p in resolved.papers], filters=filters)
                     answer = self._comparison_answer(message, comparison)
                     answer.standalone_question = resolved.question
                     answer.notices = notices + answer.notices
@@ -255,7 +350,7 @@ class PaperAssistant:
                     question, restrict = resolved.question, [p.id for p in resolved.papers]
                     asked = resolved.asked  # scored on what is asked, not on "the second one"
         if restrict is None:
-            result = self.ask(question, filters=filters, stream=stream)
+            result = self._ask(question, filters, stream)
         else:
             result = self.engine.ask(question, filters=filters, stream=stream, restrict=restrict, asked=asked)
 
@@ -267,6 +362,29 @@ class PaperAssistant:
                 answer.usage = ledger.to_dict()
 
         return _finish(result, finish)
+
+    def _read(self, call: Callable[..., Any], *args: Any) -> Any:
+        """`call(*args)` under the read side of the lock. A returned AnswerStream keeps it
+        until the stream is exhausted, closed or dropped: its text is computed as it is read."""
+        hold = self.lock.acquire_read()
+        assert hold is not None  # no timeout: it waited until the lock was free
+        try:
+            result = call(*args)
+        except BaseException:
+            hold.release()
+            raise
+        if isinstance(result, AnswerStream):
+            return AnswerStream(HeldEvents(_relay(result), hold))
+        hold.release()
+        return result
+
+    @contextmanager
+    def _writing(self, wait: float | None):
+        with self.lock.writing(timeout=wait) as got:
+            if not got:
+                raise IndexBusy(f"the library is busy answering questions (waited {wait:g} s for them to "
+                                f"finish); try again in a minute")
+            yield
 
     @staticmethod
     def _maybe_stream(answer: Answer, stream: bool) -> Answer | AnswerStream:
@@ -299,6 +417,10 @@ class PaperAssistant:
 
     def stats(self) -> dict:
         """Counts a researcher wants at a glance: papers per source file, year, category."""
+        with self.lock.reading():
+            return self._stats()
+
+    def _stats(self) -> dict:
         per_source: Counter[str] = Counter()
         for p in self.papers:
             for name in {Path(s.file).name for s in p.sources}:

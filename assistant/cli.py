@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 
 from assistant.ingest import describe_layouts
 from assistant.ingest.detect import BY_NAME
-from assistant.records import FileReport
+from assistant.records import FileReport, author_list
 
 MAX_LISTED = 10  # problems listed per file before "... and N more"
 
@@ -38,7 +38,7 @@ def _settings(args: argparse.Namespace, **extra):
         cli["index_dir"] = ("--index-dir", Path(args.index_dir))
     if getattr(args, "index_name", None):
         cli["index_name"] = ("--index-name", args.index_name)
-    sets = {}  # field -> ("--set KEY" as typed, value), parsed as _overrides() does
+    sets = {}  # field -> ("--set KEY" as typed, value), parsed as `papers eval --set` does
     for pair in getattr(args, "set", None) or []:
         key, sep, value = pair.partition("=")
         if sep:
@@ -202,7 +202,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not result.hits:
         print("No paper matches.")
     for hit in result.hits:
-        authors = ", ".join(hit.authors[:3]) + (" et al." if len(hit.authors) > 3 or hit.paper.authors_et_al else "")
+        authors = author_list(hit.authors, hit.paper.authors_et_al, most=3)
         meta = " · ".join(x for x in (authors, str(hit.year or "year n/a"), hit.paper.category or "") if x)
         print(f"{hit.rank:2d}. {hit.title}")
         print(f"    {meta}   score {hit.score:.4f}")
@@ -226,7 +226,7 @@ def _print_sources(answer) -> None:
     print("\nSources:" if cited else "\nClosest papers:")
     for src in shown:
         p = src.paper
-        authors = ", ".join(p.authors[:3]) + (" et al." if len(p.authors) > 3 or p.authors_et_al else "")
+        authors = author_list(p.authors, p.authors_et_al, most=3)
         meta = " · ".join(x for x in (authors, str(p.year) if p.year else "", p.url or "") if x)
         print(f"[{src.n}] {p.title}" + (f"\n    {meta}" if meta else ""))
         for quote in quotes.get(src.n, []):
@@ -329,82 +329,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _overrides(pairs: list[str]) -> dict:
-    """--set key=value pairs as settings overrides (checked by Settings itself)."""
-    from assistant.retrieve import QueryError
-    from assistant.settings import Settings
-
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        key = key.strip().lower().removeprefix("papers_")
-        if not sep or key not in Settings.model_fields:
-            raise QueryError(f"--set {pair!r}: expected KEY=VALUE with KEY one of the settings "
-                             f"(e.g. rrf_k, dense_weight, bm25_weight, candidates, abstain_threshold)")
-        out[key] = value
-    return out
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from evals import harness
-
-    if args.compare:
-        a, b = (harness.load_run(Path(p)) for p in args.compare)
-        rows, regressions = harness.compare_runs(a, b)
-        if args.json:
-            print(json.dumps({"rows": rows, "regressions": regressions}, indent=2))
-        else:
-            print(harness.compare_markdown(a, b, rows, regressions))
-        return 1 if regressions and args.fail_on_regression else 0
-    from assistant.api import PaperAssistant
-
-    extra = _overrides(args.set)
-    notes = [f"--set {pair}" for pair in args.set or []]
-    beir = args.dataset.startswith("beir:")
-    if beir:
-        folder = Path(args.dataset[5:]).expanduser()
-        items, records, more = harness.load_beir_items(folder, args.split)
-        notes += more
-    else:
-        path = harness.GOLDEN if args.dataset == "golden" else Path(args.dataset)
-        items = harness.load_golden(path, args.split)
-    if args.limit is not None:  # checked before an index is opened or built
-        total = len(items)
-        items = harness.select_items(items, args.limit)
-        if len(items) < total:
-            notes.append(f"--limit {args.limit}: {len(items)} of {total} items, taken round-robin over the item types")
-    if beir:
-        settings = _settings(args, **{**extra, "index_dir": Path(args.out) / "beir-indexes",
-                                      "index_name": folder.name or "beir"})
-        pa = PaperAssistant(settings)
-        print(f"Indexing {records} into {settings.index_path} ...", file=sys.stderr)
-        pa.ingest([records], prune=True, embed_progress=_EmbedBar())
-    else:
-        pa = _open(args, settings=_settings(args, **extra))
-    folder = harness.run(pa, items, Path(args.out), args.name, args.dataset, args.split, k=args.k,
-                         plots=not args.no_plots, price_in=args.price_in, price_out=args.price_out, notes=notes,
-                         leave_gold_out=not args.no_leave_gold_out)
-    summary = harness.load_run(folder)["summary"]
-    if args.json:
-        print(json.dumps({"run": str(folder), "summary": summary}, indent=2))
-    else:
-        print((folder / "summary.md").read_text(encoding="utf-8"))
-        files = "run.json, summary.md" + ("" if args.no_plots else ", metrics_by_type.png, latency.png")
-        print(f"Run written to {folder}/ ({files})")
-    # What a reader of the numbers must know, on stderr even with --json.
-    errors, origin = summary.get("errors") or {}, summary.get("answer_origin") or {}
-    if errors.get("n"):
-        print(f"warning: {errors['n']} of {len(items)} items failed and were recorded, not scored "
-              f"({', '.join(f'{n} {kind}' for kind, n in errors['by_type'].items())}); see summary.md", file=sys.stderr)
-    if pa.llm is not None and origin.get("n") and origin["fallback"]["n"]:
-        print(f"note: {origin['fallback']['n']} of {origin['n']} answers fell back to the extractive answer "
-              f"(the model wrote {origin['model_written']['n']}); summary.md gives the metrics of each", file=sys.stderr)
-    if summary.get("judge_failed") or summary.get("judge_unparsed"):
-        print(f"note: the judge failed {summary['judge_failed']} and gave {summary['judge_unparsed']} unreadable "
-              f"verdicts of {summary['judge_calls']} calls; those are left out of its mean", file=sys.stderr)
-    return 0
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     from assistant.ui import serve
 
@@ -448,14 +372,61 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Sub-commands from other packages: entry points of this group, name = "module:register",
+# register(subparsers, common) adding the command (`common`: the --index-dir/--index-name
+# parent parser). `papers eval` comes from the eval package this way; the product never
+# imports it. A known command that is not installed still answers, with how to get it.
+COMMANDS_GROUP = "paper_assistant.commands"
+OPTIONAL_COMMANDS = {
+    "eval": ("offline evaluation (not installed)",
+             "the evaluation harness (the `evals` package of the paper-assistant repository) is not installed. "
+             "Install the project from a checkout (`make install`, or `pip install -e .` in it) or a wheel built "
+             "from it; then run `papers eval` (or `python -m evals`)."),
+}
+
+
+def _add_commands(sub, common: argparse.ArgumentParser, commands: dict | None = None) -> None:
+    """Add the sub-commands of other packages: `commands` ({name: register}) when given,
+    else those registered under COMMANDS_GROUP; a command of OPTIONAL_COMMANDS that none
+    provides says how to install it."""
+    found: dict[str, object] = dict(commands or {})
+    broken: dict[str, str] = {}
+    if commands is None:
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=COMMANDS_GROUP):
+            if ep.name in found:  # the same distribution seen twice on sys.path
+                continue
+            try:
+                found[ep.name] = ep.load()
+            except ImportError as exc:  # installed metadata, but its package is gone
+                broken[ep.name] = f"{ep.value} cannot be imported ({exc})"
+    for register in found.values():
+        register(sub, common)
+    for name, (summary, how) in OPTIONAL_COMMANDS.items():
+        if name not in found:
+            message = f"papers {name}: {broken[name] + '; ' if name in broken else ''}{how}"
+            stub = sub.add_parser(name, help=summary, description=message, add_help=False)
+            stub.set_defaults(func=lambda args, message=message: _unavailable(message), any_arguments=True)
+
+
+def _unavailable(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
+    """The `papers` parser; `commands` ({name: register}) replaces the discovery of the
+    sub-commands of other packages (see COMMANDS_GROUP)."""
     parser = argparse.ArgumentParser(
         prog="papers",
         description="Ask questions across collections of research-paper abstracts.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Settings come from PAPERS_* environment variables (see README).")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--index-dir", metavar="DIR", help="folder holding the indexes (default: ./indexes)")
+    common.add_argument("--index-dir", metavar="DIR",
+                        help="folder holding the indexes (default: PAPERS_INDEX_DIR, else indexes in the per-user "
+                             "data folder, e.g. ~/.local/share/paper-assistant/indexes)")
     common.add_argument("--index-name", metavar="NAME", help="index to use inside --index-dir (default: default)")
     # Metadata filters shared by search, ask and compare.
     filters = argparse.ArgumentParser(add_help=False)
@@ -521,39 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--json", action="store_true", help="print {methods, rows, markdown, sources} as JSON")
     compare.set_defaults(func=cmd_compare)
 
-    ev = sub.add_parser(
-        "eval", parents=[common], help="offline evaluation: retrieval, answer and comparison metrics, reports",
-        description="Run the golden questions (or a BEIR dataset) through search, ask and compare, and write "
-                    "a run folder (run.json with settings and git commit, summary.md, PNG plots). "
-                    "With --compare, print the metric deltas of two runs and flag regressions.",
-        epilog="examples:\n  papers eval                          # golden test split\n"
-               "  papers eval --split dev --set rrf_k=30 --name rrf30\n"
-               "  papers eval --dataset beir:~/data/scifact\n"
-               "  papers eval --compare evals/runs/A evals/runs/B",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    ev.add_argument("--dataset", default="golden",
-                    help="'golden' (evals/datasets/golden.jsonl), a JSONL path of the same schema, "
-                         "or beir:FOLDER (corpus.jsonl, queries.jsonl, qrels/<split>.tsv)")
-    ev.add_argument("--split", default="test", help="dev, test or all (default: test; tune on dev)")
-    ev.add_argument("--name", default="run", help="name of the run folder (default: run)")
-    ev.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "evals" / "runs"),
-                    help="where run folders go (default: evals/runs)")
-    ev.add_argument("--k", type=int, default=10, help="papers retrieved per question (default 10)")
-    ev.add_argument("--limit", type=int, metavar="N",
-                    help="only N items, spread over the item types (round-robin in the dataset's order of types, "
-                         "deterministic; not the first N): a quick look")
-    ev.add_argument("--set", action="append", metavar="KEY=VALUE",
-                    help="override a setting for this run, e.g. --set rrf_k=30 --set bm25_weight=0.5")
-    ev.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    ev.add_argument("--no-leave-gold-out", action="store_true",
-                    help="skip asking each answerable question again without its gold papers (by default it "
-                         "is, and should abstain: the leave-gold-out abstention recall)")
-    ev.add_argument("--price-in", type=float, metavar="USD", help="USD per million prompt tokens (cost estimate)")
-    ev.add_argument("--price-out", type=float, metavar="USD", help="USD per million completion tokens")
-    ev.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="compare two run folders")
-    ev.add_argument("--fail-on-regression", action="store_true", help="with --compare: exit 1 on a regression")
-    ev.add_argument("--json", action="store_true", help="print the summary (or the comparison) as JSON")
-    ev.set_defaults(func=cmd_eval)
+    _add_commands(sub, common, commands)
 
     serve = sub.add_parser("serve", parents=[common],
                            help="start the web UI (chat, compare, corpus, settings) on 127.0.0.1:7860",
@@ -573,21 +512,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, commands: dict | None = None) -> int:
     from pydantic import ValidationError
 
-    from assistant.api import user_errors
-    from assistant.settings import SettingsError
-    from evals.harness import EvalError
+    from assistant.errors import SettingsError, UserError
+    from assistant.settings import settings_error
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser(commands)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "any_arguments", False):  # a command that is not installed takes any
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return args.func(args)
     except SettingsError as exc:  # a bad PAPERS_* value, --index-name, --set KEY=VALUE ...: one line each
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
-    except (*user_errors(), EvalError) as exc:
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -600,7 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ValidationError as exc:  # Settings built elsewhere (e.g. PaperAssistant()), or another model
         if exc.title == "Settings":
-            for problem in SettingsError.from_validation(exc).problems:
+            for problem in settings_error(exc).problems:
                 print(f"error: {problem}", file=sys.stderr)
             return 2
         for err in exc.errors():

@@ -64,7 +64,9 @@ from urllib.parse import urlsplit, urlunsplit
 from tenacity import (RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_before_delay,
                       wait_random_exponential)
 
+from assistant.errors import LLMError
 from assistant.lazy import lazy_module
+from assistant.settings import Settings
 
 # Imported on first use: a process that answers without an LLM never loads them.
 httpx = lazy_module("httpx")
@@ -80,29 +82,6 @@ T = TypeVar("T")
 
 
 # --- results and errors -------------------------------------------------------------------
-
-
-class LLMError(Exception):
-    """The endpoint failed for good (after retries) or refused the request.
-
-    Attributes: `status` (HTTP status when there was one), `attempts`, `seconds`,
-    `retryable` (the last failure was of a transient kind), `mid_stream` (a stream
-    broke after text had already been yielded; `partial_text` holds that text),
-    `overflow` (the request did not fit the model's context window), `empty_stream` (a
-    200 stream without a single event: what llama.cpp sends for a prompt over its window)."""
-
-    def __init__(self, message: str, *, status: int | None = None, attempts: int = 0, seconds: float = 0.0,
-                 retryable: bool = False, mid_stream: bool = False, partial_text: str = "",
-                 overflow: bool = False, empty_stream: bool = False):
-        super().__init__(message)
-        self.empty_stream = empty_stream
-        self.status = status
-        self.attempts = attempts
-        self.seconds = seconds
-        self.retryable = retryable
-        self.mid_stream = mid_stream
-        self.partial_text = partial_text
-        self.overflow = overflow
 
 
 @dataclass
@@ -233,60 +212,42 @@ def describe_usage(usage: dict | None) -> str:
 
 # --- tokens --------------------------------------------------------------------------------
 
-_encoder: Any = None
-_encoder_lock = threading.Lock()
-_encoder_failed = False
+_tokenizer: Callable[[str], list] | None = None
+_tokenizer_lock = threading.Lock()
+_tokenizer_failed = False
 
 
-def _tiktoken_cache_dir() -> Path | None:
-    """llama_index/core/_static/tiktoken_cache (found without importing llama_index.core)."""
-    try:
-        spec = importlib.util.find_spec("llama_index.core")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "_static" / "tiktoken_cache"
-    return path if path.is_dir() else None
-
-
-def _get_encoder() -> Any:
-    global _encoder, _encoder_failed
-    if _encoder is not None or _encoder_failed:
-        return _encoder
-    with _encoder_lock:
-        if _encoder is None and not _encoder_failed:
-            cache = _tiktoken_cache_dir()
-            if cache is not None:
-                os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(cache))
+def _get_tokenizer() -> Callable[[str], list] | None:
+    """LlamaIndex's tokenizer (tiktoken cl100k_base, read offline from the cache LlamaIndex
+    ships); None when it cannot be had, and counts become an estimate."""
+    global _tokenizer, _tokenizer_failed
+    if _tokenizer is not None or _tokenizer_failed:
+        return _tokenizer
+    with _tokenizer_lock:
+        if _tokenizer is None and not _tokenizer_failed:
             try:
-                import tiktoken
+                from llama_index.core.utils import get_tokenizer
 
-                try:
-                    _encoder = tiktoken.get_encoding("cl100k_base")
-                except Exception:
-                    # a TIKTOKEN_CACHE_DIR set by the user that lacks the file: use the shipped cache
-                    if cache is None or os.environ.get("TIKTOKEN_CACHE_DIR") == str(cache):
-                        raise
-                    previous, os.environ["TIKTOKEN_CACHE_DIR"] = os.environ["TIKTOKEN_CACHE_DIR"], str(cache)
-                    try:
-                        _encoder = tiktoken.get_encoding("cl100k_base")
-                    finally:
-                        os.environ["TIKTOKEN_CACHE_DIR"] = previous
+                encode = get_tokenizer()  # functools.partial(Encoding.encode, allowed_special="all")
+                encoding = getattr(getattr(encode, "func", None), "__self__", None)
+                # Paper text that spells a special token ("<|endoftext|>") is counted as the
+                # plain text it is: encode_ordinary where the encoding offers it.
+                _tokenizer = getattr(encoding, "encode_ordinary", None) or encode
             except Exception as exc:  # never fatal: counts become a 4-characters-per-token estimate
-                _encoder_failed = True
+                _tokenizer_failed = True
                 log.warning("tiktoken cl100k_base unavailable offline (%s); estimating 4 characters per token", exc)
-    return _encoder
+    return _tokenizer
 
 
 def count_tokens(text: str) -> int:
-    """Tokens of `text` in tiktoken's cl100k_base (special-token text counts as plain text)."""
+    """Tokens of `text` in tiktoken's cl100k_base (LlamaIndex's tokenizer; special-token text
+    counts as plain text; about 4 characters per token when tiktoken cannot be loaded)."""
     if not text:
         return 0
-    enc = _get_encoder()
-    if enc is None:
+    tokenizer = _get_tokenizer()
+    if tokenizer is None:
         return math.ceil(len(text) / 4)
-    return len(enc.encode(text, disallowed_special=()))
+    return len(tokenizer(text))
 
 
 WINDOW_SHARE = 0.9  # of a context window, what prompts may fill: other tokenizers count unlike cl100k
@@ -358,6 +319,30 @@ def _is_transient(exc: BaseException) -> bool:
         return True
     status = _status(exc)
     return status is not None and (status in (408, 429) or status >= 500)
+
+
+def retry_policy(settings: Settings, before_sleep: Callable[[RetryCallState], None] | None = None) -> Retrying:
+    """The one retry policy for calls to an OpenAI-compatible endpoint (chat and embeddings):
+    transient failures only (connection, timeout, 408, 429, 5xx), the server's Retry-After when
+    it asks for no more than llm_retry_max, else jittered exponential backoff; at most
+    llm_max_attempts attempts within llm_max_retry_seconds. The last failure is re-raised."""
+    s = settings
+    backoff = wait_random_exponential(multiplier=s.llm_retry_initial, max=s.llm_retry_max)
+
+    def wait(rs: RetryCallState) -> float:
+        asked = _retry_after(rs.outcome.exception() if rs.outcome else None)
+        if asked is not None and 0 <= asked <= s.llm_retry_max:
+            return asked
+        return backoff(rs)
+
+    return Retrying(
+        retry=retry_if_exception(_is_transient),
+        wait=wait,
+        # stop_before_delay: stop when the next wait would end past the budget (implies stop_after_delay)
+        stop=stop_after_attempt(s.llm_max_attempts) | stop_before_delay(s.llm_max_retry_seconds),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
 
 
 def _retry_after(exc: BaseException | None) -> float | None:
@@ -762,27 +747,13 @@ class ChatLLM:
         (`attempts()`: the attempts made so far; `start`: when the call began, monotonic;
         `request`: (messages, max_tokens), to say how big a request that did not fit was)."""
         s = self.settings
-        backoff = wait_random_exponential(multiplier=s.llm_retry_initial, max=s.llm_retry_max)
-
-        def wait(rs: RetryCallState) -> float:
-            asked = _retry_after(rs.outcome.exception() if rs.outcome else None)
-            if asked is not None and 0 <= asked <= s.llm_retry_max:
-                return asked
-            return backoff(rs)
 
         def before_sleep(rs: RetryCallState) -> None:
             exc = rs.outcome.exception() if rs.outcome else None
             log.warning("LLM %s (model %s) attempt %d/%d failed: %s; retrying in %.2f s", self.base_url, self.model,
                         attempts(), s.llm_max_attempts, self._cause(exc) if exc else "?", rs.upcoming_sleep)
 
-        retrying = Retrying(
-            retry=retry_if_exception(_is_transient),
-            wait=wait,
-            # stop_before_delay: stop when the next wait would end past the budget (implies stop_after_delay)
-            stop=stop_after_attempt(s.llm_max_attempts) | stop_before_delay(s.llm_max_retry_seconds),
-            before_sleep=before_sleep,
-            reraise=True,
-        )
+        retrying = retry_policy(s, before_sleep)
         try:
             return retrying(fn)
         except LLMError:

@@ -1,4 +1,6 @@
-"""Prompt files in `prompts/`, loaded by name.
+"""Prompt files, loaded by name from `settings.prompts_dir`: by default the prompts
+shipped inside the package (`assistant.data.prompts_dir()`, read through
+importlib.resources; `prompts/` in the repository).
 
 A prompt file is plain text with `{placeholder}` fields. The first line may be
 `# system` / `# user` sections: a file is split into messages at lines that
@@ -11,11 +13,8 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
+from assistant.errors import PromptError
 from assistant.settings import Settings
-
-
-class PromptError(Exception):
-    """A prompt file is missing or does not match the values given to it."""
 
 
 # The placeholders each prompt must use: the code fills exactly these.

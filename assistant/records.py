@@ -221,6 +221,16 @@ class Hit:
                 "chunks": [c.to_dict() for c in self.chunks]}
 
 
+def author_list(authors: list[str], et_al: bool = False, most: int | None = None) -> str:
+    """'Wang, Li, Chen et al.': the names (the first `most` of them, all when None), and
+    'et al.' when the source listed only some of them or names were left out here."""
+    names = [a.strip() for a in authors if a and a.strip()]
+    if not names:
+        return ""
+    cut = most is not None and len(names) > most
+    return ", ".join(names[:most] if most is not None else names) + (" et al." if et_al or cut else "")
+
+
 def short_authors(authors: list[str], et_al: bool = False) -> str:
     """'Wang', 'Wang and Li', 'Wang et al.' (surnames) for inline citations."""
     surnames = [a.split()[-1] for a in authors if a.strip()]

@@ -7,21 +7,19 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field, fields
-from typing import Any, Collection, Iterable
+from typing import Any, Callable, Collection, Iterable
 
 import numpy as np
 
+from assistant.errors import QueryError
 from assistant.index import PaperIndex
 from assistant.ingest import daily_papers, paper_search, profile
 from assistant.records import ChunkMatch, Hit, Paper
+from assistant.settings import Settings
 
 # Above this many allowed papers, a filtered dense query over-fetches and
 # post-filters instead of sending Chroma a long `paper_id IN (...)` list.
 MAX_IN_FILTER = 1000
-
-
-class QueryError(Exception):
-    """The query or its filters cannot be run; the message says why."""
 
 
 # Page layouts that never say whether a paper has code (the arXiv-style listing does, and
@@ -212,11 +210,18 @@ def validate_filters(index: PaperIndex, filters: Filters) -> None:
 
 def search(index: PaperIndex, query: str, k: int | None = None,
            filters: Filters | dict[str, Any] | None = None, mmr: bool | None = None,
-           exclude: Collection[str] = ()) -> SearchResult:
+           exclude: Collection[str] = (), settings: Settings | None = None,
+           query_vector: np.ndarray | None = None,
+           sentence_aggregate: Callable[[np.ndarray], float] | None = None) -> SearchResult:
     """`exclude`: paper ids searched as if they were not indexed (leave-gold-out
     evaluation and the abstention calibration ask questions of the library
-    without the paper that answers them)."""
-    s = index.settings
+    without the paper that answers them). `settings`: the search-time settings to use
+    (weights, candidates, MMR...; default: the index's own); fields that shape the index
+    (model, chunking) must match it. `query_vector`: the query's embedding, when the caller
+    has its own (else the index's embedder makes it); `sentence_aggregate`: how a paper's
+    sentence cosines (highest first) become its sentence score (default: the best one).
+    Both exist so experiments can try variants without patching the library."""
+    s = settings or index.settings
     k = k or s.top_k
     if not isinstance(query, str) or not query.strip():
         raise QueryError("empty query: type a few words describing the papers you want")
@@ -246,7 +251,7 @@ def search(index: PaperIndex, query: str, k: int | None = None,
         # once), then load the model; all once, outside the timed part.
         index.vectors, index.bm25, index.embedder
         t = time.perf_counter()
-        vector = index.embedder.embed_query(query)
+        vector = index.embedder.embed_query(query) if query_vector is None else query_vector
         timings["embed"] = time.perf_counter() - t
         t = time.perf_counter()
         only, fetch = None, n
@@ -275,11 +280,11 @@ def search(index: PaperIndex, query: str, k: int | None = None,
     for rank, (pos, sim) in enumerate(dense, start=1):
         m = fused.setdefault(pos, ChunkMatch(index.chunks[pos], 0.0))
         m.dense_rank, m.dense_score = rank, sim
-        m.score += s.dense_weight / (s.rrf_k + rank)
+        m.score += rrf(rank, s.dense_weight, s.rrf_k)
     for rank, (pos, score) in enumerate(lexical, start=1):
         m = fused.setdefault(pos, ChunkMatch(index.chunks[pos], 0.0))
         m.bm25_rank, m.bm25_score = rank, score
-        m.score += s.bm25_weight / (s.rrf_k + rank)
+        m.score += rrf(rank, s.bm25_weight, s.rrf_k)
 
     by_paper: dict[str, list[ChunkMatch]] = {}
     for match in sorted(fused.values(), key=lambda m: -m.score):
@@ -287,7 +292,7 @@ def search(index: PaperIndex, query: str, k: int | None = None,
     hits = [Hit(index.paper_by_id[pid], matches[0].score, matches[: s.chunks_per_hit])
             for pid, matches in by_paper.items()]
     if s.sentence_weight > 0 and dense:
-        _fuse_sentences(index, hits, vector, s.sentence_weight, s.rrf_k)
+        _fuse_sentences(index, hits, vector, s.sentence_weight, s.rrf_k, sentence_aggregate)
     hits.sort(key=lambda h: -h.score)
     if mmr if mmr is not None else s.mmr:
         hits = _mmr(index, hits, k, s.mmr_lambda)
@@ -299,7 +304,17 @@ def search(index: PaperIndex, query: str, k: int | None = None,
     return SearchResult(query, hits, notices, timings, vector if s.dense_weight > 0 else None, excluded)
 
 
-def _fuse_sentences(index: PaperIndex, hits: list[Hit], vector: np.ndarray, weight: float, rrf_k: float) -> None:
+def rrf(rank: int, weight: float, rrf_k: float) -> float:
+    """Weighted reciprocal-rank fusion: what rank `rank` (1 = best) in one ranking adds to a
+    score. The one fusion formula of search: chunks by their dense and BM25 ranks, then
+    papers by their best sentence's rank. (Own code, not LlamaIndex's QueryFusionRetriever:
+    its reciprocal-rank mode ignores retriever weights and fixes k at 60, and the weights
+    and rrf_k here are tuned on golden dev and SciFact train.)"""
+    return weight / (rrf_k + rank)
+
+
+def _fuse_sentences(index: PaperIndex, hits: list[Hit], vector: np.ndarray, weight: float, rrf_k: float,
+                    aggregate: Callable[[np.ndarray], float] | None = None) -> None:
     """Add a third reciprocal-rank term: the candidates ranked by their best abstract
     sentence's cosine to the query (stored sentence vectors; a paper with none stored
     gets no term). A paper whose one sentence says exactly what was asked rises
@@ -308,10 +323,10 @@ def _fuse_sentences(index: PaperIndex, hits: list[Hit], vector: np.ndarray, weig
     if not len(table):  # an index built with sentence_vectors off: no third ranking
         return
     for hit in hits:
-        hit.sentence_score = table.best_match(hit.paper.abstract, vector)
+        hit.sentence_score = table.best_match(hit.paper.abstract, vector, aggregate)
     ranked = sorted((h for h in hits if h.sentence_score is not None), key=lambda h: -h.sentence_score)
     for rank, hit in enumerate(ranked, start=1):
-        hit.score += weight / (rrf_k + rank)
+        hit.score += rrf(rank, weight, rrf_k)
 
 
 def _mmr(index: PaperIndex, hits: list[Hit], k: int, lam: float) -> list[Hit]:

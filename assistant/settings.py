@@ -12,21 +12,36 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from assistant import data
+from assistant.errors import SettingsError
+
+
+def default_index_dir() -> Path:
+    """`indexes` in the per-user data folder (platformdirs): ~/.local/share/paper-assistant/indexes
+    on Linux ($XDG_DATA_HOME/paper-assistant/indexes when that is set), ~/Library/Application
+    Support/paper-assistant/indexes on macOS, %LOCALAPPDATA%\\paper-assistant\\indexes on Windows."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("paper-assistant", appauthor=False)) / "indexes"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PAPERS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PAPERS_", extra="ignore", frozen=True)
 
     index_dir: Path = Field(
-        PROJECT_DIR / "indexes",
-        description="Folder that holds the indexes (one sub-folder per index name).")
+        default_factory=default_index_dir, json_schema_extra={"shown_default": "<user data folder>/indexes"},
+        description="Folder that holds the indexes (one sub-folder per index name). Default: `indexes` in the "
+                    "per-user data folder: ~/.local/share/paper-assistant/indexes on Linux (under $XDG_DATA_HOME "
+                    "when set), ~/Library/Application Support/paper-assistant/indexes on macOS, "
+                    "%LOCALAPPDATA%\\paper-assistant\\indexes on Windows. `make run` and `make ask` use the "
+                    "checkout's indexes/ instead.")
     index_name: str = Field(
         "default", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
         description="Name of the index to open or build inside index_dir.")
     corpus_dir: Path = Field(
-        PROJECT_DIR / "indexes" / "sources",
-        description="Bundled corpus: the pages ingested when the default index is built.")
+        default_factory=data.corpus_dir, json_schema_extra={"shown_default": "(shipped) indexes/sources"},
+        description="Bundled corpus: the pages ingested when the default index is built. Default: the five "
+                    "pages shipped inside the package (indexes/sources/ in the repository).")
 
 
     # --- embeddings ---------------------------------------------------------
@@ -105,7 +120,10 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(2000, ge=10, description="Longer queries are cut to this many characters (with a notice).")
 
     # --- answers ------------------------------------------------------------
-    prompts_dir: Path = Field(PROJECT_DIR / "prompts", description="Folder of the prompt files, loaded by name.")
+    prompts_dir: Path = Field(
+        default_factory=data.prompts_dir, json_schema_extra={"shown_default": "(shipped) prompts"},
+        description="Folder of the prompt files, loaded by name. Default: the prompts shipped inside the package "
+                    "(prompts/ in the repository).")
     answer_papers: int = Field(
         6, ge=1, le=50, description="Retrieved papers whose abstracts are read to write an answer.")
     answer_sentences: int = Field(
@@ -203,8 +221,7 @@ def settings_table() -> str:
     lines = ["| variable | default | what it does |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
         names = field.validation_alias.choices if field.validation_alias is not None else [f"PAPERS_{name.upper()}"]
-        default = field.default
-        shown = "./" + str(default.relative_to(PROJECT_DIR)) if isinstance(default, Path) else str(default)
+        shown = (field.json_schema_extra or {}).get("shown_default", field.default)  # a path: where it is, not here
         lines.append(f"| {' / '.join(f'`{n}`' for n in names)} | `{shown}` | {field.description} |")
     return "\n".join(lines)
 
@@ -215,43 +232,32 @@ import os  # noqa: E402  (here, with the code that uses them)
 import re  # noqa: E402
 
 
-class SettingsError(ValueError):
-    """Settings that do not validate, one line per bad value, each naming the setting the
-    way the user gave it: the environment variable as spelled (`PAPERS_LLM_TIMEOUT`,
-    `OPENAI_BASE_URL`), the command-line flag (`--index-name`, `--set llm_timeout`) or,
-    for a value given in code, the field name. `problems` holds the lines."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems) or ["invalid settings"]
-        super().__init__("\n".join(self.problems))
-
-    @classmethod
-    def from_validation(cls, exc, cli: dict | None = None, given: dict | None = None,
-                        environ=None, model: type[BaseSettings] | None = None) -> "SettingsError":
-        """The user error for a pydantic ValidationError raised while building `model`
-        (Settings) from the environment, `cli` ({field: (flag, value)}) and `given`
-        ({field: value}, values passed in code)."""
-        model = model or Settings
-        environ = os.environ if environ is None else environ
-        by_field: dict[str, list[dict]] = {}
-        for err in exc.errors(include_url=False):
-            loc = err.get("loc") or ()
-            field = _field_of(str(loc[0]), model) if loc else ""
-            by_field.setdefault(field, []).append(err)
-        problems = []
-        for field, errs in by_field.items():
-            value = errs[0].get("input")
-            messages = []
-            for err in errs:
-                message = _message(field, err)
-                if message not in messages:
-                    messages.append(message)
-            if not field:
-                problems.append("invalid settings: " + "; ".join(messages))
-                continue
-            name = setting_source(field, value, cli=cli, given=given, environ=environ, model=model)
-            problems.append(f"invalid {name}={_shown(field, value, model)}: {'; '.join(messages)}")
-        return cls(problems)
+def settings_error(exc, cli: dict | None = None, given: dict | None = None,
+                    environ=None, model: type[BaseSettings] | None = None) -> SettingsError:
+    """The user error for a pydantic ValidationError raised while building `model`
+    (Settings) from the environment, `cli` ({field: (flag, value)}) and `given`
+    ({field: value}, values passed in code)."""
+    model = model or Settings
+    environ = os.environ if environ is None else environ
+    by_field: dict[str, list[dict]] = {}
+    for err in exc.errors(include_url=False):
+        loc = err.get("loc") or ()
+        field = _field_of(str(loc[0]), model) if loc else ""
+        by_field.setdefault(field, []).append(err)
+    problems = []
+    for field, errs in by_field.items():
+        value = errs[0].get("input")
+        messages = []
+        for err in errs:
+            message = _message(field, err)
+            if message not in messages:
+                messages.append(message)
+        if not field:
+            problems.append("invalid settings: " + "; ".join(messages))
+            continue
+        name = setting_source(field, value, cli=cli, given=given, environ=environ, model=model)
+        problems.append(f"invalid {name}={_shown(field, value, model)}: {'; '.join(messages)}")
+    return SettingsError(problems)
 
 
 def env_names(field: str, model: type[BaseSettings] | None = None) -> list[str]:
@@ -318,7 +324,7 @@ def load_settings(cli: dict[str, tuple[str, object]] | None = None, **overrides)
     try:
         return Settings(**values)
     except ValidationError as exc:
-        raise SettingsError.from_validation(exc, cli=cli, given=overrides) from None
+        raise settings_error(exc, cli=cli, given=overrides) from None
 
 
 _BOOL_WORDS = "true or false (also 1/0, yes/no, on/off)"

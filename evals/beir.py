@@ -363,7 +363,7 @@ def to_jsonl_records(ds: BeirDataset, path: Path) -> Path:
     with a title but no text gets its title as abstract (ingestion skips records
     without an abstract). `PaperAssistant.ingest([path])` indexes the file.
     """
-    from assistant.store import atomic_file
+    from assistant.index.store import atomic_file
 
     path = Path(path)
     with atomic_file(path) as fh:

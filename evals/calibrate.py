@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.calibrate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", default="dev", help="split to calibrate on (default: dev)")
-    parser.add_argument("--index-dir", type=Path, help="index folder (default: the project's indexes/)")
+    parser.add_argument("--index-dir", type=Path,
+                        help="index folder (default: PAPERS_INDEX_DIR, else indexes in the per-user data folder)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
 

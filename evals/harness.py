@@ -37,15 +37,24 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from importlib.resources import files
 from typing import Any, Iterable
 
+from assistant.errors import EvalError
 from evals import metrics as M
 
 JUDGE_MAX_TOKENS = 8  # "SUPPORTED" / "**UNSUPPORTED**" with room to spare; more is an explanation
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-GOLDEN = PROJECT_DIR / "evals" / "datasets" / "golden.jsonl"
-RUNS_DIR = PROJECT_DIR / "evals" / "runs"
+# The golden datasets ship inside the package (evals/datasets/, package data).
+DATASETS_DIR = Path(str(files("evals") / "datasets"))
+DATASETS = {name: DATASETS_DIR / f"{name}.jsonl" for name in ("golden", "holdout")}  # `--dataset NAME`
+GOLDEN = DATASETS["golden"]
+# Run folders: relative, so under the folder the eval runs in (from the repository's root:
+# its git-ignored evals/runs/). `papers eval --out DIR` puts them elsewhere.
+RUNS_DIR = Path("evals") / "runs"
+# The checkout this package runs from, if it runs from one: its git commit is recorded
+# with every run. An installed copy has none (its parent folder is site-packages).
+CHECKOUT = Path(__file__).resolve().parent.parent
 ANSWER_TYPES = ("lookup", "factual", "unanswerable")
 # Aggregates compared between runs: (key, higher is better).
 HEADLINE = [("retrieval.hit@1", True), ("retrieval.hit@5", True), ("retrieval.hit@10", True),
@@ -58,10 +67,6 @@ HEADLINE = [("retrieval.hit@1", True), ("retrieval.hit@5", True), ("retrieval.hi
             ("faithfulness_judge", True), ("answer_origin.model_written.share", True),
             ("latency.search.p95", False), ("latency.answer.p95", False)]
 REGRESSION = 0.02  # an absolute drop (or, for latency, a relative rise of 25%) that is flagged
-
-
-class EvalError(Exception):
-    """The dataset or a run folder cannot be used; the message says which and why."""
 
 
 @dataclass
@@ -463,9 +468,13 @@ def estimate_line(first_seconds: float, n_items: int, calls: int) -> str:
 
 
 def git_commit() -> str | None:
+    """The commit (and '+dirty') of the checkout the eval runs from; None in an installed copy
+    (not a repository root: a venv inside some other repository must not lend it its commit)."""
+    if not (CHECKOUT / ".git").exists():
+        return None
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=PROJECT_DIR, capture_output=True, text=True,
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=CHECKOUT, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=CHECKOUT, capture_output=True, text=True,
                                timeout=10).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
@@ -502,7 +511,7 @@ def run(pa, items: list[Item], out_dir: Path, name: str, dataset: str, split: st
     }
     folder = out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
     folder.mkdir(parents=True, exist_ok=False)
-    from assistant.store import atomic_write_text
+    from assistant.index.store import atomic_write_text
 
     atomic_write_text(folder / "run.json", json.dumps(report, indent=1, ensure_ascii=False, default=str))
     atomic_write_text(folder / "summary.md", summary_markdown(report))

@@ -28,8 +28,8 @@ from typing import Any
 
 from assistant.answer.text import content_terms, overlap
 # Cell texts the comparison table writes when an abstract says nothing for that row.
-from assistant.compare import NO_MENTION as NO_MENTION_PREFIX
-from assistant.compare import NOT_STATED
+from assistant.answer.compare import NO_MENTION as NO_MENTION_PREFIX
+from assistant.answer.compare import NOT_STATED
 
 Gold = Collection[str] | Mapping[str, float]
 

@@ -48,20 +48,17 @@ def grid_axis(text: str) -> tuple[str, list]:
 
 def score(pa, items, overrides: dict) -> dict:
     """Mean retrieval metrics of `items` with these settings (the index is reused)."""
-    original = pa.index.settings
-    pa.index.settings = original.model_copy(update=overrides)
-    try:
-        rows = [M.retrieval_metrics([h.paper_id for h in pa.search(i.question, k=10).hits], i.gold)
-                for i in items if i.gold]
-    finally:
-        pa.index.settings = original
+    variant = pa.settings.model_copy(update=overrides)
+    rows = [M.retrieval_metrics([h.paper_id for h in pa.search(i.question, k=10, settings=variant).hits], i.gold)
+            for i in items if i.gold]
     return {key: M.mean([r[key] for r in rows]) for key in rows[0]}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.tune", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--index-dir", type=Path, help="index folder (default: the project's indexes/)")
+    parser.add_argument("--index-dir", type=Path,
+                        help="index folder (default: PAPERS_INDEX_DIR, else indexes in the per-user data folder)")
     parser.add_argument("--report-test", action="store_true", help="also print the chosen setting on test")
     parser.add_argument("--grid", type=grid_axis, action="append", default=[], metavar="SETTING=V1,V2",
                         help="values to try for one setting (replaces that axis of the default grid, or adds one)")

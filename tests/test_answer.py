@@ -10,7 +10,7 @@ import pytest
 
 from assistant.answer.citations import check, normalize_markers
 from assistant.answer.text import markers, sentence_spans, sentences
-from assistant.compare import NOT_STATED, ROW_NAMES, methods_in_question
+from assistant.answer.compare import NOT_STATED, ROW_NAMES, methods_in_question
 from assistant.records import Answer, Source, paper_id
 from assistant.retrieve import QueryError
 

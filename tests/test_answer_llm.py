@@ -26,7 +26,7 @@ from llm_server import llm_settings, split_words
 from assistant.answer.accept import ABSTAIN_PHRASE
 from assistant.answer.text import sentence_spans
 from assistant.api import PaperAssistant
-from assistant.compare import NOT_STATED
+from assistant.answer.compare import NOT_STATED
 from assistant.llm import ChatLLM
 from assistant.records import paper_id
 from assistant.settings import Settings

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.compare import aliases, methods_in_question, resolve_method
+from assistant.answer.compare import aliases, methods_in_question, resolve_method
 from assistant.records import Answer, paper_id
 
 NEURO_LORA = paper_id("Neurosymbolic LoRA: Why and When to Tune Weights vs. Rewrite Prompts")

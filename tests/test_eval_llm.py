@@ -203,7 +203,7 @@ def test_estimate_line_wording():
 
 def test_per_item_errors_are_recorded_and_index_errors_stop_the_run(tmp_path, llm_server):
     from assistant.index import IndexMismatch
-    from assistant.store import CorruptIndex
+    from assistant.index.store import CorruptIndex
 
     settings = llm_server.settings()
     failing = LLMError("LLM endpoint http://x/v1 (model m): server error (500)", status=500, attempts=3)

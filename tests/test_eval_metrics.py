@@ -334,7 +334,7 @@ def test_table_coverage_missing_cells_and_empty_table():
 
 
 def test_table_coverage_reads_a_real_comparison_and_its_placeholders():
-    import assistant.compare as C
+    import assistant.answer.compare as C
     from assistant.records import Citation
 
     cite = Citation(n=1, paper_id="p1", title="T", authors=[], year=None, quote="q", start=0, end=1, source="f")

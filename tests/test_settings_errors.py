@@ -18,7 +18,7 @@ import pytest
 from pydantic import AliasChoices, Field, ValidationError
 
 from assistant import cli
-from assistant.settings import Settings, SettingsError, env_source, load_settings
+from assistant.settings import Settings, SettingsError, env_source, load_settings, settings_error
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 NUMBER = "Input should be a valid number, unable to parse string as a number"
@@ -106,7 +106,7 @@ def test_aliased_field_is_named_by_the_alias_as_set(monkeypatch):
     with pytest.raises(ValidationError) as caught:
         _WithPort()
     assert caught.value.errors()[0]["loc"] == ("FOO_PORT",)  # pydantic names the first alias, not the one set
-    error = SettingsError.from_validation(caught.value, model=_WithPort)
+    error = settings_error(caught.value, model=_WithPort)
     assert error.problems == ["invalid Papers_Port='x': Input should be a valid integer, unable to parse string "
                               "as an integer"]
 
@@ -171,14 +171,14 @@ def test_value_given_in_code_is_named_by_its_field(monkeypatch):
     monkeypatch.setenv("PAPERS_LLM_TIMEOUT", "5")
     with pytest.raises(ValidationError) as raw:  # PaperAssistant(Settings(llm_timeout=...))
         Settings(llm_timeout="soon")
-    assert SettingsError.from_validation(raw.value).problems == [f"invalid llm_timeout='soon': {NUMBER}"]
+    assert settings_error(raw.value).problems == [f"invalid llm_timeout='soon': {NUMBER}"]
     assert load_settings(llm_timeout=7).llm_timeout == 7.0
 
 
 def test_settings_error_is_a_user_error():
-    from assistant.api import user_errors
+    from assistant.errors import UserError
 
-    assert SettingsError in user_errors()
+    assert issubclass(SettingsError, UserError)
 
 
 def test_papers_cli_as_a_user_runs_it(tmp_path):

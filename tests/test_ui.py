@@ -1,4 +1,4 @@
-"""The web UI (assistant/ui.py): a fast test of the handlers, then browser tests
+"""The web UI (assistant/ui/): a fast test of the handlers, then browser tests
 that drive the real Gradio app with Playwright and the Debian chromium
 (/usr/bin/chromium; `apt-get install -y chromium`). Screenshots of each state
 go to test-output/screenshots/."""
@@ -88,7 +88,7 @@ def test_chat_handler_with_llm_streams_and_warns_on_fallback(full_index, llm_ser
 
     from assistant.api import PaperAssistant
     from assistant.llm import ChatLLM
-    from assistant.ui import PaperUI
+    from assistant.ui.handlers import PaperUI
 
     # One model call per answer (no evidence scoring, no quote step: tests/test_answer_llm.py covers
     # those), so the scripted replies below are the answer's.
@@ -108,7 +108,7 @@ def test_chat_handler_with_llm_streams_and_warns_on_fallback(full_index, llm_ser
 
     llm_server.plan(status=500)  # the LLM fails: the extractive answer, with a clear notice
     chat, _, answers = list(ui.respond(HPM_QUESTION, [], []))[-1]
-    assert "fallback" in answers[0].backend
+    assert answers[0].fallback and "fallback" in answers[0].backend
     assert "pa-notice-warn" in chat[-1]["content"] and "answer was not used" in chat[-1]["content"]
 
     settings_md = ui.backend_markdown() + ui.health()
@@ -116,19 +116,23 @@ def test_chat_handler_with_llm_streams_and_warns_on_fallback(full_index, llm_ser
 
 
 def test_render_escapes_and_redacts():
-    from assistant.ui import kv_list, mark_citations, redact
+    from assistant.ui.render import kv_list, mark_citations, redact
 
     assert mark_citations("a [1] and [2].", {1: 'T<"x">'}).count('class="pa-cite"') == 2
     assert mark_citations("adjacent [1][2].", {1: "A", 2: "B"}).count('class="pa-cite"') == 2
     assert "pa-cite" not in mark_citations("[1](http://x) [2][ref] [3]: def")
     assert "&lt;" in mark_citations("[1]", {1: "<b>"}) and "[link](http://x)" in mark_citations("[link](http://x)")
+    assert "pa-cite" not in mark_citations(r"an escaped \[1\] is text")
+    # The library's marker (answer.text.MARKER) includes a grouped one; its tooltip names each paper.
+    assert '<sup class="pa-cite" title="A; B">[1, 2]</sup>' in mark_citations("both [1, 2].", {1: "A", 2: "B"})
     assert "secret" not in redact("http://user:secret@host/v1") and "sk-abcd***" == redact("sk-abcdefghijklmnop")
     assert "hunter2" not in kv_list({"api_key": "hunter2", "model": "m"})
 
 
 def test_render_shows_what_a_filter_left_out_and_the_include_box():
     from assistant.records import Answer
-    from assistant.ui import INCLUDE_UNKNOWN_LABEL, PaperUI, render_answer
+    from assistant.ui.handlers import PaperUI
+    from assistant.ui.render import INCLUDE_UNKNOWN_LABEL, render_answer
 
     html_out = render_answer(Answer("q", "a [1].", filter_excluded={"year": 537, "category": 1}),
                              {"year_from": 2016, "category": "<CV>"})
@@ -141,26 +145,96 @@ def test_render_shows_what_a_filter_left_out_and_the_include_box():
     assert PaperUI.filters(include_unknown=True) == {}  # no filter: nothing to include
 
 
-def test_upload_waits_for_running_questions():
-    from assistant.ui import ReadWriteLock
+def test_fallback_notice_follows_the_answers_fallback_field():
+    from assistant.records import Answer
+    from assistant.ui.render import render_answer
 
-    lock, events = ReadWriteLock(), []
-    lock.acquire_read()  # a question is being answered
+    shown = render_answer(Answer("q", "a [1].", backend="extractive (LLM fallback)", fallback="the model failed"))
+    assert "pa-notice-warn" in shown and "answer was not used" in shown
+    # The notice reads the field, not the backend's wording.
+    assert "answer was not used" not in render_answer(Answer("q", "a [1].", backend="extractive (LLM fallback)"))
+    assert "answer was not used" in render_answer(Answer("q", "a [1].", backend="other", fallback="rejected"))
 
-    def upload():
-        with lock.writing(timeout=10) as got:
-            events.append(got)
 
-    thread = threading.Thread(target=upload)
-    thread.start()
-    time.sleep(0.2)
-    assert events == [] and not lock.try_read()  # the upload waits; new questions queue behind it
-    lock.release_read()
-    thread.join(10)
-    assert events == [True] and lock.try_read()
-    with lock.writing(timeout=0.1) as got:  # a question holds the index: the upload gives up in time
-        assert not got
-    lock.release_read()
+def test_source_cards_and_paper_list_use_the_library_author_list():
+    from assistant.records import Paper, author_list
+    from assistant.ui.render import paper_table, source_card
+
+    names = [f"Author {i}" for i in range(8)]
+    paper = Paper(title="T <x>", abstract="A.", authors=names, year=2024, url="javascript:alert(1)")
+    card = source_card(3, paper, quotes=["q <b>"])
+    assert author_list(names, most=6) in card and "Author 6" not in card and "et al." in card
+    assert "T &lt;x&gt;" in card and "<a " not in card and "q &lt;b&gt;" in card  # no unsafe link, escaped
+    frame, count = paper_table([paper, Paper(title="Other", abstract="B.", authors=["Solo"])], "t <x>", 200)
+    assert list(frame["Authors"]) == [author_list(names, most=4)] and "1 paper(s)" in count
+
+
+def test_ingest_report_lists_files_and_problems():
+    from assistant.api import LibraryUpdate
+    from assistant.ingest import IngestResult
+    from assistant.records import FileReport, Problem
+    from assistant.ui.render import ingest_report
+
+    files = [FileReport(file="/tmp/a/good.jsonl", format="jsonl", skipped=[Problem("/tmp/a/good.jsonl", 3, "no abstract")]),
+             FileReport(file="/tmp/a/<bad>.bin", format=None, error="binary file")]
+    result = IngestResult(files=files, papers=[])
+    out = ingest_report(result, None)
+    assert "No usable paper" in out and "| good.jsonl | jsonl |" in out
+    assert "&lt;bad&gt;.bin" in out and "not ingested: binary file" in out and "skipped: good.jsonl" in out
+    result.papers = ["p"]  # only counted
+    out = ingest_report(result, LibraryUpdate(added=2, updated=0, unchanged=5, removed=0, total=7))
+    assert "2 new paper(s)" in out and "<b>7 papers</b>" in out
+
+
+def test_upload_and_chat_handlers_wait_for_each_other(tmp_path, make_assistant, sample_rows, write_jsonl,
+                                                     monkeypatch):
+    """The handlers rely on the library's lock: an upload that may not wait says the assistant is
+    busy; a question asked while an upload waits says why it waits, then runs after it."""
+    from assistant.ui import handlers
+
+    pa = make_assistant(tmp_path / "idx", abstain_threshold=0.3)
+    pa.ingest([write_jsonl(tmp_path / "five.jsonl", sample_rows[:5])])
+    ui = handlers.PaperUI(pa)
+    question = f"What does the paper {sample_rows[0]['title']} propose?"
+
+    class Progress:  # gr.Progress outside a Gradio event
+        def __call__(self, *args, **kwargs):
+            pass
+
+        def tqdm(self, items, **kwargs):
+            return items
+
+    stream = pa.ask(question, stream=True)  # a question being answered holds the index
+    monkeypatch.setattr(handlers, "WRITE_WAIT_SECONDS", 0)
+    report, *_ = ui.ingest([str(write_jsonl(tmp_path / "up" / "a.jsonl", [sample_rows[5]]))], progress=Progress())
+    assert "busy answering" in report and not pa.uploads_dir.exists()
+
+    uploaded = threading.Event()
+    upload = threading.Thread(target=lambda: (pa.add_files([tmp_path / "up" / "a.jsonl"]), uploaded.set()),
+                              daemon=True)
+    upload.start()
+    with pa.lock._cond:  # notified when the upload starts waiting
+        assert pa.lock._cond.wait_for(lambda: pa.lock.busy, 60)
+    steps = ui.respond(question, [], [])
+    next(steps)  # the question and "Searching…" show at once
+    chat, _, _ = next(steps)
+    assert "being updated with new papers" in chat[-1]["content"]
+    rest, answered = [], threading.Event()
+    threading.Thread(target=lambda: (rest.extend(steps), answered.set()), daemon=True).start()
+    assert not uploaded.is_set()
+    stream.result()  # the first question ends: the upload runs, then the waiting question
+    assert uploaded.wait(60) and answered.wait(60)
+    chat, _, answers = rest[-1]
+    assert len(answers) == 1 and 'class="pa-foot"' in chat[-1]["content"] and len(pa.papers) == 6
+
+    # A refused file next to a good one: reported, and only the good one kept.
+    empty = tmp_path / "up" / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    monkeypatch.setattr(handlers, "WRITE_WAIT_SECONDS", 60)
+    report, *_ = ui.ingest([str(write_jsonl(tmp_path / "up" / "b.jsonl", [sample_rows[6]])), str(empty)],
+                           progress=Progress())
+    assert "1 new paper(s)" in report and "empty.jsonl**: not ingested: empty file" in report
+    assert sorted(p.name for p in pa.uploads_dir.rglob("*.jsonl")) == ["a.jsonl", "b.jsonl"]
 
 
 # --- browser ----------------------------------------------------------------------------------
@@ -355,6 +429,8 @@ def test_upload_adds_papers(browser, small_app, tmp_path, write_jsonl):
         expect(page.locator("#pa-status")).to_contain_text("7 papers")
         expect(page.locator("#corpus-stats")).to_contain_text("7 papers")
         assert len(pa.papers) == 7
+        kept = list(pa.uploads_dir.rglob("new-papers.jsonl"))  # the upload outlives Gradio's temp copy
+        assert len(kept) == 1 and {s.file for p in pa.papers for s in p.sources} & {str(kept[0])}
         page.locator("#paper-query textarea, #paper-query input").first.fill("hive videos")
         expect(page.locator("#paper-table")).to_contain_text("Counting Bees in Hive Videos")
         expect(page.locator("#paper-count")).to_contain_text("1 paper")
@@ -390,7 +466,7 @@ def test_two_sessions_at_once(browser, app_url):
 
 
 def test_a_model_draft_is_labelled_and_escaped():
-    from assistant.ui import render_partial
+    from assistant.ui.render import render_partial
 
     html_out = render_partial('<img src=x onerror=alert(1)> echoed <source n="7"> [1]', draft=True)
     assert "pa-draft-label" in html_out and "not yet checked" in html_out

@@ -39,7 +39,7 @@ import re
 from dataclasses import dataclass, field
 
 from assistant.answer import citations as cites
-from assistant.answer.text import content_terms
+from assistant.answer.text import MARKER, content_terms
 from assistant.records import Citation, CitationChecks, Source
 
 ABSTAIN_PHRASE = "INSUFFICIENT_EVIDENCE"
@@ -61,7 +61,7 @@ _CONDENSE_ECHO = re.compile(r"\b(?:follow-up message|standalone question|convers
 # UI they would render (an image fetches its URL when shown).
 MARKUP = re.compile(r"!?\[[^\]]*\]\([^)]*\)|<(?:https?:|/?[a-z][a-z0-9]*\b[^>]*>)", re.IGNORECASE)
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # e.g. a terminal escape; \t \n \r are fine
-_SENTENCE_END = re.compile(r"[.!?](?:\s*\[\d+\])*[\"')\]]*(?=\s|$)")
+_SENTENCE_END = re.compile(r"[.!?](?:\s*" + MARKER + r")*[\"')\]]*(?=\s|$)")
 
 
 def _bare(line: str) -> str:

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from assistant.answer.asked import is_lookup
-from assistant.answer.text import content_terms, markers
+from assistant.answer.text import MARKER, content_terms, marker_numbers, markers
 from assistant.index import PaperIndex
 from assistant.records import Answer, Paper, paper_id
 
@@ -53,7 +53,7 @@ _NOUN = r"(?:one|ones|paper|method|approach|work|source|result|option|model|stud
 _ORDINAL = re.compile(
     r"\bthe\s+(" + _ORD + r")\b(?!-)(?!\s+(?!" + _NOUN + r"\b)[a-z]+\s+" + _NOUN + r"\b)"
     r"|\b(" + _ORD + r")\s+" + _NOUN + r"\b"
-    r"|\b(?:paper|source|number|no\.?)\s*#?\s*(\d)\b|\[(\d)\]", re.IGNORECASE)
+    r"|\b(?:paper|source|number|no\.?)\s*#?\s*(\d)\b|" + MARKER, re.IGNORECASE)
 _NOUN_AFTER = re.compile(r"\s+" + _NOUN + r"\b", re.IGNORECASE)
 _THING = r"(?:paper|method|approach|work|model|authors?|technique|algorithm|idea|study|result|results|one|ones)"
 # "it", "its", "this method", "the paper", "what about this?" - not the "that" of "papers show that ...".
@@ -106,7 +106,7 @@ def papers_named_in(text: str, index: PaperIndex) -> list[Paper]:
 
 
 def _ordinal(word: str | None, digit: str | None) -> int:
-    return ORDINALS[word.lower()] if word else int(digit or 0)
+    return ORDINALS[word.lower()] if word else (marker_numbers(digit)[0] if digit else 0)
 
 
 def _at(papers: Sequence[Paper], n: int) -> Paper | None:

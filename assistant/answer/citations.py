@@ -6,19 +6,20 @@ from __future__ import annotations
 import re
 
 from assistant.answer.evidence import DENSE_WEIGHT, LEXICAL_WEIGHT, Sentence, SentenceVectors
-from assistant.answer.text import MARKER_RE, content_terms, overlap, sentence_spans
+from assistant.answer.text import (MARKER, MARKER_RE, content_terms, marker_numbers, markers, overlap,
+                                   sentence_spans, strip_markers)
 from assistant.records import Citation, CitationChecks, Source
 
 WEAK_SUPPORT = 0.3  # below this, a quote barely supports the sentence citing it
 
-_TRAILING = re.compile(r"([.!?])((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+)")
+_TRAILING = re.compile(r"([.!?])((?:\s*" + MARKER + r")+)")
 
 
 def normalize_markers(text: str) -> str:
     """'...results. [1][2]' -> '...results [1][2].' so each marker stays in the
     sentence it belongs to; '[1, 2]' -> '[1][2]'."""
     text = _TRAILING.sub(lambda m: " " + m.group(2).strip() + m.group(1), text)
-    text = MARKER_RE.sub(lambda m: "".join(f"[{int(n)}]" for n in re.split(r"\s*[,;]\s*", m.group(1))), text)
+    text = MARKER_RE.sub(lambda m: "".join(f"[{n}]" for n in marker_numbers(m.group(1))), text)
     return re.sub(r"[ \t]+\[", " [", text)
 
 
@@ -47,19 +48,19 @@ def check(text: str, sources: list[Source]) -> tuple[str, list[list[int]], Citat
     text = normalize_markers(text)
 
     def keep(m: re.Match) -> str:
-        n = int(m.group(1))
+        n = int(m.group(1))  # normalised: one number per marker
         if n in valid:
             return m.group(0)
         checks.removed_markers.append(m.group(0))
         return ""
 
-    text = re.sub(r"\[(\d+)\]", keep, text)
+    text = MARKER_RE.sub(keep, text)
     text = re.sub(r"[ \t]+([.!?,;:])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
     per_sentence: list[list[int]] = []
     for s, e in answer_sentences(text):
-        found = [int(n) for n in re.findall(r"\[(\d+)\]", text[s:e])]
+        found = markers(text[s:e])
         per_sentence.append(list(dict.fromkeys(found)))
-        body = re.sub(r"\[\d+\]", "", text[s:e]).strip(" .:-*")
+        body = strip_markers(text[s:e]).strip(" .:-*")
         if not found and len(body) > 3:
             checks.uncited_sentences.append(text[s:e].strip())
     checks.ok = not checks.removed_markers and not checks.uncited_sentences
@@ -72,7 +73,7 @@ def support(vectors: SentenceVectors, text: str, sources: list[Source], per_sent
     abstract that supports it best (meaning + shared words)."""
     spans = answer_sentences(text)
     by_n = {s.n: s for s in sources}
-    claims = [re.sub(r"\[\d+\]", "", text[s:e]).strip() for s, e in spans]
+    claims = [strip_markers(text[s:e]).strip() for s, e in spans]
     needed = [i for i, marks in enumerate(per_sentence) if marks]
     claim_vecs = dict(zip(needed, vectors.embed_texts([claims[i] for i in needed])))
     citations: list[Citation] = []

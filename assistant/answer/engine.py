@@ -20,7 +20,8 @@ from typing import Any, Callable, Collection, Generator, Iterator
 from assistant.answer import abstain, accept, quotes, scoring
 from assistant.answer.accept import ABSTAIN_PHRASE
 from assistant.answer import citations as cites
-from assistant.answer import extractive
+from assistant.answer import extractive, fallback
+from assistant.answer.blocks import neutralise, source_block
 from assistant.answer.evidence import Evidence, PaperTerms, SentenceVectors, gather
 from assistant.answer.evidence import confidence as paper_confidence
 from assistant.answer.text import content_terms
@@ -84,28 +85,6 @@ def check_question(question: Any, max_chars: int) -> tuple[str, list[str]]:
         raise QueryError(f"the question {question[:80]!r} has no words to search for (only words like "
                          f"'which', 'the', 'is'); say what the papers should be about")
     return question, notices
-
-
-def neutralise(text: str) -> str:
-    """`text` with any <source> / </source> tag escaped, so it cannot open or close a source."""
-    return re.sub(r"</?\s*source", lambda m: html.escape(m.group(0)), text, flags=re.IGNORECASE)
-
-
-def source_block(src: Source, abstract: str | None = None, quoted: list[str] | None = None) -> str:
-    """A source as the prompts show it: between <source n="k"> tags, any such tag inside
-    neutralised; its abstract (or `abstract`), or only `quoted` sentences from it."""
-    p = src.paper
-    clean = neutralise
-    lines = [f'<source n="{src.n}">', f"Title: {clean(p.title)}"]
-    if p.authors:
-        lines.append(f"Authors: {clean(', '.join(p.authors))}{' et al.' if p.authors_et_al else ''}")
-    if p.year:
-        lines.append(f"Year: {p.year}")
-    if quoted is not None:
-        lines += ["Quotes from the abstract:", *(f"- {clean(q)}" for q in quoted), "</source>"]
-    else:
-        lines += [f"Abstract: {clean(abstract if abstract is not None else p.abstract)}", "</source>"]
-    return "\n".join(lines)
 
 
 class AnswerEngine:
@@ -374,10 +353,7 @@ class AnswerEngine:
                   timings: dict[str, float]) -> Answer:
         """The extractive answer, shown because the model's was not: `reason` says why."""
         assert self.llm is not None
-        answer = self.extractive(question, evidence, backend="extractive (LLM fallback)")
-        answer.fallback = reason
-        answer.notices.append(f"The model's answer is not shown: {reason}. This is the extractive answer "
-                              f"({self.llm.model} at {self.llm.base_url}).")
+        answer = fallback.mark(self.extractive(question, evidence), reason, self.llm)
         answer.usage = ledger.to_dict()
         answer.timings.update(timings)
         return answer
@@ -482,7 +458,7 @@ class AnswerEngine:
                     ledger, s.llm_quote_max_tokens, stream=False)
             except LLMError as exc:
                 timings["quotes"] = time.perf_counter() - t
-                answer = fail(f"the model failed ({exc})")
+                answer = fail(fallback.reason_of(exc))
                 yield answer.text
                 return answer
             timings["quotes"] = time.perf_counter() - t

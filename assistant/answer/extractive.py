@@ -8,6 +8,7 @@ import re
 
 from assistant.answer.asked import is_lookup
 from assistant.answer.citations import citation
+from assistant.answer.text import MARKER_RE
 from assistant.answer.evidence import Evidence, Sentence
 from assistant.records import Citation, Paper
 
@@ -18,7 +19,7 @@ def paper_label(paper: Paper) -> str:
 
 def _quote(sentence: Sentence) -> str:
     text = " ".join(sentence.text.split())
-    text = re.sub(r"\[(\d+)\]", r"(\1)", text)  # a reference "[12]" in an abstract is not our marker
+    text = MARKER_RE.sub(r"(\1)", text)  # a reference "[12]" in an abstract is not our marker
     return text[:-1] if text.endswith(".") else text
 
 

@@ -21,14 +21,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from assistant.answer.text import sentence_spans
+from assistant.answer.text import MARKER, marker_numbers, sentence_spans
 from assistant.index.lexical import tokenize
 from assistant.records import Source
 
 OVERLAP = 0.8
 MIN_WORDS = 4
 
-_LINE = re.compile(r"^\s*(?:[-*•]\s*)?(?:\[(\d+)\]|(?:source|paper)\s*#?\s*(\d+)\s*[:.)-])\s*[:.)-]?\s*(.+?)\s*$",
+_LINE = re.compile(r"^\s*(?:[-*•]\s*)?(?:" + MARKER + r"|(?:source|paper)\s*#?\s*(\d+)\s*[:.)-])\s*[:.)-]?\s*(.+?)\s*$",
                    re.IGNORECASE)
 
 
@@ -54,7 +54,7 @@ def parse(reply: str) -> list[Quote]:
         m = _LINE.match(line)
         if not m:
             continue
-        n = int(m.group(1) or m.group(2))
+        n = marker_numbers(m.group(1))[0] if m.group(1) else int(m.group(2))
         body = m.group(3)
         parts = re.findall(r"[\"“]([^\"”]{3,})[\"”]", body) or [body.strip(" \"“”'")]
         out += [Quote(n, p.strip()) for p in parts if p.strip()]

@@ -52,12 +52,22 @@ def weighted_overlaps(question_terms: frozenset[str], texts: list[str]) -> list[
     return [sum(weight[t] for t in question_terms & w) / total for w in words]
 
 
-_MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+# The citation marker: [1], or [2, 3] / [2; 3] before `citations.normalize_markers` splits it
+# into [2][3]. The one pattern of the project: other patterns embed MARKER, group 1 is the numbers.
+MARKER = r"\[(\d+(?:\s*[,;]\s*\d+)*)\]"
+MARKER_RE = re.compile(MARKER)
+
+
+def marker_numbers(inside: str) -> list[int]:
+    """The numbers of one marker's group 1: '2, 3' -> [2, 3]."""
+    return [int(n) for n in re.split(r"[,;]", inside)]
 
 
 def markers(text: str) -> list[int]:
     """Citation numbers in `text`: [1], [2, 3], [1][4]."""
-    return [int(n) for m in _MARKER.finditer(text) for n in re.split(r"[,;]", m.group(1))]
+    return [n for m in MARKER_RE.finditer(text) for n in marker_numbers(m.group(1))]
 
 
-MARKER_RE = _MARKER
+def strip_markers(text: str) -> str:
+    """`text` without its citation markers."""
+    return MARKER_RE.sub("", text)

@@ -3,13 +3,13 @@
 `PaperIndex.update(records)` is incremental: a chunk's id carries a hash of
 the text it embeds and of the settings that shape vectors, so unchanged
 papers are never embedded again, changed abstracts get new chunks, and
-papers that are gone are pruned. See `assistant.store` for how a new state
+papers that are gone are pruned. See `assistant.index.store` for how a new state
 is committed atomically."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -21,12 +21,9 @@ from assistant.index.sentences import SentenceTable, abstract_sentences, sentenc
 from assistant.index.vectors import ChromaChunks, VectorStoreError
 from assistant.ingest.merge import merge_papers
 from assistant.records import Chunk, Paper
+from assistant.errors import IndexMismatch
 from assistant.settings import Settings
-from assistant.store import CorruptIndex, IndexFolder
-
-
-class IndexMismatch(Exception):
-    """The index on disk was built under settings that change what vectors mean."""
+from assistant.index.store import CorruptIndex, IndexFolder
 
 
 @dataclass
@@ -40,6 +37,32 @@ class UpdateStats:
     seconds: float
     committed: bool
     sentences_pooled: int = 0  # of sentences_embedded: taken from their chunk's pass (sentence_embedding=pooled)
+    # Seconds per stage of this update, measured where it runs (see `_Laps`): "compare
+    # records", then "prune" for a no-op update; otherwise "chunk" (merge + chunking),
+    # "chroma open", "chroma lookups", "sentence plan", "model load", "embed chunks",
+    # "chroma add", "embed sentences" (and the table), "bm25 build", "commit", "prune".
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Laps:
+    """Stage timings of one update: `lap(name)` adds the time since the previous lap to
+    `name`. Loading the embedding model (the embedder's `load_seconds`, where it has
+    one) is counted as "model load", not in the stage whose first batch triggered it."""
+
+    def __init__(self, index: "PaperIndex"):
+        self.index = index
+        self.timings: dict[str, float] = {}
+        self.t, self.loaded = time.perf_counter(), self._loaded()
+
+    def _loaded(self) -> float:
+        return getattr(self.index._embedder, "load_seconds", 0.0)
+
+    def lap(self, name: str) -> None:
+        now, loaded = time.perf_counter(), self._loaded()
+        if loaded > self.loaded:
+            self.timings["model load"] = self.timings.get("model load", 0.0) + loaded - self.loaded
+        self.timings[name] = self.timings.get(name, 0.0) + (now - self.t) - (loaded - self.loaded)
+        self.t, self.loaded = now, loaded
 
 
 class PaperIndex:
@@ -148,6 +171,7 @@ class PaperIndex:
         `progress(done, total)` is called while chunks and sentences are embedded, in
         characters of text (done so far, in all)."""
         t0 = time.perf_counter()
+        laps = _Laps(self)
         s = self.settings
         # Switching sentence_vectors on or off (or how sentences are embedded) is a change too:
         # the table is added, dropped or rebuilt.
@@ -156,13 +180,16 @@ class PaperIndex:
         built_method = (built.get("sentence_embedding") or "separate") if built.get("files", {}).get("sentences") \
             else None
         table_as_wanted = built_method == method
-        if self.manifest and table_as_wanted and _same_records(records, self.records):
+        same = bool(self.manifest) and table_as_wanted and _same_records(records, self.records)
+        laps.lap("compare records")
+        if same:
             # The records this index was built from, under the same settings: same papers,
             # same chunks. Nothing to commit, but a run that died after adding vectors may
             # have left some that no manifest names: prune them now.
             removed = self._prune(set(self.chunk_pos)) if self.folder.pending else 0
+            laps.lap("prune")
             return UpdateStats(len(self.papers), len(self.chunks), 0, 0, len(self.chunks), removed,
-                               time.perf_counter() - t0, False)
+                               time.perf_counter() - t0, False, timings=laps.timings)
 
         papers, _ = merge_papers(records)
         old_by_paper: dict[str, list[Chunk]] = {}
@@ -179,10 +206,14 @@ class PaperIndex:
         new_ids = [c.id for c in chunks]
         live_before = set(self.chunk_pos)
         missing = [c for c in chunks if c.id not in live_before]
+        laps.lap("chunk")
 
         # Chunks left in the store by an interrupted run are reused, not re-embedded.
-        stored = self.vectors.vectors([c.id for c in missing]) if missing else {}
+        store = self.vectors if missing else None  # (opened on first use: timed apart)
+        laps.lap("chroma open")
+        stored = store.vectors([c.id for c in missing]) if store else {}
         to_embed = [c for c in missing if c.id not in stored]
+        laps.lap("chroma lookups")
         texts = abstract_sentences(p.abstract for p in papers) if s.sentence_vectors else []
         base = self.sentences if table_as_wanted else SentenceTable.empty()
         plan = base.plan(texts)
@@ -214,6 +245,7 @@ class PaperIndex:
                 progress(min(done, total), total)
 
         pooled: dict[str, np.ndarray] = {}
+        laps.lap("sentence plan")
         if passed:
             if spans is not None:
                 vectors, by_chunk = self.embedder.embed_with_spans(
@@ -226,9 +258,11 @@ class PaperIndex:
             else:
                 vectors = self.embedder.embed_documents(texts_to_embed, progress=tick)
             self._check_dimension(vectors.shape[1])
+        laps.lap("embed chunks")
         if to_embed:
             self.folder.mark_pending()
             self.vectors.add(to_embed, vectors, [{"paper_id": c.paper_id, "n": c.n} for c in to_embed])
+        laps.lap("chroma add")
         total += sum(len(t) for t in covered if t not in pooled)  # cut off by the window: embedded on their own
 
         def embed_sentences(new: list[str]) -> np.ndarray:
@@ -238,8 +272,10 @@ class PaperIndex:
 
         table = base.build(plan, embed_sentences) if s.sentence_vectors else None
         new_sentences_count = len(new_sentences)
+        laps.lap("embed sentences")
 
         bm25 = Bm25Chunks.build([c.indexed_text for c in chunks])
+        laps.lap("bm25 build")
         manifest = {
             **(self.manifest or {}),
             "shaping": s.shaping(),
@@ -261,10 +297,12 @@ class PaperIndex:
         self.records, self.chunks, self.papers, self._bm25 = records, chunks, papers, bm25
         self._sentences = None  # re-read from the new files, memory-mapped (not the array built above)
         self._reindex_memory()
+        laps.lap("commit")
         # After the commit: prune vectors no manifest names (replaced, removed, or left by a crash).
         removed = self._prune(set(new_ids))
+        laps.lap("prune")
         return UpdateStats(len(papers), len(chunks), len(to_embed), new_sentences_count, len(chunks) - len(to_embed),
-                           removed, time.perf_counter() - t0, True, len(pooled))
+                           removed, time.perf_counter() - t0, True, len(pooled), laps.timings)
 
     def _prune(self, keep: set[str]) -> int:
         """Delete vectors no manifest names (replaced, removed, or left by a crash)."""

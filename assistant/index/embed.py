@@ -26,21 +26,20 @@ from __future__ import annotations
 import math
 import os
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
+from assistant import offline
+from assistant.errors import EmbeddingError
 from assistant.settings import Settings
 
 Span = tuple[int, int]
 MAX_PIECES = 256  # MiniLM's window in word pieces (sentence-transformers' max_seq_length for this model)
 NUMPY_BATCH = 32  # at most this many texts are embedded by the NumPy model while PyTorch is not loaded
-
-
-class EmbeddingError(Exception):
-    """The embedding backend cannot be used; the message says why."""
 
 
 class Embedder(Protocol):
@@ -185,8 +184,7 @@ class LocalEmbedder:
     answers questions never imports torch."""
 
     def __init__(self, settings: Settings):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        offline.apply()
         self.name = settings.embed_model
         if self.name != "all-MiniLM-L6-v2":
             raise EmbeddingError(f"the local backend ships only all-MiniLM-L6-v2, not {self.name!r}")
@@ -205,6 +203,7 @@ class LocalEmbedder:
         self.pieces = 0  # word pieces run through the document model (benchmarks report the rate)
         self.positions = 0  # the same plus padding
         self.flops = 0.0  # multiply-adds x 2 the document model ran (see `forward_flops`)
+        self.load_seconds = 0.0  # spent loading the PyTorch model (PaperIndex.update reports it apart)
 
     # --- documents (PyTorch) --------------------------------------------------
     @property
@@ -215,7 +214,9 @@ class LocalEmbedder:
         """Load the PyTorch model now (else the first batch of more than NUMPY_BATCH texts does)."""
         with self._load_lock:  # answers may embed sentences from several threads at once
             if self._model is None:
+                t = time.perf_counter()
                 self._load_model()
+                self.load_seconds += time.perf_counter() - t
         return self._model
 
     def _load_model(self) -> None:
@@ -335,7 +336,10 @@ class OpenAIEmbedder:
         if not settings.openai_api_key and not settings.openai_base_url:
             raise EmbeddingError("embed_backend=openai needs OPENAI_API_KEY and/or OPENAI_BASE_URL")
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
-        self.client = OpenAI(api_key=key, base_url=settings.openai_base_url, max_retries=3, timeout=60)
+        # The client's own retries are off: the LLM's retry policy (tenacity) retries here too.
+        self.client = OpenAI(api_key=key, base_url=settings.openai_base_url, max_retries=0,
+                             timeout=settings.llm_timeout)
+        self.settings = settings
         self.name = settings.embed_model
         self.batch_size = settings.embed_batch_size or 128  # 0 = auto: fewer, larger requests
         self.dim = len(self._call(["dimension probe"])[0])
@@ -343,8 +347,10 @@ class OpenAIEmbedder:
     def _call(self, texts: list[str]) -> np.ndarray:
         from openai import OpenAIError
 
+        from assistant.llm import retry_policy
+
         try:
-            response = self.client.embeddings.create(model=self.name, input=texts)
+            response = retry_policy(self.settings)(self.client.embeddings.create, model=self.name, input=texts)
         except OpenAIError as exc:
             raise EmbeddingError(f"embedding endpoint failed ({type(exc).__name__}: {exc})") from None
         data = sorted(response.data, key=lambda d: d.index)

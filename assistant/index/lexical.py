@@ -1,5 +1,10 @@
 """The lexical half of the index: BM25 (bm25s) over the same chunk texts
-(title + chunk), saved beside the vector store."""
+(title + chunk), saved beside the vector store.
+
+Own code on bm25s rather than LlamaIndex's BM25Retriever (llama-index-retrievers-bm25, also
+on bm25s): search needs scores by chunk position with a filter mask and the plural folding
+below, saved in the index's generation folders; the retriever returns nodes from its own
+docstore and persists on its own."""
 
 from __future__ import annotations
 

@@ -94,14 +94,19 @@ class SentenceTable:
                 out[text] = np.asarray(self.vectors[i], dtype=np.float32)
         return out
 
-    def best_match(self, abstract: str, vector: np.ndarray) -> float | None:
+    def best_match(self, abstract: str, vector: np.ndarray,
+                   aggregate: Callable[[np.ndarray], float] | None = None) -> float | None:
         """The highest cosine between `vector` and the stored sentences of `abstract`
-        (None when none is stored)."""
+        (None when none is stored); `aggregate`: another score of the cosines, sorted
+        highest first (experiments compare ways of scoring a paper by its sentences)."""
         rows = self._rows_of.get(abstract)
         if rows is None:  # a benign race between threads: both compute the same rows
             found = (self.row.get(sentence_key(x)) for x in sentences_of(abstract))
             rows = self._rows_of[abstract] = np.array([i for i in found if i is not None], dtype=np.int64)
-        return float(np.max(self.vectors[rows] @ vector)) if len(rows) else None
+        if not len(rows):
+            return None
+        cosines = self.vectors[rows] @ vector
+        return float(np.max(cosines)) if aggregate is None else float(aggregate(np.sort(cosines)[::-1]))
 
     def plan(self, texts: Sequence[str]) -> "SentencePlan":
         """Which of `texts` (distinct) the table holds already; `build` makes the new table."""

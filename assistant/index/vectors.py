@@ -13,18 +13,16 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from assistant import offline
+from assistant.errors import VectorStoreError
 from assistant.records import Chunk
 
 
 log = logging.getLogger("assistant.index")
 
 
-class VectorStoreError(Exception):
-    """Chroma cannot be reached or used; the message says which and how."""
-
-
 def _client(chroma_url: str | None, path: Path):
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    offline.apply()
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 

@@ -66,14 +66,14 @@ def ingest_file(path: Path, label: str | None = None, layout: str | None = None)
 
 
 def source_label(path: Path) -> str:
-    """How a file is named in records and messages: relative to the project
-    folder when it lies inside it (so the bundled corpus reads the same on
-    every machine), else absolute."""
-    from assistant.settings import PROJECT_DIR
+    """How a file is named in records and messages: a file of the bundled corpus
+    as `indexes/sources/<name>` (its place in the repository, so it reads the same
+    on every machine and in every install), any other file by its absolute path."""
+    from assistant import data
 
     resolved = path.resolve()
     try:
-        return resolved.relative_to(PROJECT_DIR).as_posix()
+        return "indexes/" + resolved.relative_to(data.indexes_dir().resolve()).as_posix()
     except ValueError:
         return str(resolved)
 

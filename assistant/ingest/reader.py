@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from assistant.errors import UnreadableFile
 from assistant.records import Problem
-
-
-class UnreadableFile(Exception):
-    """The whole file is unusable (empty, binary, missing...). The message is
-    meant for the user and already names the file."""
 
 
 _TEXT_CONTROL = {9, 10, 12, 13}

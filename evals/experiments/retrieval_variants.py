@@ -36,48 +36,29 @@ def _mean_metrics(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args, pa = setup("evals.experiments.retrieval_variants", __doc__, argv)
-    from assistant.index.sentences import SentenceTable, sentence_key, sentences_of
+    from assistant.retrieve import search
     items = [i for i in load_golden(split=args.split) if i.gold]
-    base = pa.index.settings
 
-    def ranked(question: str) -> list[str]:
-        return [h.paper_id for h in pa.search(question, k=10).hits]
+    for name, aggregate in AGGREGATES.items():
+        for weight in (1.0, 2.0):
+            variant = pa.settings.model_copy(update={"sentence_weight": weight})
+            rows = [M.retrieval_metrics([h.paper_id for h in search(pa.index, i.question, k=10, settings=variant,
+                                                                     sentence_aggregate=aggregate).hits], i.gold)
+                    for i in items]
+            print(f"sentence ranking by {name:14s} weight {weight}: {_mean_metrics(rows)}")
 
-    original = SentenceTable.best_match
-    try:
-        for name, aggregate in AGGREGATES.items():
-            def best(self, abstract, vector, aggregate=aggregate):
-                rows = [self.row[k] for k in map(sentence_key, sentences_of(abstract)) if k in self.row]
-                return float(aggregate(np.sort(self.vectors[rows] @ vector)[::-1])) if rows else None
-
-            SentenceTable.best_match = best
-            for weight in (1.0, 2.0):
-                pa.index.settings = base.model_copy(update={"sentence_weight": weight})
-                rows = [M.retrieval_metrics(ranked(i.question), i.gold) for i in items]
-                print(f"sentence ranking by {name:14s} weight {weight}: {_mean_metrics(rows)}")
-    finally:
-        SentenceTable.best_match = original
-        pa.index.settings = base
-
-    embedder = pa.index.embedder
-    embed_query = embedder.embed_query
-    try:
-        for alpha, depth in ((0.0, 3), (0.3, 1), (0.3, 3), (0.6, 3), (1.0, 3)):
-            rows = []
-            for i in items:
-                embedder.embed_query = embed_query
-                first = pa.search(i.question, k=10)
-                hits = first.hits
-                if alpha:
-                    ids = [h.chunks[0].chunk.id for h in hits[:depth]]
-                    stored = pa.index.vectors.vectors(ids)
-                    moved = first.query_vector + alpha * np.mean([stored[c] for c in ids], axis=0)
-                    embedder.embed_query = lambda text, v=moved / np.linalg.norm(moved): v
-                    hits = pa.search(i.question, k=10).hits
-                rows.append(M.retrieval_metrics([h.paper_id for h in hits], i.gold))
-            print(f"pseudo-relevance feedback alpha {alpha} over {depth} hit(s): {_mean_metrics(rows)}")
-    finally:
-        embedder.embed_query = embed_query
+    for alpha, depth in ((0.0, 3), (0.3, 1), (0.3, 3), (0.6, 3), (1.0, 3)):
+        rows = []
+        for i in items:
+            first = pa.search(i.question, k=10)
+            hits = first.hits
+            if alpha:
+                ids = [h.chunks[0].chunk.id for h in hits[:depth]]
+                stored = pa.index.vectors.vectors(ids)
+                moved = first.query_vector + alpha * np.mean([stored[c] for c in ids], axis=0)
+                hits = search(pa.index, i.question, k=10, query_vector=moved / np.linalg.norm(moved)).hits
+            rows.append(M.retrieval_metrics([h.paper_id for h in hits], i.gold))
+        print(f"pseudo-relevance feedback alpha {alpha} over {depth} hit(s): {_mean_metrics(rows)}")
     return 0
 
 

@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from assistant.errors import CorruptIndex
 from assistant.index.sentences import SentenceTable
 from assistant.records import Chunk, Paper
 
@@ -46,10 +47,6 @@ FORMAT_VERSION = 2
 IDENTITY = "identity"
 PENDING = "pending"
 CALIBRATION = "calibration.json"
-
-
-class CorruptIndex(Exception):
-    """A file of the index cannot be read; the message names it and the fix."""
 
 
 @contextmanager

@@ -14,10 +14,10 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistant.answer import accept
+from assistant.answer import accept, fallback
 from assistant.answer.citations import WEAK_SUPPORT, citation, support
 from assistant.answer.evidence import Sentence, SentenceVectors
-from assistant.answer.engine import source_block
+from assistant.answer.blocks import source_block
 from assistant.answer.text import content_terms, sentence_spans
 from assistant.index import PaperIndex
 from assistant.llm import ChatLLM, Ledger, LLMError, count_tokens, room_in_window
@@ -253,7 +253,7 @@ def compare(index: PaperIndex, vectors: SentenceVectors, methods: list[str], llm
     timings = {"retrieve": time.perf_counter() - t0}
     t = time.perf_counter()
     cells = extractive_cells(shown, papers)
-    backend, usage, fallback = "extractive", {}, None
+    backend, usage, failed = "extractive", {}, None
     if llm is not None:
         ledger = Ledger(index.settings, llm.model)
         try:
@@ -261,15 +261,13 @@ def compare(index: PaperIndex, vectors: SentenceVectors, methods: list[str], llm
             notices += more
             backend = f"llm:{llm.model}"
         except (LLMError, _Rejected) as exc:
-            fallback = f"the model failed ({exc})" if isinstance(exc, LLMError) else str(exc)
-            notices.append(f"The model's table is not shown: {fallback}. This is the extractive table "
-                           f"({llm.model} at {llm.base_url}).")
-            backend = "extractive (LLM fallback)"
+            failed = fallback.reason_of(exc)
         usage = ledger.to_dict()
     timings["table"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
-    return Comparison(shown, list(ROW_NAMES), cells, sources, {m: [s.n for s in papers[m]] for m in shown},
-                      backend, notices, timings, usage, fallback)
+    result = Comparison(shown, list(ROW_NAMES), cells, sources, {m: [s.n for s in papers[m]] for m in shown},
+                        backend, notices, timings, usage)
+    return fallback.mark(result, failed, llm, what="table") if failed else result
 
 
 class _Rejected(Exception):
@@ -291,7 +289,7 @@ def _llm_cells(llm: ChatLLM, vectors: SentenceVectors, methods: list[str], paper
     blocks, used = [], 0
     for method in methods:  # the papers of each method in turn, as many as fit
         for src in papers[method]:
-            block = source_block(src).replace(f'<source n="{src.n}">', f'<source n="{src.n}" method="{method}">', 1)
+            block = source_block(src, method=method)
             if used + count_tokens(block) > budget:
                 continue
             blocks.append(block)
