@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from assistant.answer.chat import conversation, resolve, history_text
+from assistant.answer.chat import condense, conversation, resolve
 from assistant.answer.engine import AnswerEngine, AnswerStream
 from assistant.answer.compare import Comparison, TableIntent, compare, methods_in_question, table_intent
 from assistant.index import Embedder, PaperIndex, UpdateStats
+from assistant.ingest.merge import place_records
 from assistant.ingest import IngestResult, expand_paths, ingest_paths, source_label
 from assistant.answer import accept
 from assistant.llm import ChatLLM, Ledger, LLMError, make_llm
@@ -64,7 +65,6 @@ def _content(paper: Paper) -> tuple:
     return tuple(getattr(paper, name) for name in _CONTENT_FIELDS)
 
 
-CONDENSE_MAX_TOKENS = 120  # a standalone question is one line; a longer rewrite is refused anyway
 
 
 def _finish(result: Answer | AnswerStream, fn: Callable[[Answer], Any]) -> Answer | AnswerStream:
@@ -190,24 +190,18 @@ class PaperAssistant:
         """`ingest` itself; the caller holds the write side of the lock."""
         t = time.perf_counter()
         result = self.parse(paths, layout=layout, progress=progress)
-        timings = {"parse": time.perf_counter() - t}
+        return self._index_parsed(result, prune, embed_progress, calibrate_progress, time.perf_counter() - t)
+
+    def _index_parsed(self, result: IngestResult, prune: bool, embed_progress: EmbedProgress | None,
+                      calibrate_progress: EmbedProgress | None,
+                      parse_seconds: float) -> tuple[IngestResult, LibraryUpdate]:
+        """Index the papers of a parsed `result`; the caller holds the write side of the lock."""
+        timings = {"parse": parse_seconds}
         before = {p.key: _content(p) for p in self.papers}
         stats = None
         if result.papers:
             fresh = {r.file: r.papers for r in result.files if r.papers}
-            # A file read again takes the place its records had, so re-reading an
-            # unchanged file leaves the record list (and the index) exactly as it was.
-            records: list[Paper] = []
-            placed: set[str] = set()
-            for p in self.index.records:
-                file = p.sources[0].file
-                if file in fresh:
-                    if file not in placed:
-                        records += fresh[file]
-                        placed.add(file)
-                elif not prune:
-                    records.append(p)
-            records += [p for file, papers in fresh.items() if file not in placed for p in papers]
+            records = place_records(self.index.records, fresh, prune)
             t = time.perf_counter()
             stats = self.index.update(records, progress=embed_progress)
             timings["index"] = time.perf_counter() - t
@@ -233,13 +227,15 @@ class PaperAssistant:
         leaves the old index in place. Returns (assistant, result, update);
         the assistant is None when the input held no usable paper."""
         settings = settings or load_settings()
-        result = ingest_paths(paths, layout=layout)
+        t = time.perf_counter()
+        result = ingest_paths(paths, layout=layout, progress=progress)  # parsed once, indexed below
         if not result.papers:
             return None, result, None
         staging = settings.model_copy(update={"index_name": f"{settings.index_name}.rebuild"})
         IndexFolder(staging.index_path).remove()
         built = cls(staging, embedder=embedder)
-        result, update = built.ingest(paths, layout=layout, progress=progress, embed_progress=embed_progress)
+        with built._writing(None):
+            result, update = built._index_parsed(result, False, embed_progress, None, time.perf_counter() - t)
         old = IndexFolder(settings.index_path)
         old_collection = (old.read_manifest_quietly() or {}).get("collection")
         IndexFolder(staging.index_path).swap_into(settings.index_path)
@@ -323,20 +319,7 @@ class PaperAssistant:
             # A comparison of papers the conversation named ("how does it compare to the first one?")
             # is a table with or without a model: the built-in resolver knows which papers they are.
             if self.llm is not None and not resolved.compare:
-                text = history_text(history)
-                messages = render("condense", self.settings, history=text, question=message)
-                try:
-                    completion = self.llm.complete(messages, max_tokens=CONDENSE_MAX_TOKENS)
-                except LLMError as exc:
-                    ledger.failure("condense", exc, messages)
-                    notices.append(f"The model could not rewrite the follow-up ({exc}); "
-                                   f"it was resolved against the earlier answers instead.")
-                else:
-                    ledger.record("condense", completion)
-                    standalone, why = accept.condensed(completion.text, message, text, messages)
-                    if why:
-                        notices.append(f"The model's rewrite of the follow-up was not used: {why}; "
-                                       f"it was resolved against the earlier answers instead.")
+                standalone = condense(self.llm, self.settings, history, message, ledger, notices)
             if standalone:
                 question = standalone
             else:

@@ -212,7 +212,8 @@ def search(index: PaperIndex, query: str, k: int | None = None,
            filters: Filters | dict[str, Any] | None = None, mmr: bool | None = None,
            exclude: Collection[str] = (), settings: Settings | None = None,
            query_vector: np.ndarray | None = None,
-           sentence_aggregate: Callable[[np.ndarray], float] | None = None) -> SearchResult:
+           sentence_aggregate: Callable[[np.ndarray], float] | None = None,
+           max_in_filter: int = MAX_IN_FILTER) -> SearchResult:
     """`exclude`: paper ids searched as if they were not indexed (leave-gold-out
     evaluation and the abstention calibration ask questions of the library
     without the paper that answers them). `settings`: the search-time settings to use
@@ -220,7 +221,10 @@ def search(index: PaperIndex, query: str, k: int | None = None,
     (model, chunking) must match it. `query_vector`: the query's embedding, when the caller
     has its own (else the index's embedder makes it); `sentence_aggregate`: how a paper's
     sentence cosines (highest first) become its sentence score (default: the best one).
-    Both exist so experiments can try variants without patching the library."""
+    Both exist so experiments can try variants without patching the library.
+    `max_in_filter`: with a filter allowing more papers than this, the dense query
+    over-fetches and post-filters instead of sending Chroma the allowed ids (a test
+    passes 0 to take that path on a small index)."""
     s = settings or index.settings
     k = k or s.top_k
     if not isinstance(query, str) or not query.strip():
@@ -260,7 +264,7 @@ def search(index: PaperIndex, query: str, k: int | None = None,
             # few), rather than sending Chroma the ids of every other paper.
             fetch = min(len(index.chunks), n + int(len(mask) - mask.sum()))
         elif allowed is not None:
-            if len(allowed) <= MAX_IN_FILTER:
+            if len(allowed) <= max_in_filter:
                 only = sorted(allowed)
             else:
                 fetch = min(len(index.chunks), n * 4)

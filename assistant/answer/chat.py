@@ -38,12 +38,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from assistant.answer.asked import is_lookup
 from assistant.answer.text import MARKER, content_terms, marker_numbers, markers
 from assistant.index import PaperIndex
 from assistant.records import Answer, Paper, paper_id
+
+if TYPE_CHECKING:
+    from assistant.llm import ChatLLM, Ledger
+    from assistant.settings import Settings
 
 ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,
             "fifth": 5, "5th": 5, "last": -1, "latter": -1, "former": 1}
@@ -230,3 +234,33 @@ def conversation(history: Iterable[Any], index: PaperIndex) -> list[Turn]:
             if role == "assistant":
                 turns.append(Turn(papers_named_in(text, index), bool(markers(text))))
     return turns
+
+
+CONDENSE_MAX_TOKENS = 120  # a standalone question is one line; a longer rewrite is refused anyway
+
+
+def condense(llm: "ChatLLM", settings: "Settings", history: list, message: str, ledger: "Ledger",
+             notices: list[str]) -> str | None:
+    """The follow-up `message` rewritten by the model as a standalone question, or None
+    when the call fails or the rewrite is refused by `accept.condensed` (a notice in
+    `notices` says which; the caller then resolves it against the earlier answers).
+    The call is recorded in `ledger`."""
+    from assistant.answer import accept
+    from assistant.errors import LLMError
+    from assistant.prompts import render
+
+    text = history_text(history)
+    messages = render("condense", settings, history=text, question=message)
+    try:
+        completion = llm.complete(messages, max_tokens=CONDENSE_MAX_TOKENS)
+    except LLMError as exc:
+        ledger.failure("condense", exc, messages)
+        notices.append(f"The model could not rewrite the follow-up ({exc}); "
+                       f"it was resolved against the earlier answers instead.")
+        return None
+    ledger.record("condense", completion)
+    standalone, why = accept.condensed(completion.text, message, text, messages)
+    if why:
+        notices.append(f"The model's rewrite of the follow-up was not used: {why}; "
+                       f"it was resolved against the earlier answers instead.")
+    return standalone

@@ -66,3 +66,21 @@ def _own_copy(paper: Paper) -> Paper:
     own = copy.copy(paper)
     own.authors, own.affiliations, own.sources = list(paper.authors), list(paper.affiliations), list(paper.sources)
     return own
+
+
+def place_records(current: list[Paper], fresh: dict[str, list[Paper]], prune: bool = False) -> list[Paper]:
+    """The index's record list after reading the files of `fresh` ({source file: its records}):
+    a file read again takes the place its records had (so re-reading an unchanged file leaves
+    the list, and the index, exactly as it was), new files come last, and the records of
+    files not read now are kept unless `prune`."""
+    records: list[Paper] = []
+    placed: set[str] = set()
+    for paper in current:
+        file = paper.sources[0].file
+        if file in fresh:
+            if file not in placed:
+                records += fresh[file]
+                placed.add(file)
+        elif not prune:
+            records.append(paper)
+    return records + [p for file, papers in fresh.items() if file not in placed for p in papers]
