@@ -8,17 +8,12 @@ says so on the console. Everything runs locally; nothing is shared publicly.
 
 from __future__ import annotations
 
-import os
 import sys
-
-for _name, _value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"),
-                      ("ANONYMIZED_TELEMETRY", "False"), ("GRADIO_ANALYTICS_ENABLED", "False")):
-    os.environ.setdefault(_name, _value)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Same as `papers serve [--host H] [--port P]`: one code path, one place for errors."""
-    from assistant.cli import main as papers
+    from assistant.cli import main as papers  # importing assistant sets the offline environment (offline.py)
 
     return papers(["serve", *(sys.argv[1:] if argv is None else argv)])
 

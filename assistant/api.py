@@ -5,33 +5,27 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections import Counter
-from contextlib import contextmanager, suppress
 import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from assistant.answer.chat import condense, conversation, resolve
-from assistant.answer.engine import AnswerEngine, AnswerStream
 from assistant.answer.compare import Comparison, TableIntent, compare, methods_in_question, table_intent
+from assistant.answer.engine import AnswerEngine, AnswerStream
+from assistant.errors import IndexBusy
 from assistant.index import Embedder, PaperIndex, UpdateStats
-from assistant.ingest.merge import place_records
+from assistant.index.store import IndexFolder
 from assistant.ingest import IngestResult, expand_paths, ingest_paths, source_label
-from assistant.answer import accept
-from assistant.llm import ChatLLM, Ledger, LLMError, make_llm
-from assistant.prompts import render
+from assistant.ingest.merge import place_records
+from assistant.llm import ChatLLM, Ledger, make_llm
+from assistant.locking import HeldEvents, ReadWriteLock
 from assistant.records import Answer, Paper
 from assistant.retrieve import Filters, QueryError, SearchResult, search
-from assistant.errors import IndexBusy, UserError
-from assistant.locking import HeldEvents, ReadWriteLock
 from assistant.settings import Settings, load_settings
-from assistant.index.store import CorruptIndex, IndexFolder
-
-
-def user_errors() -> tuple[type[Exception], ...]:
-    """Kept for the UI until it catches `UserError` itself."""
-    return (UserError,)
 
 FileProgress = Callable[[Iterable[Path]], Iterable[Path]]
 EmbedProgress = Callable[[int, int], None]
@@ -65,8 +59,6 @@ def _content(paper: Paper) -> tuple:
     return tuple(getattr(paper, name) for name in _CONTENT_FIELDS)
 
 
-
-
 def _finish(result: Answer | AnswerStream, fn: Callable[[Answer], Any]) -> Answer | AnswerStream:
     """Apply `fn` to the answer: now, or when a stream completes."""
     if isinstance(result, Answer):
@@ -83,8 +75,13 @@ def _relay(stream: AnswerStream):
 
 
 class PaperAssistant:
-    def __init__(self, settings: Settings | None = None, index: PaperIndex | None = None,
-                 llm: ChatLLM | None | bool = True, embedder: Embedder | None = None):
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        index: PaperIndex | None = None,
+        llm: ChatLLM | None | bool = True,
+        embedder: Embedder | None = None,
+    ):
         """`llm`: True (default) builds the LLM from the settings when one is
         configured; None/False forces the extractive backend; or pass a ChatLLM.
         `embedder`: the embedding model to use instead of the one the settings name
@@ -101,16 +98,26 @@ class PaperAssistant:
         self.lock = ReadWriteLock()
 
     @classmethod
-    def open(cls, settings: Settings | None = None, build: bool = True,
-             progress: FileProgress | None = None, embed_progress: EmbedProgress | None = None,
-             llm: ChatLLM | None | bool = True,
-             calibrate_progress: EmbedProgress | None = None, embedder: Embedder | None = None) -> "PaperAssistant":
+    def open(
+        cls,
+        settings: Settings | None = None,
+        build: bool = True,
+        progress: FileProgress | None = None,
+        embed_progress: EmbedProgress | None = None,
+        llm: ChatLLM | None | bool = True,
+        calibrate_progress: EmbedProgress | None = None,
+        embedder: Embedder | None = None,
+    ) -> PaperAssistant:
         """Open the configured index; build it from the bundled corpus if it is missing.
         `llm` and `embedder` as in the constructor (llm=False: extractive answers even with a key set)."""
         assistant = cls(settings, llm=llm, embedder=embedder)
         if build and not assistant.index.exists:
-            assistant.ingest([assistant.settings.corpus_dir], progress=progress, embed_progress=embed_progress,
-                             calibrate_progress=calibrate_progress)
+            assistant.ingest(
+                [assistant.settings.corpus_dir],
+                progress=progress,
+                embed_progress=embed_progress,
+                calibrate_progress=calibrate_progress,
+            )
         return assistant
 
     @property
@@ -118,15 +125,22 @@ class PaperAssistant:
         with self.lock.reading():
             return self.index.papers
 
-    def parse(self, paths: Iterable[str | Path], layout: str | None = None,
-              progress: FileProgress | None = None) -> IngestResult:
+    def parse(
+        self, paths: Iterable[str | Path], layout: str | None = None, progress: FileProgress | None = None
+    ) -> IngestResult:
         """Parse files into papers without touching the index (a dry run)."""
         return ingest_paths(paths, layout=layout, progress=progress)
 
-    def ingest(self, paths: Iterable[str | Path], layout: str | None = None, prune: bool = False,
-               progress: FileProgress | None = None, embed_progress: EmbedProgress | None = None,
-               calibrate_progress: EmbedProgress | None = None,
-               wait: float | None = None) -> tuple[IngestResult, LibraryUpdate]:
+    def ingest(
+        self,
+        paths: Iterable[str | Path],
+        layout: str | None = None,
+        prune: bool = False,
+        progress: FileProgress | None = None,
+        embed_progress: EmbedProgress | None = None,
+        calibrate_progress: EmbedProgress | None = None,
+        wait: float | None = None,
+    ) -> tuple[IngestResult, LibraryUpdate]:
         """Parse files and index their papers. A file read again replaces what
         was stored for it; other files are kept unless `prune` is set, which
         drops every source not named in this call. The index is updated only
@@ -139,10 +153,15 @@ class PaperAssistant:
         with self._writing(wait):
             return self._ingest(paths, layout, prune, progress, embed_progress, calibrate_progress)
 
-    def add_files(self, paths: Iterable[str | Path], layout: str | None = None,
-                  progress: FileProgress | None = None, embed_progress: EmbedProgress | None = None,
-                  calibrate_progress: EmbedProgress | None = None,
-                  wait: float | None = None) -> tuple[IngestResult, LibraryUpdate]:
+    def add_files(
+        self,
+        paths: Iterable[str | Path],
+        layout: str | None = None,
+        progress: FileProgress | None = None,
+        embed_progress: EmbedProgress | None = None,
+        calibrate_progress: EmbedProgress | None = None,
+        wait: float | None = None,
+    ) -> tuple[IngestResult, LibraryUpdate]:
         """Index files that may not last (uploads, temporary files) from copies kept in
         `uploads_dir`, one folder per content hash: the index's sources outlive the
         originals, and the same file added twice changes nothing. Only copies the index
@@ -184,17 +203,28 @@ class PaperAssistant:
             created.append(target)
         return target
 
-    def _ingest(self, paths: Iterable[str | Path], layout: str | None, prune: bool,
-                progress: FileProgress | None, embed_progress: EmbedProgress | None,
-                calibrate_progress: EmbedProgress | None) -> tuple[IngestResult, LibraryUpdate]:
+    def _ingest(
+        self,
+        paths: Iterable[str | Path],
+        layout: str | None,
+        prune: bool,
+        progress: FileProgress | None,
+        embed_progress: EmbedProgress | None,
+        calibrate_progress: EmbedProgress | None,
+    ) -> tuple[IngestResult, LibraryUpdate]:
         """`ingest` itself; the caller holds the write side of the lock."""
         t = time.perf_counter()
         result = self.parse(paths, layout=layout, progress=progress)
         return self._index_parsed(result, prune, embed_progress, calibrate_progress, time.perf_counter() - t)
 
-    def _index_parsed(self, result: IngestResult, prune: bool, embed_progress: EmbedProgress | None,
-                      calibrate_progress: EmbedProgress | None,
-                      parse_seconds: float) -> tuple[IngestResult, LibraryUpdate]:
+    def _index_parsed(
+        self,
+        result: IngestResult,
+        prune: bool,
+        embed_progress: EmbedProgress | None,
+        calibrate_progress: EmbedProgress | None,
+        parse_seconds: float,
+    ) -> tuple[IngestResult, LibraryUpdate]:
         """Index the papers of a parsed `result`; the caller holds the write side of the lock."""
         timings = {"parse": parse_seconds}
         before = {p.key: _content(p) for p in self.papers}
@@ -213,14 +243,20 @@ class PaperAssistant:
         added = sum(1 for p in self.papers if p.key not in before)
         updated = sum(1 for p in self.papers if p.key in before and _content(p) != before[p.key])
         removed = sum(1 for key in before if key not in now)
-        return result, LibraryUpdate(added, updated, len(self.papers) - added - updated, removed,
-                                     len(self.papers), stats, timings)
+        return result, LibraryUpdate(
+            added, updated, len(self.papers) - added - updated, removed, len(self.papers), stats, timings
+        )
 
     @classmethod
-    def rebuild(cls, paths: Iterable[str | Path], settings: Settings | None = None, layout: str | None = None,
-                progress: FileProgress | None = None, embed_progress: EmbedProgress | None = None,
-                embedder: Embedder | None = None,
-                ) -> tuple["PaperAssistant | None", IngestResult, LibraryUpdate | None]:
+    def rebuild(
+        cls,
+        paths: Iterable[str | Path],
+        settings: Settings | None = None,
+        layout: str | None = None,
+        progress: FileProgress | None = None,
+        embed_progress: EmbedProgress | None = None,
+        embedder: Embedder | None = None,
+    ) -> tuple[PaperAssistant | None, IngestResult, LibraryUpdate | None]:
         """Build the index again from `paths` alone (e.g. after changing the
         embedding model), without opening the old one. The new index is built
         beside the old and swapped in at the end, so an interrupted rebuild
@@ -239,12 +275,18 @@ class PaperAssistant:
         old = IndexFolder(settings.index_path)
         old_collection = (old.read_manifest_quietly() or {}).get("collection")
         IndexFolder(staging.index_path).swap_into(settings.index_path)
-        if old_collection and settings.chroma_url and old_collection != built.index.manifest.get("collection"):
+        if old_collection and settings.chroma_url and old_collection != (built.index.manifest or {}).get("collection"):
             built.index.vectors.drop_collection(old_collection)
         return cls(settings, embedder=embedder), result, update
 
-    def search(self, query: str, k: int | None = None, filters: Filters | dict[str, Any] | None = None,
-               mmr: bool | None = None, settings: Settings | None = None) -> SearchResult:
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        filters: Filters | dict[str, Any] | None = None,
+        mmr: bool | None = None,
+        settings: Settings | None = None,
+    ) -> SearchResult:
         """Hybrid search; returns ranked paper hits with their matched chunks. `settings`: a
         variant of this assistant's settings for this one search (tuning and experiments pass
         `assistant.settings.model_copy(update=...)`; only fields read at search time matter)."""
@@ -252,8 +294,9 @@ class PaperAssistant:
             return search(self.index, query, k=k, filters=filters, mmr=mmr, settings=settings)
 
     # --- answers ----------------------------------------------------------------
-    def ask(self, question: str, filters: Filters | dict[str, Any] | None = None,
-            stream: bool = False) -> Answer | AnswerStream:
+    def ask(
+        self, question: str, filters: Filters | dict[str, Any] | None = None, stream: bool = False
+    ) -> Answer | AnswerStream:
         """Answer a question from the indexed abstracts, with citations [n].
         A question that asks to compare methods ("compare A and B", "A vs B")
         gets the comparison table as its answer when each method clearly has a
@@ -264,8 +307,7 @@ class PaperAssistant:
         The index stays as it is (ingests wait) until the answer, or the stream, is done."""
         return self._read(self._ask, question, filters, stream)
 
-    def _ask(self, question: str, filters: Filters | dict[str, Any] | None,
-             stream: bool) -> Answer | AnswerStream:
+    def _ask(self, question: str, filters: Filters | dict[str, Any] | None, stream: bool) -> Answer | AnswerStream:
         methods = methods_in_question(question) if isinstance(question, str) else None
         if methods:
             try:
@@ -286,8 +328,10 @@ class PaperAssistant:
                 return self._maybe_stream(answer, stream)
             if intent.unresolved:
                 result = self.engine.ask(question, filters=filters, stream=stream)
-                why = (f"Not a comparison table: no indexed paper is clearly about "
-                       f"{', '.join(repr(n) for n in intent.unresolved)}, so the question is answered as asked.")
+                why = (
+                    f"Not a comparison table: no indexed paper is clearly about "
+                    f"{', '.join(repr(n) for n in intent.unresolved)}, so the question is answered as asked."
+                )
                 return _finish(result, lambda answer: answer.notices.insert(0, why))
         return self.engine.ask(question, filters=filters, stream=stream)
 
@@ -298,8 +342,13 @@ class PaperAssistant:
     def _compare(self, methods: list[str], filters: Filters | dict[str, Any] | None = None) -> Comparison:
         return compare(self.index, self.engine.vectors, list(methods), llm=self.llm, filters=filters)
 
-    def chat(self, message: str, history: Iterable[Any] | None = None,
-             filters: Filters | dict[str, Any] | None = None, stream: bool = False) -> Answer | AnswerStream:
+    def chat(
+        self,
+        message: str,
+        history: Iterable[Any] | None = None,
+        filters: Filters | dict[str, Any] | None = None,
+        stream: bool = False,
+    ) -> Answer | AnswerStream:
         """A conversational turn. `history`: earlier Answers, or chat messages
         ({"role", "content"} dicts or (user, assistant) pairs). Follow-ups are
         condensed into a standalone question by the LLM, or resolved against
@@ -307,8 +356,9 @@ class PaperAssistant:
         Takes the read side of the lock as `ask` does."""
         return self._read(self._chat, message, history, filters, stream)
 
-    def _chat(self, message: str, history: Iterable[Any] | None, filters: Filters | dict[str, Any] | None,
-              stream: bool) -> Answer | AnswerStream:
+    def _chat(
+        self, message: str, history: Iterable[Any] | None, filters: Filters | dict[str, Any] | None, stream: bool
+    ) -> Answer | AnswerStream:
         history = list(history or [])
         notices: list[str] = []
         question, restrict, asked = message, None, message
@@ -365,8 +415,10 @@ class PaperAssistant:
     def _writing(self, wait: float | None):
         with self.lock.writing(timeout=wait) as got:
             if not got:
-                raise IndexBusy(f"the library is busy answering questions (waited {wait:g} s for them to "
-                                f"finish); try again in a minute")
+                raise IndexBusy(
+                    f"the library is busy answering questions (waited {wait:g} s for them to "
+                    f"finish); try again in a minute"
+                )
             yield
 
     @staticmethod
@@ -381,10 +433,19 @@ class PaperAssistant:
         return AnswerStream(replay())
 
     def _comparison_answer(self, question: str, comparison: Comparison) -> Answer:
-        return Answer(question, comparison.markdown(), comparison.citations, comparison.sources,
-                      backend=comparison.backend, confidence=1.0, notices=list(comparison.notices),
-                      timings=dict(comparison.timings), usage=dict(comparison.usage), table=comparison,
-                      fallback=comparison.fallback)
+        return Answer(
+            question,
+            comparison.markdown(),
+            comparison.citations,
+            comparison.sources,
+            backend=comparison.backend,
+            confidence=1.0,
+            notices=list(comparison.notices),
+            timings=dict(comparison.timings),
+            usage=dict(comparison.usage),
+            table=comparison,
+            fallback=comparison.fallback,
+        )
 
     def backend_info(self) -> dict[str, Any]:
         """Which answer backend is active (never shows a secret)."""
@@ -432,5 +493,8 @@ class PaperAssistant:
         if not self.index.exists:
             return {"thresholds": None, "source": "no index yet"}
         cal = self.engine.calibration()
-        return {**cal.to_dict(), "source": "calibrated on this library" if any(cal.calibrated.values())
-                else "default", "description": cal.describe()}
+        return {
+            **cal.to_dict(),
+            "source": "calibrated on this library" if any(cal.calibrated.values()) else "default",
+            "description": cal.describe(),
+        }

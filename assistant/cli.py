@@ -7,8 +7,9 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any
 
 from assistant.ingest import describe_layouts
 from assistant.ingest.detect import BY_NAME
@@ -19,11 +20,13 @@ MAX_LISTED = 10  # problems listed per file before "... and N more"
 
 def _progress(desc: str):
     """A tqdm wrapper for long loops; silent when stderr is not a terminal."""
+
     def wrap(items: Iterable) -> Iterable:
         from tqdm import tqdm
 
         items = list(items)
         return tqdm(items, desc=desc, unit="file", disable=None if len(items) > 1 else True, file=sys.stderr)
+
     return wrap
 
 
@@ -56,8 +59,10 @@ def _print_file(report: FileReport, merged: int = 0) -> None:
     if report.error:
         print(f"  {report.file}: not ingested: {report.error}")
         return
-    print(f"  {report.file}: {report.format}, {report.records} records, {merged} merged duplicates, "
-          f"{len(report.skipped)} skipped")
+    print(
+        f"  {report.file}: {report.format}, {report.records} records, {merged} merged duplicates, "
+        f"{len(report.skipped)} skipped"
+    )
     for kind, problems in (("skipped", report.skipped), ("warning", report.warnings)):
         for problem in problems[:MAX_LISTED]:
             print(f"    {kind}: {problem}")
@@ -76,14 +81,16 @@ class _EmbedBar:
     bar; a log file or pipe gets a plain line every `every` seconds (and at the end) with
     the share done and an ETA, so `make run > log` is not silent for minutes."""
 
-    def __init__(self, stream=None, every: float = 10.0, clock=None, what: str = "Embedding",
-                 unit: str = "characters of text") -> None:
+    def __init__(
+        self, stream=None, every: float = 10.0, clock=None, what: str = "Embedding", unit: str = "characters of text"
+    ) -> None:
         import time
 
         self.stream, self.every, self.clock = stream or sys.stderr, every, clock or time.monotonic
         self.what, self.unit = what, unit
-        self.bar = None
-        self.start = self.last = None
+        self.bar: Any = None  # a tqdm bar, on a terminal
+        self.start: float | None = None  # set by the first call
+        self.last = 0.0
         self.shown = -1  # `done` of the last line printed
 
     def __call__(self, done: int, total: int) -> None:
@@ -93,8 +100,9 @@ class _EmbedBar:
             if self.stream.isatty():
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=total, desc=self.what, unit=self.unit.split()[0][:4], unit_scale=True,
-                                file=self.stream)
+                self.bar = tqdm(
+                    total=total, desc=self.what, unit=self.unit.split()[0][:4], unit_scale=True, file=self.stream
+                )
             else:
                 size = f"{total / 1e6:.1f} M" if total >= 1e6 else f"{total / 1e3:.0f} k" if total >= 1e3 else total
                 print(f"{self.what} {size} {self.unit} ...", file=self.stream, flush=True)
@@ -109,8 +117,11 @@ class _EmbedBar:
             elapsed = now - self.start
             rate = (done - self.first) / elapsed if elapsed > 0 else 0.0
             eta = f", ETA {_duration((total - done) / rate)}" if rate and done < total else ""
-            print(f"{self.what}: {100 * done // max(total, 1)}% done, {_duration(elapsed)} elapsed{eta}",
-                  file=self.stream, flush=True)
+            print(
+                f"{self.what}: {100 * done // max(total, 1)}% done, {_duration(elapsed)} elapsed{eta}",
+                file=self.stream,
+                flush=True,
+            )
 
 
 def _calibrating_bar() -> _EmbedBar:
@@ -128,15 +139,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     else:
         settings = _settings(args)
         if args.rebuild:
-            pa, result, update = PaperAssistant.rebuild(args.paths, settings, layout=args.layout, progress=progress,
-                                                        embed_progress=_EmbedBar())
+            pa, result, update = PaperAssistant.rebuild(
+                args.paths, settings, layout=args.layout, progress=progress, embed_progress=_EmbedBar()
+            )
         else:
             pa = PaperAssistant(settings)
-            result, update = pa.ingest(args.paths, layout=args.layout, prune=args.prune, progress=progress,
-                                       embed_progress=_EmbedBar(), calibrate_progress=_calibrating_bar())
+            result, update = pa.ingest(
+                args.paths,
+                layout=args.layout,
+                prune=args.prune,
+                progress=progress,
+                embed_progress=_EmbedBar(),
+                calibrate_progress=_calibrating_bar(),
+            )
     if args.json:
         data = result.to_dict()
         if update:
+            assert settings is not None  # a dry run has no update
             data["index"] = {"path": str(settings.index_path), **update.to_dict()}
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
@@ -147,13 +166,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(f"  {error}")
         print(f"{len(result.papers)} papers ({result.merged} duplicate records merged)")
         if update:
-            print(f"Index {settings.index_path}: {update.added} added, {update.updated} updated, "
-                  f"{update.unchanged} unchanged, {update.removed} removed, {update.total} papers in all")
+            assert settings is not None  # a dry run has no update
+            print(
+                f"Index {settings.index_path}: {update.added} added, {update.updated} updated, "
+                f"{update.unchanged} unchanged, {update.removed} removed, {update.total} papers in all"
+            )
             if update.index:
                 ix = update.index
-                print(f"  {ix.chunks} chunks: {ix.embedded} embedded, {ix.reused} reused, {ix.removed} pruned"
-                      + (f"; {ix.sentences_embedded} sentences embedded" if ix.sentences_embedded else "")
-                      + f" in {ix.seconds:.1f} s" + ("" if ix.committed else " (nothing changed)"))
+                print(
+                    f"  {ix.chunks} chunks: {ix.embedded} embedded, {ix.reused} reused, {ix.removed} pruned"
+                    + (f"; {ix.sentences_embedded} sentences embedded" if ix.sentences_embedded else "")
+                    + f" in {ix.seconds:.1f} s"
+                    + ("" if ix.committed else " (nothing changed)")
+                )
     if not result.ok:
         print("error: no usable paper was found in the input", file=sys.stderr)
         return 1
@@ -161,8 +186,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _filters(args: argparse.Namespace) -> dict:
-    filters = {"year_from": args.year_from, "year_to": args.year_to, "author": args.author,
-               "category": args.category, "source": args.source}
+    filters = {
+        "year_from": args.year_from,
+        "year_to": args.year_to,
+        "author": args.author,
+        "category": args.category,
+        "source": args.source,
+    }
     if args.has_code:
         filters["has_code"] = True
     if args.include_unknown:
@@ -184,10 +214,17 @@ def _open(args: argparse.Namespace, build: bool = True, settings=None):
 
     pa = PaperAssistant(settings or _settings(args))
     if build and not pa.index.exists:
-        print(f"No index at {pa.settings.index_path} yet: building it from the bundled corpus "
-              f"({pa.settings.corpus_dir}); this takes about a minute on 2 cores.", file=sys.stderr)
-        pa = PaperAssistant.open(pa.settings, progress=_progress("Parsing"), embed_progress=_EmbedBar(),
-                                 calibrate_progress=_calibrating_bar())
+        print(
+            f"No index at {pa.settings.index_path} yet: building it from the bundled corpus "
+            f"({pa.settings.corpus_dir}); this takes about a minute on 2 cores.",
+            file=sys.stderr,
+        )
+        pa = PaperAssistant.open(
+            pa.settings,
+            progress=_progress("Parsing"),
+            embed_progress=_EmbedBar(),
+            calibrate_progress=_calibrating_bar(),
+        )
     return pa
 
 
@@ -245,8 +282,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
     if pa.llm is not None:
-        print(f"Asking {pa.llm.model} at {pa.llm.base_url} (scoring the papers, quoting, then writing; "
-              f"the answer is checked before it is shown) ...", file=sys.stderr, flush=True)
+        print(
+            f"Asking {pa.llm.model} at {pa.llm.base_url} (scoring the papers, quoting, then writing; "
+            f"the answer is checked before it is shown) ...",
+            file=sys.stderr,
+            flush=True,
+        )
     stream = pa.ask(args.question, filters=_filters(args), stream=True)
     draft = _Draft(sys.stderr) if pa.llm is not None else None
     try:
@@ -347,11 +388,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
-    print(f"Index {stats['index']}: {stats['papers']} papers in {stats['chunks']} chunks, "
-          f"{stats['with_code']} with code")
+    print(
+        f"Index {stats['index']}: {stats['papers']} papers in {stats['chunks']} chunks, {stats['with_code']} with code"
+    )
     if stats["embedding"]:
-        print(f"Embeddings: {stats['embedding']['model']} ({stats['embedding']['dim']} dims), "
-              f"vector store: {stats['vector_store']}")
+        print(
+            f"Embeddings: {stats['embedding']['model']} ({stats['embedding']['dim']} dims), "
+            f"vector store: {stats['vector_store']}"
+        )
     print("Per source file:")
     for name, count in stats["sources"].items():
         print(f"  {count:5d}  {name}")
@@ -378,10 +422,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 # imports it. A known command that is not installed still answers, with how to get it.
 COMMANDS_GROUP = "paper_assistant.commands"
 OPTIONAL_COMMANDS = {
-    "eval": ("offline evaluation (not installed)",
-             "the evaluation harness (the `evals` package of the paper-assistant repository) is not installed. "
-             "Install the project from a checkout (`make install`, or `pip install -e .` in it) or a wheel built "
-             "from it; then run `papers eval` (or `python -m evals`)."),
+    "eval": (
+        "offline evaluation (not installed)",
+        "the evaluation harness (the `evals` package of the paper-assistant repository) is not installed. "
+        "Install the project from a checkout (`make install`, or `pip install -e .` in it) or a wheel built "
+        "from it; then run `papers eval` (or `python -m evals`).",
+    ),
 }
 
 
@@ -389,7 +435,7 @@ def _add_commands(sub, common: argparse.ArgumentParser, commands: dict | None = 
     """Add the sub-commands of other packages: `commands` ({name: register}) when given,
     else those registered under COMMANDS_GROUP; a command of OPTIONAL_COMMANDS that none
     provides says how to install it."""
-    found: dict[str, object] = dict(commands or {})
+    found: dict[str, Callable[..., Any]] = dict(commands or {})
     broken: dict[str, str] = {}
     if commands is None:
         from importlib.metadata import entry_points
@@ -422,11 +468,15 @@ def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
         prog="papers",
         description="Ask questions across collections of research-paper abstracts.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Settings come from PAPERS_* environment variables (see README).")
+        epilog="Settings come from PAPERS_* environment variables (see README).",
+    )
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--index-dir", metavar="DIR",
-                        help="folder holding the indexes (default: PAPERS_INDEX_DIR, else indexes in the per-user "
-                             "data folder, e.g. ~/.local/share/paper-assistant/indexes)")
+    common.add_argument(
+        "--index-dir",
+        metavar="DIR",
+        help="folder holding the indexes (default: PAPERS_INDEX_DIR, else indexes in the per-user "
+        "data folder, e.g. ~/.local/share/paper-assistant/indexes)",
+    )
     common.add_argument("--index-name", metavar="NAME", help="index to use inside --index-dir (default: default)")
     # Metadata filters shared by search, ask and compare.
     filters = argparse.ArgumentParser(add_help=False)
@@ -436,33 +486,51 @@ def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
     filters.add_argument("--category", help="only papers in this category (e.g. LG, CV)")
     filters.add_argument("--source", help="only papers read from a file whose name contains this text")
     filters.add_argument("--has-code", action="store_true", help="only papers marked as having code")
-    filters.add_argument("--include-unknown", action="store_true",
-                         help="also keep papers that lack a filtered field (no year, category, authors or code "
-                              "information); by default they are left out and counted")
+    filters.add_argument(
+        "--include-unknown",
+        action="store_true",
+        help="also keep papers that lack a filtered field (no year, category, authors or code "
+        "information); by default they are left out and counted",
+    )
 
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     ingest = sub.add_parser(
-        "ingest", parents=[common], help="parse paper pages/exports and add them to the index",
+        "ingest",
+        parents=[common],
+        help="parse paper pages/exports and add them to the index",
         description="Parse paper listings, daily-paper pages, profiles and exports into paper "
-                    "records and add them to the index. Folders are searched for supported files.",
-        epilog="Layouts: " + describe_layouts(), formatter_class=argparse.RawDescriptionHelpFormatter)
+        "records and add them to the index. Folders are searched for supported files.",
+        epilog="Layouts: " + describe_layouts(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ingest.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to ingest")
     ingest.add_argument("--dry-run", action="store_true", help="parse and report only; leave the index alone")
-    ingest.add_argument("--json", action="store_true", help="print one JSON object (files, papers) instead of a summary")
-    ingest.add_argument("--layout", choices=sorted(BY_NAME), help="skip auto-detection and read every file in this layout")
-    ingest.add_argument("--prune", action="store_true",
-                        help="drop papers from sources not named in this call (default: keep them)")
-    ingest.add_argument("--rebuild", action="store_true",
-                        help="discard the existing index and build it again from PATH (e.g. after changing the model)")
+    ingest.add_argument(
+        "--json", action="store_true", help="print one JSON object (files, papers) instead of a summary"
+    )
+    ingest.add_argument(
+        "--layout", choices=sorted(BY_NAME), help="skip auto-detection and read every file in this layout"
+    )
+    ingest.add_argument(
+        "--prune", action="store_true", help="drop papers from sources not named in this call (default: keep them)"
+    )
+    ingest.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="discard the existing index and build it again from PATH (e.g. after changing the model)",
+    )
     ingest.set_defaults(func=cmd_ingest)
 
     search = sub.add_parser(
-        "search", parents=[common, filters], help="hybrid (dense + BM25) search over the indexed papers",
+        "search",
+        parents=[common, filters],
+        help="hybrid (dense + BM25) search over the indexed papers",
         description="Find the papers that best match a query. Builds the default index from the "
-                    "bundled corpus the first time.",
-        epilog='example: papers search "hard patches mining for masked image modeling" --k 5')
+        "bundled corpus the first time.",
+        epilog='example: papers search "hard patches mining for masked image modeling" --k 5',
+    )
     search.add_argument("query", help="what you are looking for, in words")
     search.add_argument("--k", type=int, default=None, help="number of papers to return (default 10)")
     search.add_argument("--mmr", action="store_true", help="diversify results (maximal marginal relevance)")
@@ -470,42 +538,56 @@ def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
     search.set_defaults(func=cmd_search)
 
     ask = sub.add_parser(
-        "ask", parents=[common, filters], help="answer a question from the abstracts, with citations",
+        "ask",
+        parents=[common, filters],
+        help="answer a question from the abstracts, with citations",
         description="Answer a question from the indexed abstracts. Every sentence cites its paper [n]; "
-                    "the quoted sentences are listed under the answer. Without an LLM configured the answer "
-                    "is extractive (quoted sentences); with OPENAI_API_KEY/OPENAI_BASE_URL set, the model in "
-                    "PAPERS_LLM_MODEL writes it. When the abstracts do not answer, it says so and lists the "
-                    "closest papers.",
-        epilog='example: papers ask "What is hard patches mining in masked image modeling?"')
+        "the quoted sentences are listed under the answer. Without an LLM configured the answer "
+        "is extractive (quoted sentences); with OPENAI_API_KEY/OPENAI_BASE_URL set, the model in "
+        "PAPERS_LLM_MODEL writes it. When the abstracts do not answer, it says so and lists the "
+        "closest papers.",
+        epilog='example: papers ask "What is hard patches mining in masked image modeling?"',
+    )
     ask.add_argument("question", help="your question, in words")
-    ask.add_argument("--json", action="store_true",
-                     help="print {answer, citations, sources, abstained, timings, usage, ...} as JSON")
+    ask.add_argument(
+        "--json", action="store_true", help="print {answer, citations, sources, abstained, timings, usage, ...} as JSON"
+    )
     ask.set_defaults(func=cmd_ask)
 
     compare = sub.add_parser(
-        "compare", parents=[common, filters], help="side-by-side table of 2-6 methods, every cell cited",
+        "compare",
+        parents=[common, filters],
+        help="side-by-side table of 2-6 methods, every cell cited",
         description="Compare methods (names as the abstracts write them, e.g. ADAHESSIAN, M-FAC, or paper ids): "
-                    "problem addressed, approach, key claims/results, limitations/assumptions and year, each "
-                    "cell citing the sentence it comes from.",
-        epilog="example: papers compare ADAHESSIAN M-FAC")
+        "problem addressed, approach, key claims/results, limitations/assumptions and year, each "
+        "cell citing the sentence it comes from.",
+        epilog="example: papers compare ADAHESSIAN M-FAC",
+    )
     compare.add_argument("methods", nargs="+", metavar="METHOD", help="two to six method names or paper ids")
     compare.add_argument("--json", action="store_true", help="print {methods, rows, markdown, sources} as JSON")
     compare.set_defaults(func=cmd_compare)
 
     _add_commands(sub, common, commands)
 
-    serve = sub.add_parser("serve", parents=[common],
-                           help="start the web UI (chat, compare, corpus, settings) on 127.0.0.1:7860",
-                           description="Start the Gradio web UI over the index (built from the bundled corpus "
-                                       "on first run). It listens on loopback unless --host says otherwise.")
+    serve = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="start the web UI (chat, compare, corpus, settings) on 127.0.0.1:7860",
+        description="Start the Gradio web UI over the index (built from the bundled corpus "
+        "on first run). It listens on loopback unless --host says otherwise.",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=7860, help="port to listen on (default: 7860)")
     serve.add_argument("--open", action="store_true", help="open the UI in a browser tab")
     serve.set_defaults(func=cmd_serve)
 
-    status = sub.add_parser("status", parents=[common], help="show what is indexed (builds the default index if missing)",
-                            description="Show what the index holds: papers per source, year and category. "
-                                        "Builds the index from the bundled corpus when it does not exist yet.")
+    status = sub.add_parser(
+        "status",
+        parents=[common],
+        help="show what is indexed (builds the default index if missing)",
+        description="Show what the index holds: papers per source, year and category. "
+        "Builds the index from the bundled corpus when it does not exist yet.",
+    )
     status.add_argument("--json", action="store_true", help="print the counts as JSON")
     status.add_argument("--no-build", action="store_true", help="do not build a missing index")
     status.set_defaults(func=cmd_status)

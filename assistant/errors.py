@@ -60,9 +60,19 @@ class LLMError(UserError):
     `overflow` (the request did not fit the model's context window), `empty_stream` (a
     200 stream without a single event: what llama.cpp sends for a prompt over its window)."""
 
-    def __init__(self, message: str, *, status: int | None = None, attempts: int = 0, seconds: float = 0.0,
-                 retryable: bool = False, mid_stream: bool = False, partial_text: str = "",
-                 overflow: bool = False, empty_stream: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        attempts: int = 0,
+        seconds: float = 0.0,
+        retryable: bool = False,
+        mid_stream: bool = False,
+        partial_text: str = "",
+        overflow: bool = False,
+        empty_stream: bool = False,
+    ):
         super().__init__(message)
         self.empty_stream = empty_stream
         self.status = status

@@ -48,29 +48,37 @@ contains the API key.
 from __future__ import annotations
 
 import email.utils
-import importlib.util
 import json
 import logging
 import math
-import os
 import re
 import threading
 import time
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from tenacity import (RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_before_delay,
-                      wait_random_exponential)
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_random_exponential,
+)
 
 from assistant.errors import LLMError
 from assistant.lazy import lazy_module
 from assistant.settings import Settings
 
 # Imported on first use: a process that answers without an LLM never loads them.
-httpx = lazy_module("httpx")
-openai = lazy_module("openai")
+if TYPE_CHECKING:
+    import httpx
+    import openai
+else:
+    httpx = lazy_module("httpx")
+    openai = lazy_module("openai")
 
 log = logging.getLogger("assistant.llm")
 
@@ -94,7 +102,7 @@ class Usage:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def add(self, other: "Usage") -> None:
+    def add(self, other: Usage) -> None:
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
         self.estimated = self.estimated or other.estimated
@@ -111,7 +119,7 @@ class Completion:
     seconds: float
     model: str
     finish_reason: str | None = None  # "stop", "length" (cut by max_tokens), ... when the server says
-    cut: bool = False     # the reply may be incomplete: finish_reason "length", or a stream without one
+    cut: bool = False  # the reply may be incomplete: finish_reason "length", or a stream without one
     cut_reason: str = ""  # why, in words ("" when not cut)
 
 
@@ -128,23 +136,42 @@ class Ledger:
         self.calls: list[dict] = []
         self._lock = threading.Lock()
 
-    def record(self, step: str, completion: "Completion") -> None:
+    def record(self, step: str, completion: Completion) -> None:
         """A call that returned (its retries counted as failed attempts)."""
         u = completion.usage
-        self._add({"step": step, "ok": True, "prompt_tokens": u.prompt_tokens,
-                   "completion_tokens": u.completion_tokens, "estimated": u.estimated,
-                   "attempts": completion.attempts, "failed_attempts": max(completion.attempts - 1, 0),
-                   "seconds": round(completion.seconds, 3), "finish_reason": completion.finish_reason})
+        self._add(
+            {
+                "step": step,
+                "ok": True,
+                "prompt_tokens": u.prompt_tokens,
+                "completion_tokens": u.completion_tokens,
+                "estimated": u.estimated,
+                "attempts": completion.attempts,
+                "failed_attempts": max(completion.attempts - 1, 0),
+                "seconds": round(completion.seconds, 3),
+                "finish_reason": completion.finish_reason,
+            }
+        )
         if completion.model and not self.model:
             self.model = completion.model
 
-    def failure(self, step: str, error: "LLMError", messages: list[dict] | None = None) -> None:
+    def failure(self, step: str, error: LLMError, messages: list[dict] | None = None) -> None:
         """A call that failed for good: every attempt failed. The prompt tokens are an
         estimate of what was sent once (a server that failed reports none)."""
         prompt = estimate_prompt_tokens(messages) if messages else 0
-        self._add({"step": step, "ok": False, "prompt_tokens": prompt, "completion_tokens": 0, "estimated": True,
-                   "attempts": error.attempts, "failed_attempts": error.attempts,
-                   "seconds": round(error.seconds, 3), "error": str(error)[:800]})
+        self._add(
+            {
+                "step": step,
+                "ok": False,
+                "prompt_tokens": prompt,
+                "completion_tokens": 0,
+                "estimated": True,
+                "attempts": error.attempts,
+                "failed_attempts": error.attempts,
+                "seconds": round(error.seconds, 3),
+                "error": str(error)[:800],
+            }
+        )
 
     def _add(self, call: dict) -> None:
         with self._lock:
@@ -158,9 +185,19 @@ class Ledger:
             self.model = usage["model"]
         for call in usage.get("calls") or []:
             if isinstance(call, dict):
-                self._add({"ok": True, "prompt_tokens": 0, "completion_tokens": 0, "estimated": False,
-                           "attempts": 1, "failed_attempts": 0, "seconds": 0.0, **call,
-                           "step": prefix + str(call.get("step") or "call")})
+                self._add(
+                    {
+                        "ok": True,
+                        "prompt_tokens": 0,
+                        "completion_tokens": 0,
+                        "estimated": False,
+                        "attempts": 1,
+                        "failed_attempts": 0,
+                        "seconds": 0.0,
+                        **call,
+                        "step": prefix + str(call.get("step") or "call"),
+                    }
+                )
 
     def cost(self) -> float | None:
         if self.price_in is None or self.price_out is None:
@@ -175,13 +212,20 @@ class Ledger:
             calls = [dict(c) for c in self.calls]
         if not calls:
             return {}
-        total = {k: sum(c[k] for c in calls) for k in ("prompt_tokens", "completion_tokens", "attempts",
-                                                         "failed_attempts")}
+        total = {
+            k: sum(c[k] for c in calls) for k in ("prompt_tokens", "completion_tokens", "attempts", "failed_attempts")
+        }
         cost = self.cost()
-        return {"model": self.model, "calls": calls, "n_calls": len(calls), **total,
-                "total_tokens": total["prompt_tokens"] + total["completion_tokens"],
-                "estimated": any(c["estimated"] for c in calls), "seconds": round(sum(c["seconds"] for c in calls), 3),
-                "cost": None if cost is None else round(cost, 6)}
+        return {
+            "model": self.model,
+            "calls": calls,
+            "n_calls": len(calls),
+            **total,
+            "total_tokens": total["prompt_tokens"] + total["completion_tokens"],
+            "estimated": any(c["estimated"] for c in calls),
+            "seconds": round(sum(c["seconds"] for c in calls), 3),
+            "cost": None if cost is None else round(cost, 6),
+        }
 
 
 def describe_usage(usage: dict | None) -> str:
@@ -198,8 +242,10 @@ def describe_usage(usage: dict | None) -> str:
     model = usage.get("model")
     parts = [f"{calls} model call{'s' if calls != 1 else ''}" + (f" to {model}" if model else "")] if calls else []
     estimated = bool(usage.get("estimated"))
-    parts.append(f"{'≈' if estimated else ''}{prompt + completion:,} tokens ({prompt:,} in + {completion:,} out"
-                 f"{', estimated' if estimated else ''})")
+    parts.append(
+        f"{'≈' if estimated else ''}{prompt + completion:,} tokens ({prompt:,} in + {completion:,} out"
+        f"{', estimated' if estimated else ''})"
+    )
     failed = usage.get("failed_attempts") or 0
     if failed > 0:
         parts.append(f"{failed} failed attempt{'s' if failed != 1 else ''}")
@@ -303,10 +349,19 @@ class _EmptyStream(_Malformed):
 # llama-cpp-python (the same words), llama.cpp ("the request exceeds the available context
 # size", type exceed_context_size_error, with n_ctx / n_prompt_tokens), Anthropic-compatible
 # endpoints ("prompt is too long: N tokens > M maximum"), and others ("too many tokens").
-_OVERFLOW_WORDS = ("context_length_exceeded", "maximum context length", "n_ctx", "too many tokens",
-                   "prompt is too long")
-_WINDOW_PATTERNS = (r"maximum context length is (\d+)", r"context window of (\d+)", r"\d+ tokens > (\d+) maximum",
-                    r"context size(?: of| is)? (\d+)")
+_OVERFLOW_WORDS = (
+    "context_length_exceeded",
+    "maximum context length",
+    "n_ctx",
+    "too many tokens",
+    "prompt is too long",
+)
+_WINDOW_PATTERNS = (
+    r"maximum context length is (\d+)",
+    r"context window of (\d+)",
+    r"\d+ tokens > (\d+) maximum",
+    r"context size(?: of| is)? (\d+)",
+)
 _PROMPT_PATTERNS = (r"\((\d+) in the messages", r"requested tokens \((\d+)\)", r"prompt is too long: (\d+) tokens")
 
 
@@ -372,8 +427,9 @@ def _retry_after(exc: BaseException | None) -> float | None:
 
 def _overflow_text(exc: BaseException | None) -> str | None:
     """The server's words when `exc` says the request did not fit the context window, else None."""
-    if not isinstance(exc, openai.APIError) or isinstance(exc, (openai.APIConnectionError,
-                                                                 openai.APIResponseValidationError)):
+    if not isinstance(exc, openai.APIError) or isinstance(
+        exc, (openai.APIConnectionError, openai.APIResponseValidationError)
+    ):
         return None
     if isinstance(exc, openai.APIStatusError) and exc.status_code not in (400, 413, 422):
         return None
@@ -393,7 +449,8 @@ def _overflow_numbers(exc: BaseException) -> tuple[int | None, int | None]:
     body = getattr(exc, "body", None)
     window = prompt = None
     if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        error = body.get("error")
+        inner = error if isinstance(error, dict) else body
         window, prompt = _positive_int(inner.get("n_ctx")), _positive_int(inner.get("n_prompt_tokens"))
     text = f"{getattr(exc, 'message', '')} {body}".lower()
     for pattern in _WINDOW_PATTERNS:
@@ -488,12 +545,12 @@ class TokenStream:
     `mid_stream=True` after. Use as a context manager, or call `close()`, to release
     the connection when stopping early."""
 
-    def __init__(self, llm: "ChatLLM", messages: list[dict], max_tokens: int | None):
+    def __init__(self, llm: ChatLLM, messages: list[dict], max_tokens: int | None):
         self.completion: Completion | None = None
         self.text = ""
         self._gen = llm._stream_events(messages, max_tokens, self)
 
-    def __iter__(self) -> "TokenStream":
+    def __iter__(self) -> TokenStream:
         return self
 
     def __next__(self) -> str:
@@ -502,7 +559,7 @@ class TokenStream:
     def close(self) -> None:
         self._gen.close()
 
-    def __enter__(self) -> "TokenStream":
+    def __enter__(self) -> TokenStream:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -548,10 +605,13 @@ class ChatLLM:
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
         self._key = key  # only to scrub it from error text
         self._client = client or openai.OpenAI(
-            api_key=key or "not-needed", base_url=(settings.openai_base_url or DEFAULT_BASE_URL).strip(),
-            timeout=settings.llm_timeout, max_retries=0)
-        self._stream_usage_option = True     # cleared once a server is seen rejecting stream_options
-        self._token_param = "max_tokens"     # becomes max_completion_tokens if the server demands it
+            api_key=key or "not-needed",
+            base_url=(settings.openai_base_url or DEFAULT_BASE_URL).strip(),
+            timeout=settings.llm_timeout,
+            max_retries=0,
+        )
+        self._stream_usage_option = True  # cleared once a server is seen rejecting stream_options
+        self._token_param = "max_tokens"  # becomes max_completion_tokens if the server demands it
         # the context window the server reports: probed once (under the lock), then cached
         self._window_lock = threading.Lock()
         self._window_probe: tuple[int | None, str] | None = None
@@ -566,8 +626,9 @@ class ChatLLM:
 
     # --- public calls ------------------------------------------------------------------------
 
-    def complete(self, messages: list[dict], *, max_tokens: int | None = None,
-                 response_format: dict | None = None) -> Completion:
+    def complete(
+        self, messages: list[dict], *, max_tokens: int | None = None, response_format: dict | None = None
+    ) -> Completion:
         """One answer, non-streaming, retried on transient failures. Raises LLMError."""
         params = self._params(messages, max_tokens)
         if response_format is not None:
@@ -594,9 +655,16 @@ class ChatLLM:
         model = getattr(response, "model", None)
         finish = finish if isinstance(finish, str) and finish else None
         cut_reason = self._cut_reason(finish, max_tokens) if finish == "length" else ""
-        return Completion(text=text, usage=usage, attempts=attempts, seconds=time.monotonic() - start,
-                          model=model if isinstance(model, str) and model else self.model, finish_reason=finish,
-                          cut=bool(cut_reason), cut_reason=cut_reason)
+        return Completion(
+            text=text,
+            usage=usage,
+            attempts=attempts,
+            seconds=time.monotonic() - start,
+            model=model if isinstance(model, str) and model else self.model,
+            finish_reason=finish,
+            cut=bool(cut_reason),
+            cut_reason=cut_reason,
+        )
 
     def stream(self, messages: list[dict], *, max_tokens: int | None = None) -> TokenStream:
         """Text deltas as they come; nothing is sent until the first `next()`."""
@@ -618,8 +686,10 @@ class ChatLLM:
             out["detail"] = f"reachable; model {self.model!r} is served"
         elif ids:
             shown = ", ".join(ids[:8]) + (" ..." if len(ids) > 8 else "")
-            out["detail"] = (f"reachable, but model {self.model!r} is not in the endpoint's list ({shown}); "
-                             "requests may fail with 404")
+            out["detail"] = (
+                f"reachable, but model {self.model!r} is not in the endpoint's list ({shown}); "
+                "requests may fail with 404"
+            )
         else:
             out["detail"] = "reachable (the endpoint listed no models)"
         return out
@@ -649,12 +719,16 @@ class ChatLLM:
     def _server_window(self) -> tuple[int | None, str]:
         """The smallest window the server has told of (probe or overflow error), cached."""
         with self._window_lock:
-            stale = (self._window_unreachable_at is not None
-                     and time.monotonic() - self._window_unreachable_at >= WINDOW_REPROBE_SECONDS)
+            stale = (
+                self._window_unreachable_at is not None
+                and time.monotonic() - self._window_unreachable_at >= WINDOW_REPROBE_SECONDS
+            )
             if self._window_probe is None or stale:
                 self._window_unreachable_at = None
                 self._window_probe = self._probe_window()
-            found = [w for w in (self._window_probe, self._window_learned) if w is not None and w[0] is not None]
+            found = [
+                (w[0], w[1]) for w in (self._window_probe, self._window_learned) if w is not None and w[0] is not None
+            ]
         if not found:
             return None, ""
         return min(found, key=lambda w: w[0])
@@ -684,8 +758,11 @@ class ChatLLM:
                     response = httpx.post(url, json=body, headers=headers, timeout=timeout)
             except httpx.TransportError as exc:  # refused, timed out, ...: the other probes would fare no better
                 self._window_unreachable_at = time.monotonic()
-                log.info("%s: cannot ask the server for its context window (%s); using PAPERS_LLM_CONTEXT_TOKENS",
-                         self.base_url, self._scrub(" ".join(str(exc).split())[:200]) or type(exc).__name__)
+                log.info(
+                    "%s: cannot ask the server for its context window (%s); using PAPERS_LLM_CONTEXT_TOKENS",
+                    self.base_url,
+                    self._scrub(" ".join(str(exc).split())[:200]) or type(exc).__name__,
+                )
                 return None, ""
             except Exception as exc:  # a URL httpx refuses, ...: not this probe
                 log.debug("%s: context window probe %s failed", self.base_url, url, exc_info=exc)
@@ -709,13 +786,17 @@ class ChatLLM:
         if not isinstance(entries, list):
             return None
         entries = [e for e in entries if isinstance(e, dict)]
-        chosen = ([e for e in entries if e.get("id") == self.model]
-                  or [e for e in entries if str(e.get("id", "")).split(":")[0] == self.model]
-                  or (entries if len(entries) == 1 else []))
+        chosen = (
+            [e for e in entries if e.get("id") == self.model]
+            or [e for e in entries if str(e.get("id", "")).split(":")[0] == self.model]
+            or (entries if len(entries) == 1 else [])
+        )
         for entry in chosen:
-            for key, source in (("max_model_len", "vLLM /v1/models max_model_len"),
-                                ("context_length", "/v1/models context_length"),
-                                ("context_window", "/v1/models context_window")):
+            for key, source in (
+                ("max_model_len", "vLLM /v1/models max_model_len"),
+                ("context_length", "/v1/models context_length"),
+                ("context_window", "/v1/models context_window"),
+            ):
                 tokens = _positive_int(entry.get(key))
                 if tokens:
                     return tokens, source
@@ -724,8 +805,12 @@ class ChatLLM:
     # --- internals --------------------------------------------------------------------------
 
     def _params(self, messages: list[dict], max_tokens: int | None) -> dict:
-        return {"model": self.model, "messages": messages, "temperature": self.settings.llm_temperature,
-                self._token_param: int(max_tokens or self.settings.llm_max_tokens)}
+        return {
+            "model": self.model,
+            "messages": messages,
+            "temperature": self.settings.llm_temperature,
+            self._token_param: int(max_tokens or self.settings.llm_max_tokens),
+        }
 
     def _create(self, params: dict, **extra) -> Any:
         """chat.completions.create, adapting once to a server that rejects
@@ -741,8 +826,13 @@ class ChatLLM:
                 return self._client.chat.completions.create(**params, **extra)
             raise
 
-    def _retrying(self, fn: Callable[[], T], attempts: Callable[[], int], start: float,
-                  request: tuple[list[dict], int | None] | None = None) -> T:
+    def _retrying(
+        self,
+        fn: Callable[[], T],
+        attempts: Callable[[], int],
+        start: float,
+        request: tuple[list[dict], int | None] | None = None,
+    ) -> T:
         """`fn` retried on transient failures; what still fails is raised as an LLMError
         (`attempts()`: the attempts made so far; `start`: when the call began, monotonic;
         `request`: (messages, max_tokens), to say how big a request that did not fit was)."""
@@ -750,8 +840,15 @@ class ChatLLM:
 
         def before_sleep(rs: RetryCallState) -> None:
             exc = rs.outcome.exception() if rs.outcome else None
-            log.warning("LLM %s (model %s) attempt %d/%d failed: %s; retrying in %.2f s", self.base_url, self.model,
-                        attempts(), s.llm_max_attempts, self._cause(exc) if exc else "?", rs.upcoming_sleep)
+            log.warning(
+                "LLM %s (model %s) attempt %d/%d failed: %s; retrying in %.2f s",
+                self.base_url,
+                self.model,
+                attempts(),
+                s.llm_max_attempts,
+                self._cause(exc) if exc else "?",
+                rs.upcoming_sleep,
+            )
 
         retrying = retry_policy(s, before_sleep)
         try:
@@ -766,10 +863,13 @@ class ChatLLM:
         completion = getattr(reported, "completion_tokens", None) if reported is not None else None
         if isinstance(prompt, int) and isinstance(completion, int) and (prompt or completion or not text):
             return Usage(prompt_tokens=prompt, completion_tokens=completion)
-        return Usage(prompt_tokens=estimate_prompt_tokens(messages), completion_tokens=count_tokens(text),
-                     estimated=True)
+        return Usage(
+            prompt_tokens=estimate_prompt_tokens(messages), completion_tokens=count_tokens(text), estimated=True
+        )
 
-    def _stream_events(self, messages: list[dict], max_tokens: int | None, ts: TokenStream) -> Iterator[str]:
+    def _stream_events(
+        self, messages: list[dict], max_tokens: int | None, ts: TokenStream
+    ) -> Generator[str, None, None]:
         params = self._params(messages, max_tokens)
         start = time.monotonic()
         attempts = 0
@@ -816,8 +916,13 @@ class ChatLLM:
                 except Exception as exc:
                     if isinstance(exc, ValueError):
                         exc = _Malformed(_bad_event(exc))
-                    err = self._error(exc, attempts, time.monotonic() - start, request=request,
-                                      prefix=f"the stream broke after {len(ts.text)} characters")
+                    err = self._error(
+                        exc,
+                        attempts,
+                        time.monotonic() - start,
+                        request=request,
+                        prefix=f"the stream broke after {len(ts.text)} characters",
+                    )
                     err.mid_stream, err.partial_text = bool(ts.text), ts.text
                     raise err from None
                 delta = state.absorb(chunk)
@@ -827,13 +932,21 @@ class ChatLLM:
         # The openai client ends the iteration alike on `data: [DONE]` and on a connection
         # closed without it (its Stream exposes no flag for [DONE]), so a cut stream is
         # recognised by its missing finish_reason alone.
-        cut_reason = self._cut_reason(state.finish_reason, max_tokens) \
-            if state.finish_reason in (None, "length") else ""
+        cut_reason = (
+            self._cut_reason(state.finish_reason, max_tokens) if state.finish_reason in (None, "length") else ""
+        )
         if state.finish_reason is None:
             log.warning("LLM %s (model %s): %s", self.base_url, self.model, cut_reason)
-        ts.completion = Completion(text=text, usage=self._usage(state.usage, messages, text), attempts=attempts,
-                                   seconds=time.monotonic() - start, model=state.model or self.model,
-                                   finish_reason=state.finish_reason, cut=bool(cut_reason), cut_reason=cut_reason)
+        ts.completion = Completion(
+            text=text,
+            usage=self._usage(state.usage, messages, text),
+            attempts=attempts,
+            seconds=time.monotonic() - start,
+            model=state.model or self.model,
+            finish_reason=state.finish_reason,
+            cut=bool(cut_reason),
+            cut_reason=cut_reason,
+        )
 
     def _cut_reason(self, finish_reason: str | None, max_tokens: int | None) -> str:
         if finish_reason == "length":
@@ -852,8 +965,11 @@ class ChatLLM:
             except openai.BadRequestError as exc:
                 if _overflow_text(exc) is not None:  # too long, not a stream_options refusal
                     raise
-                log.info("%s rejected the request with stream_options (%s); retrying without it",
-                         self.base_url, self._scrub(_server_message(exc)))
+                log.info(
+                    "%s rejected the request with stream_options (%s); retrying without it",
+                    self.base_url,
+                    self._scrub(_server_message(exc)),
+                )
                 stream = self._create(params, stream=True)
                 self._stream_usage_option = False
                 return stream
@@ -881,25 +997,34 @@ class ChatLLM:
             status, said = exc.status_code, _server_message(exc)
             said_part = f": {said}" if said else ""
             if status == 401:
-                cause = ("the endpoint rejected the API key (401); check OPENAI_API_KEY" if self._key else
-                         "the endpoint requires an API key (401); set OPENAI_API_KEY") + said_part
+                cause = (
+                    "the endpoint rejected the API key (401); check OPENAI_API_KEY"
+                    if self._key
+                    else "the endpoint requires an API key (401); set OPENAI_API_KEY"
+                ) + said_part
             elif status == 403:
                 cause = f"the endpoint refused access (403){said_part}"
             elif status == 404:
                 said_note = f" (the server said: {said})" if said else ""
                 if not re.search(r"/v\d", urlsplit(self.base_url).path):
-                    cause = (f"not found (404): the base URL has no /v1 path, where OpenAI-compatible servers "
-                             f"answer (/v1/chat/completions); set OPENAI_BASE_URL={self.base_url}/v1{said_note}")
+                    cause = (
+                        f"not found (404): the base URL has no /v1 path, where OpenAI-compatible servers "
+                        f"answer (/v1/chat/completions); set OPENAI_BASE_URL={self.base_url}/v1{said_note}"
+                    )
                 else:
-                    cause = (f"not found (404): no model {self.model!r} there (set PAPERS_LLM_MODEL to one the "
-                             f"server lists), or OPENAI_BASE_URL is not the server's API path{said_note}")
+                    cause = (
+                        f"not found (404): no model {self.model!r} there (set PAPERS_LLM_MODEL to one the "
+                        f"server lists), or OPENAI_BASE_URL is not the server's API path{said_note}"
+                    )
             elif status == 429:
                 asked = _retry_after(exc)
                 if asked is None:
                     cause = f"rate limited (429){said_part}"
                 elif asked > s.llm_retry_max:
-                    cause = (f"rate limited (429; the server asked to wait {asked:g} s, longer than "
-                             f"PAPERS_LLM_RETRY_MAX={s.llm_retry_max:g} s, so shorter waits were tried){said_part}")
+                    cause = (
+                        f"rate limited (429; the server asked to wait {asked:g} s, longer than "
+                        f"PAPERS_LLM_RETRY_MAX={s.llm_retry_max:g} s, so shorter waits were tried){said_part}"
+                    )
                 else:
                     cause = f"rate limited (429; the server asked to wait {asked:g} s){said_part}"
             elif status == 503:
@@ -919,8 +1044,7 @@ class ChatLLM:
             cause = "malformed response (the answer could not be read as an OpenAI-style result)"
         return self._scrub(cause)
 
-    def _overflow_cause(self, exc: BaseException, said: str, messages: list[dict],
-                        max_tokens: int | None) -> str:
+    def _overflow_cause(self, exc: BaseException, said: str, messages: list[dict], max_tokens: int | None) -> str:
         """A request the server refused as longer than its context window, in words."""
         prompt, reply = estimate_prompt_tokens(messages), int(max_tokens or self.settings.llm_max_tokens)
         window, source = self.context_window()  # the window this request was built for
@@ -935,32 +1059,50 @@ class ChatLLM:
         else:
             told = ""
             fix = "set PAPERS_LLM_CONTEXT_TOKENS to the server's real context window"
-        return (f"the request does not fit the model's context window ({where}: {said}). The prompt is about "
-                f"{prompt} tokens (estimated{counted}) plus up to {reply} for the reply; the window in use is "
-                f"{window} tokens, from {source}{told}. To fix: {fix}; fewer abstracts "
-                f"(PAPERS_ANSWER_PAPERS) or a smaller PAPERS_LLM_MAX_TOKENS also shrink the request")
+        return (
+            f"the request does not fit the model's context window ({where}: {said}). The prompt is about "
+            f"{prompt} tokens (estimated{counted}) plus up to {reply} for the reply; the window in use is "
+            f"{window} tokens, from {source}{told}. To fix: {fix}; fewer abstracts "
+            f"(PAPERS_ANSWER_PAPERS) or a smaller PAPERS_LLM_MAX_TOKENS also shrink the request"
+        )
 
     def _empty_stream_cause(self, messages: list[dict], max_tokens: int | None) -> tuple[str, bool]:
         """(cause, overflow) for a 200 stream without a single event."""
         prompt, reply = estimate_prompt_tokens(messages), int(max_tokens or self.settings.llm_max_tokens)
         window, source = self.context_window()
-        why = (f"A llama.cpp server sends an empty stream when the prompt (about {prompt} tokens, estimated) plus "
-               f"the reply (up to {reply} tokens) exceeds its context window; the window in use is {window} tokens, "
-               f"from {source}")
+        why = (
+            f"A llama.cpp server sends an empty stream when the prompt (about {prompt} tokens, estimated) plus "
+            f"the reply (up to {reply} tokens) exceeds its context window; the window in use is {window} tokens, "
+            f"from {source}"
+        )
         if prompt + reply > window:
             if source.startswith("setting"):
-                fix = ("set PAPERS_LLM_CONTEXT_TOKENS to the server's real window; fewer abstracts "
-                       "(PAPERS_ANSWER_PAPERS) or a smaller PAPERS_LLM_MAX_TOKENS also shrink the request")
+                fix = (
+                    "set PAPERS_LLM_CONTEXT_TOKENS to the server's real window; fewer abstracts "
+                    "(PAPERS_ANSWER_PAPERS) or a smaller PAPERS_LLM_MAX_TOKENS also shrink the request"
+                )
             else:  # the server's own window: a larger setting cannot help
-                fix = ("send less: fewer abstracts (PAPERS_ANSWER_PAPERS) or a smaller PAPERS_LLM_MAX_TOKENS "
-                       f"(PAPERS_LLM_CONTEXT_TOKENS cannot raise the server's {window})")
-            return (f"the request does not fit the model's context window: the stream carried no events. {why}, and "
-                    f"{prompt} + {reply} = {prompt + reply} is over it. To fix: {fix}"), True
-        return (f"the stream carried no events (no OpenAI-style SSE data); if the server's context window is smaller than {window} tokens, set "
-                f"PAPERS_LLM_CONTEXT_TOKENS to it. {why}; the estimate fits that window"), False
+                fix = (
+                    "send less: fewer abstracts (PAPERS_ANSWER_PAPERS) or a smaller PAPERS_LLM_MAX_TOKENS "
+                    f"(PAPERS_LLM_CONTEXT_TOKENS cannot raise the server's {window})"
+                )
+            return (
+                f"the request does not fit the model's context window: the stream carried no events. {why}, and "
+                f"{prompt} + {reply} = {prompt + reply} is over it. To fix: {fix}"
+            ), True
+        return (
+            f"the stream carried no events (no OpenAI-style SSE data); if the server's context window is smaller "
+            f"than {window} tokens, set PAPERS_LLM_CONTEXT_TOKENS to it. {why}; the estimate fits that window"
+        ), False
 
-    def _error(self, exc: BaseException, attempts: int, seconds: float, prefix: str = "",
-               request: tuple[list[dict], int | None] | None = None) -> LLMError:
+    def _error(
+        self,
+        exc: BaseException,
+        attempts: int,
+        seconds: float,
+        prefix: str = "",
+        request: tuple[list[dict], int | None] | None = None,
+    ) -> LLMError:
         overflow = False
         said = _overflow_text(exc)
         if request is not None and said is not None:
@@ -975,13 +1117,22 @@ class ChatLLM:
         retryable = _is_transient(exc)
         if retryable and attempts > 1:
             s = self.settings
-            cause = (f"gave up after {attempts} attempts in {seconds:.1f} s (PAPERS_LLM_MAX_ATTEMPTS="
-                     f"{s.llm_max_attempts}, PAPERS_LLM_MAX_RETRY_SECONDS={s.llm_max_retry_seconds:g}); "
-                     f"last error: {cause}")
+            cause = (
+                f"gave up after {attempts} attempts in {seconds:.1f} s (PAPERS_LLM_MAX_ATTEMPTS="
+                f"{s.llm_max_attempts}, PAPERS_LLM_MAX_RETRY_SECONDS={s.llm_max_retry_seconds:g}); "
+                f"last error: {cause}"
+            )
         message = f"LLM endpoint {self.base_url} (model {self.model}): {cause}"
         log.info("%s", message)
-        return LLMError(message, status=_status(exc), attempts=attempts, seconds=seconds, retryable=retryable,
-                        overflow=overflow, empty_stream=isinstance(exc, _EmptyStream))
+        return LLMError(
+            message,
+            status=_status(exc),
+            attempts=attempts,
+            seconds=seconds,
+            retryable=retryable,
+            overflow=overflow,
+            empty_stream=isinstance(exc, _EmptyStream),
+        )
 
 
 def _bad_event(exc: ValueError) -> str:

@@ -26,15 +26,16 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
-from typing import Any, Generator, Iterator
+from typing import Any
 
 
 class ReadHold:
     """One read side of a `ReadWriteLock`, taken by `acquire_read`. `release()`
     gives it back; calling it again does nothing, and any thread may call it."""
 
-    def __init__(self, lock: "ReadWriteLock", thread: int):
+    def __init__(self, lock: ReadWriteLock, thread: int):
         self._lock, self._thread = lock, thread
         self._released = False
         self._guard = threading.Lock()
@@ -50,7 +51,7 @@ class ReadHold:
             self._released = True
         self._lock._release_read(self._thread)
 
-    def __enter__(self) -> "ReadHold":
+    def __enter__(self) -> ReadHold:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -80,6 +81,7 @@ class ReadWriteLock:
         """Take the read side; None when it could not within `timeout` seconds (None: wait)."""
         me = threading.get_ident()
         with self._cond:
+
             def may_read() -> bool:
                 if self._writer is not None:
                     return self._writer == me
@@ -157,7 +159,7 @@ class HeldEvents:
     def __init__(self, events: Generator, hold: ReadHold):
         self._events, self._hold = events, hold
 
-    def __iter__(self) -> "HeldEvents":
+    def __iter__(self) -> HeldEvents:
         return self
 
     def __next__(self) -> Any:

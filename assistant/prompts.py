@@ -16,7 +16,6 @@ from pathlib import Path
 from assistant.errors import PromptError
 from assistant.settings import Settings
 
-
 # The placeholders each prompt must use: the code fills exactly these.
 EXPECTED = {
     "answer": {"question", "sources", "abstain_phrase"},
@@ -62,6 +61,8 @@ def render(name: str, settings: Settings | None = None, **values: str) -> list[d
     used = set().union(*(placeholders(t) for t in parts.values()))
     missing, extra = used - set(values), set(values) - used
     if missing or extra:
-        raise PromptError(f"{prompt_path(name, settings)}: placeholders {sorted(used)} do not match the values "
-                          f"given {sorted(values)} (missing {sorted(missing)}, unused {sorted(extra)})")
+        raise PromptError(
+            f"{prompt_path(name, settings)}: placeholders {sorted(used)} do not match the values "
+            f"given {sorted(values)} (missing {sorted(missing)}, unused {sorted(extra)})"
+        )
     return [{"role": role, "content": parts[role].format(**values)} for role in ROLES if role in parts]

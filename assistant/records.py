@@ -12,7 +12,6 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-
 _NON_WORD = re.compile(r"[^\w]+")
 
 
@@ -82,8 +81,9 @@ class Paper:
 
     def cited_as(self) -> str:
         """'Title (Wang et al., 2023)': how answers and tables name a paper."""
-        meta = ", ".join(x for x in (short_authors(self.authors, self.authors_et_al),
-                                     str(self.year) if self.year else "") if x)
+        meta = ", ".join(
+            x for x in (short_authors(self.authors, self.authors_et_al), str(self.year) if self.year else "") if x
+        )
         return self.title + (f" ({meta})" if meta else "")
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,7 +92,7 @@ class Paper:
         return {"id": data.pop("id"), **data}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Paper":
+    def from_dict(cls, data: dict[str, Any]) -> Paper:
         sources = [SourceRef(**s) for s in data.get("sources", [])]
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "sources"}
         return cls(**fields, sources=sources)
@@ -179,11 +179,18 @@ class ChunkMatch:
     bm25_score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.chunk.id, "n": self.chunk.n, "text": self.chunk.text,
-                "start": self.chunk.start, "end": self.chunk.end, "score": round(self.score, 6),
-                "dense_rank": self.dense_rank, "bm25_rank": self.bm25_rank,
-                "dense_score": None if self.dense_score is None else round(self.dense_score, 6),
-                "bm25_score": None if self.bm25_score is None else round(self.bm25_score, 6)}
+        return {
+            "id": self.chunk.id,
+            "n": self.chunk.n,
+            "text": self.chunk.text,
+            "start": self.chunk.start,
+            "end": self.chunk.end,
+            "score": round(self.score, 6),
+            "dense_rank": self.dense_rank,
+            "bm25_rank": self.bm25_rank,
+            "dense_score": None if self.dense_score is None else round(self.dense_score, 6),
+            "bm25_score": None if self.bm25_score is None else round(self.bm25_score, 6),
+        }
 
 
 @dataclass
@@ -213,12 +220,20 @@ class Hit:
         return self.paper.year
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rank": self.rank, "paper_id": self.paper_id, "title": self.title, "authors": self.authors,
-                "year": self.year, "score": round(self.score, 6), "category": self.paper.category,
-                "has_code": self.paper.has_code, "url": self.paper.url,
-                "sources": self.paper.source_files,
-                "sentence_score": None if self.sentence_score is None else round(self.sentence_score, 6),
-                "chunks": [c.to_dict() for c in self.chunks]}
+        return {
+            "rank": self.rank,
+            "paper_id": self.paper_id,
+            "title": self.title,
+            "authors": self.authors,
+            "year": self.year,
+            "score": round(self.score, 6),
+            "category": self.paper.category,
+            "has_code": self.paper.has_code,
+            "url": self.paper.url,
+            "sources": self.paper.source_files,
+            "sentence_score": None if self.sentence_score is None else round(self.sentence_score, 6),
+            "chunks": [c.to_dict() for c in self.chunks],
+        }
 
 
 def author_list(authors: list[str], et_al: bool = False, most: int | None = None) -> str:
@@ -254,9 +269,18 @@ class Source:
 
     def to_dict(self) -> dict[str, Any]:
         p = self.paper
-        return {"n": self.n, "paper_id": p.id, "title": p.title, "authors": p.authors, "year": p.year,
-                "category": p.category, "url": p.url, "sources": p.source_files,
-                "score": round(self.score, 6), "relevance": round(self.relevance, 4)}
+        return {
+            "n": self.n,
+            "paper_id": p.id,
+            "title": p.title,
+            "authors": p.authors,
+            "year": p.year,
+            "category": p.category,
+            "url": p.url,
+            "sources": p.source_files,
+            "score": round(self.score, 6),
+            "relevance": round(self.relevance, 4),
+        }
 
 
 @dataclass
@@ -277,10 +301,20 @@ class Citation:
     sentence: int | None = None  # index of the answer sentence that carries the marker
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "paper_id": self.paper_id, "title": self.title, "authors": self.authors,
-                "year": self.year, "quote": self.quote, "start": self.start, "end": self.end,
-                "source": self.source, "url": self.url, "support": round(self.support, 4),
-                "sentence": self.sentence}
+        return {
+            "n": self.n,
+            "paper_id": self.paper_id,
+            "title": self.title,
+            "authors": self.authors,
+            "year": self.year,
+            "quote": self.quote,
+            "start": self.start,
+            "end": self.end,
+            "source": self.source,
+            "url": self.url,
+            "support": round(self.support, 4),
+            "sentence": self.sentence,
+        }
 
 
 @dataclass
@@ -329,12 +363,21 @@ class Answer:
         return self.backend.startswith("llm:")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"question": self.question, "answer": self.text,
-                "citations": [c.to_dict() for c in self.citations],
-                "sources": [s.to_dict() for s in self.sources], "abstained": self.abstained,
-                "backend": self.backend, "confidence": round(self.confidence, 4), "checks": self.checks.to_dict(),
-                "notices": self.notices, "timings": {k: round(v, 4) for k, v in self.timings.items()},
-                "usage": self.usage, "standalone_question": self.standalone_question,
-                "comparison": self.table.to_dict() if self.table is not None else None,
-                "filter_excluded": self.filter_excluded,
-                "outside_filter": [s.to_dict() for s in self.outside_filter], "fallback": self.fallback}
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "citations": [c.to_dict() for c in self.citations],
+            "sources": [s.to_dict() for s in self.sources],
+            "abstained": self.abstained,
+            "backend": self.backend,
+            "confidence": round(self.confidence, 4),
+            "checks": self.checks.to_dict(),
+            "notices": self.notices,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "usage": self.usage,
+            "standalone_question": self.standalone_question,
+            "comparison": self.table.to_dict() if self.table is not None else None,
+            "filter_excluded": self.filter_excluded,
+            "outside_filter": [s.to_dict() for s in self.outside_filter],
+            "fallback": self.fallback,
+        }

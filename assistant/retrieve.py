@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Collection, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -27,8 +28,12 @@ MAX_IN_FILTER = 1000
 NO_CODE_FLAG = frozenset({daily_papers.NAME, paper_search.NAME, profile.NAME})
 
 # The filtered fields a paper may lack -> what messages say such a paper has.
-LACKING = {"year": "no year", "category": "no category", "author": "no authors listed",
-           "has_code": "no code information"}
+LACKING = {
+    "year": "no year",
+    "category": "no category",
+    "author": "no authors listed",
+    "has_code": "no code information",
+}
 
 
 @dataclass
@@ -48,7 +53,7 @@ class Filters:
     include_unknown: bool = False  # keep papers lacking a filtered field (no year, no category, ...)
 
     @classmethod
-    def coerce(cls, value: "Filters | dict[str, Any] | None") -> "Filters":
+    def coerce(cls, value: Filters | dict[str, Any] | None) -> Filters:
         if value is None:
             return cls()
         if isinstance(value, Filters):
@@ -81,8 +86,11 @@ class Filters:
         """The filtered fields this paper does not match; a field it lacks never matches."""
         lacking = self.lacking(paper)
         out = []
-        if "year" in lacking or (self.year_from is not None and paper.year < self.year_from) \
-                or (self.year_to is not None and paper.year > self.year_to):
+        if (
+            "year" in lacking
+            or (self.year_from is not None and paper.year is not None and paper.year < self.year_from)
+            or (self.year_to is not None and paper.year is not None and paper.year > self.year_to)
+        ):
             out.append("year")
         if self.category:
             wanted = {self.category} if isinstance(self.category, str) else set(self.category)
@@ -137,8 +145,13 @@ class Filters:
     def why_not(self, paper: Paper) -> str:
         """Why the filter leaves `paper` out ("no year", "category LG"), for messages."""
         lacking = self.lacking(paper)
-        value = {"year": f"year {paper.year}", "category": f"category {paper.category}", "author": "other authors",
-                 "source": "another source file", "has_code": "code" if paper.has_code else "no code"}
+        value = {
+            "year": f"year {paper.year}",
+            "category": f"category {paper.category}",
+            "author": "other authors",
+            "source": "another source file",
+            "has_code": "code" if paper.has_code else "no code",
+        }
         return ", ".join(LACKING[name] if name in lacking else value[name] for name in self.failing(paper))
 
 
@@ -152,17 +165,23 @@ class SearchResult:
     filter_excluded: dict[str, int] = field(default_factory=dict)  # see Filters.excluded_for_lack
 
     def to_dict(self) -> dict[str, Any]:
-        return {"query": self.query, "hits": [h.to_dict() for h in self.hits], "notices": self.notices,
-                "filter_excluded": self.filter_excluded,
-                "timings": {k: round(v, 4) for k, v in self.timings.items()}}
+        return {
+            "query": self.query,
+            "hits": [h.to_dict() for h in self.hits],
+            "notices": self.notices,
+            "filter_excluded": self.filter_excluded,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
 
 
 def excluded_lines(filter_excluded: dict[str, int]) -> list[str]:
     """One sentence per filtered field saying how many papers were left out for lacking
     it ("The year filter left out 537 papers with no year"); each front end adds how
     its user includes them."""
-    return [f"The {name.replace('_', '-')} filter left out {n} paper{'s' if n != 1 else ''} with {LACKING[name]}"
-            for name, n in filter_excluded.items()]
+    return [
+        f"The {name.replace('_', '-')} filter left out {n} paper{'s' if n != 1 else ''} with {LACKING[name]}"
+        for name, n in filter_excluded.items()
+    ]
 
 
 def clip_query(text: str, max_chars: int, what: str = "query") -> tuple[str, list[str]]:
@@ -186,8 +205,9 @@ def validate_filters(index: PaperIndex, filters: Filters) -> None:
         if value is not None and not isinstance(value, str):
             raise QueryError(f"filter {name} must be text, not {value!r}")
     if filters.category is not None and not (
-            isinstance(filters.category, str)
-            or (isinstance(filters.category, (list, tuple)) and all(isinstance(c, str) for c in filters.category))):
+        isinstance(filters.category, str)
+        or (isinstance(filters.category, (list, tuple)) and all(isinstance(c, str) for c in filters.category))
+    ):
         raise QueryError(f"filter category must be a name or a list of names, not {filters.category!r}")
     for name in ("has_code", "include_unknown"):
         value = getattr(filters, name)
@@ -200,7 +220,9 @@ def validate_filters(index: PaperIndex, filters: Filters) -> None:
         wanted = [filters.category] if isinstance(filters.category, str) else list(filters.category)
         bad = [c for c in wanted if c.upper() not in {k.upper() for k in known}]
         if bad:
-            raise QueryError(f"unknown category {', '.join(map(repr, bad))}; this index has: {', '.join(known) or 'none'}")
+            raise QueryError(
+                f"unknown category {', '.join(map(repr, bad))}; this index has: {', '.join(known) or 'none'}"
+            )
     if filters.author and not any(filters.author.lower() in a.lower() for p in papers for a in p.authors):
         raise QueryError(f"no indexed paper has an author matching {filters.author!r}")
     if filters.source and not any(filters.source.lower() in s.file.lower() for p in papers for s in p.sources):
@@ -208,12 +230,18 @@ def validate_filters(index: PaperIndex, filters: Filters) -> None:
         raise QueryError(f"no source file matches {filters.source!r}; indexed files: {', '.join(files)}")
 
 
-def search(index: PaperIndex, query: str, k: int | None = None,
-           filters: Filters | dict[str, Any] | None = None, mmr: bool | None = None,
-           exclude: Collection[str] = (), settings: Settings | None = None,
-           query_vector: np.ndarray | None = None,
-           sentence_aggregate: Callable[[np.ndarray], float] | None = None,
-           max_in_filter: int = MAX_IN_FILTER) -> SearchResult:
+def search(
+    index: PaperIndex,
+    query: str,
+    k: int | None = None,
+    filters: Filters | dict[str, Any] | None = None,
+    mmr: bool | None = None,
+    exclude: Collection[str] = (),
+    settings: Settings | None = None,
+    query_vector: np.ndarray | None = None,
+    sentence_aggregate: Callable[[np.ndarray], float] | None = None,
+    max_in_filter: int = MAX_IN_FILTER,
+) -> SearchResult:
     """`exclude`: paper ids searched as if they were not indexed (leave-gold-out
     evaluation and the abstention calibration ask questions of the library
     without the paper that answers them). `settings`: the search-time settings to use
@@ -244,8 +272,13 @@ def search(index: PaperIndex, query: str, k: int | None = None,
     if filters.active or exclude:
         allowed = {p.id for p in index.papers if filters.allows(p) and p.id not in exclude}
         if not allowed:
-            return SearchResult(query, [], notices + ["no indexed paper matches these filters together"], timings,
-                                filter_excluded=excluded)
+            return SearchResult(
+                query,
+                [],
+                notices + ["no indexed paper matches these filters together"],
+                timings,
+                filter_excluded=excluded,
+            )
         mask = np.fromiter((pid in allowed for pid in index.chunk_paper), dtype=np.float32, count=len(index.chunks))
 
     n = s.candidates
@@ -253,13 +286,13 @@ def search(index: PaperIndex, query: str, k: int | None = None,
     if s.dense_weight > 0:
         # Open the stores first (a down server or damaged folder is reported at
         # once), then load the model; all once, outside the timed part.
-        index.vectors, index.bm25, index.embedder
+        _ = (index.vectors, index.bm25, index.embedder)
         t = time.perf_counter()
         vector = index.embedder.embed_query(query) if query_vector is None else query_vector
         timings["embed"] = time.perf_counter() - t
         t = time.perf_counter()
         only, fetch = None, n
-        if allowed is not None and not filters.active:
+        if mask is not None and not filters.active:  # (mask is set exactly when allowed is)
             # Only `exclude`: fetch as many more chunks as the excluded papers hold (a
             # few), rather than sending Chroma the ids of every other paper.
             fetch = min(len(index.chunks), n + int(len(mask) - mask.sum()))
@@ -293,8 +326,9 @@ def search(index: PaperIndex, query: str, k: int | None = None,
     by_paper: dict[str, list[ChunkMatch]] = {}
     for match in sorted(fused.values(), key=lambda m: -m.score):
         by_paper.setdefault(match.chunk.paper_id, []).append(match)
-    hits = [Hit(index.paper_by_id[pid], matches[0].score, matches[: s.chunks_per_hit])
-            for pid, matches in by_paper.items()]
+    hits = [
+        Hit(index.paper_by_id[pid], matches[0].score, matches[: s.chunks_per_hit]) for pid, matches in by_paper.items()
+    ]
     if s.sentence_weight > 0 and dense:
         _fuse_sentences(index, hits, vector, s.sentence_weight, s.rrf_k, sentence_aggregate)
     hits.sort(key=lambda h: -h.score)
@@ -317,8 +351,14 @@ def rrf(rank: int, weight: float, rrf_k: float) -> float:
     return weight / (rrf_k + rank)
 
 
-def _fuse_sentences(index: PaperIndex, hits: list[Hit], vector: np.ndarray, weight: float, rrf_k: float,
-                    aggregate: Callable[[np.ndarray], float] | None = None) -> None:
+def _fuse_sentences(
+    index: PaperIndex,
+    hits: list[Hit],
+    vector: np.ndarray,
+    weight: float,
+    rrf_k: float,
+    aggregate: Callable[[np.ndarray], float] | None = None,
+) -> None:
     """Add a third reciprocal-rank term: the candidates ranked by their best abstract
     sentence's cosine to the query (stored sentence vectors; a paper with none stored
     gets no term). A paper whose one sentence says exactly what was asked rises
@@ -328,7 +368,8 @@ def _fuse_sentences(index: PaperIndex, hits: list[Hit], vector: np.ndarray, weig
         return
     for hit in hits:
         hit.sentence_score = table.best_match(hit.paper.abstract, vector, aggregate)
-    ranked = sorted((h for h in hits if h.sentence_score is not None), key=lambda h: -h.sentence_score)
+    scored = [(score, h) for h in hits if (score := h.sentence_score) is not None]
+    ranked = [h for _, h in sorted(scored, key=lambda pair: -pair[0])]
     for rank, hit in enumerate(ranked, start=1):
         hit.score += rrf(rank, weight, rrf_k)
 

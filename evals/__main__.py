@@ -8,6 +8,5 @@ import sys
 from assistant.cli import main
 from evals.command import register
 
-
 if __name__ == "__main__":
     sys.exit(main(["eval", *sys.argv[1:]], commands={"eval": register}))

@@ -29,10 +29,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from assistant import jsonl
+from assistant.errors import EvalError
 from assistant.ingest.base import clean_text
 from assistant.records import normalize_title, paper_id
 
@@ -42,7 +45,7 @@ TITLE_WORDS = 12  # words of the text used as the title of an untitled document
 MAX_LISTED = 20  # problems of one kind listed one by one in the warnings; the rest are counted
 
 
-class BeirError(ValueError):
+class BeirError(EvalError, ValueError):
     """The dataset cannot be used; the message names the file (and line) and why."""
 
 
@@ -92,38 +95,24 @@ def _require(path: Path, what: str) -> None:
     if not path.is_file():
         folder = path.parent
         found = ", ".join(sorted(p.name for p in folder.iterdir())) if folder.is_dir() else "the folder does not exist"
-        raise BeirError(f"{path}: missing {what} (a BEIR folder needs corpus.jsonl, queries.jsonl and "
-                        f"qrels/<split>.tsv; found: {found or 'nothing'})")
+        raise BeirError(
+            f"{path}: missing {what} (a BEIR folder needs corpus.jsonl, queries.jsonl and "
+            f"qrels/<split>.tsv; found: {found or 'nothing'})"
+        )
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(1-based line number, text) of each non-blank line, decoding UTF-8 line by line
-    so that a bad byte is reported with its line."""
-    try:
-        with path.open("rb") as fh:
-            for number, raw in enumerate(fh, start=1):
-                try:
-                    text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-                except UnicodeDecodeError as exc:
-                    raise BeirError(f"{path}:{number}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-                if text.strip():
-                    yield number, text
-    except OSError as exc:
-        raise BeirError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return jsonl.lines(path, BeirError)
 
 
 def _json_objects(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
-    for number, line in _lines(path):
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BeirError(f"{path}:{number}: invalid JSON: {exc.msg} (column {exc.colno})") from None
-        if not isinstance(obj, dict):
-            raise BeirError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
+    for number, obj in jsonl.objects(path, BeirError):
         missing = [k for k in required if k not in obj or obj[k] is None]
         if missing:
-            raise BeirError(f"{path}:{number}: missing field {', '.join(repr(m) for m in missing)} "
-                            f"(found: {', '.join(sorted(obj)) or 'nothing'})")
+            raise BeirError(
+                f"{path}:{number}: missing field {', '.join(repr(m) for m in missing)} "
+                f"(found: {', '.join(sorted(obj)) or 'nothing'})"
+            )
         for key in ("_id", "title", "text"):
             if key in obj and obj[key] is not None and not isinstance(obj[key], (str, int)):
                 raise BeirError(f"{path}:{number}: field {key!r} must be a string, got {type(obj[key]).__name__}")
@@ -159,8 +148,10 @@ def _read_corpus(path: Path, warnings: list[str]) -> dict[str, dict]:
         obj["title"] = str(obj.get("title") or "")
         obj["text"] = str(obj["text"])
         if doc_id in corpus:
-            dupes.add(f"{path}:{number}: document id {doc_id!r} already given on line {first_line[doc_id]}; "
-                      f"this one is skipped")
+            dupes.add(
+                f"{path}:{number}: document id {doc_id!r} already given on line {first_line[doc_id]}; "
+                f"this one is skipped"
+            )
             continue
         if not obj["title"].strip() and not obj["text"].strip():
             empty.add(f"{path}:{number}: document {doc_id!r} has neither title nor text; skipped")
@@ -203,8 +194,10 @@ def _read_qrels(path: Path, corpus: dict, queries: dict, warnings: list[str]) ->
         if len(parts) != 3:
             parts = line.split()  # space-separated files exist in the wild
         if len(parts) != 3:
-            raise BeirError(f"{path}:{number}: expected 3 tab-separated columns (query-id, corpus-id, score), "
-                            f"got {len(parts)}: {line.strip()[:80]!r}")
+            raise BeirError(
+                f"{path}:{number}: expected 3 tab-separated columns (query-id, corpus-id, score), "
+                f"got {len(parts)}: {line.strip()[:80]!r}"
+            )
         qid, doc_id, score_text = parts
         try:
             score = int(float(score_text))
@@ -243,14 +236,17 @@ def _claims(path: Path) -> Iterator[tuple[int, dict]]:
         yield number, obj
 
 
-def _qrels_from_claims(path: Path, split: str, corpus: dict, queries: dict,
-                       warnings: list[str]) -> dict[str, dict[str, int]]:
+def _qrels_from_claims(
+    path: Path, split: str, corpus: dict, queries: dict, warnings: list[str]
+) -> dict[str, dict[str, int]]:
     """Judgements of `split` from a SciFact-style claims.jsonl (``id``, ``split``,
     ``cited_ids``: the abstracts cited by the claim's source, which is what BEIR's qrels
     hold), for a folder that ships claims but not ``qrels/<split>.tsv``."""
     if split not in CLAIM_SPLITS:
-        raise BeirError(f"{path}: no qrels/{split}.tsv, and claims.jsonl gives only the splits "
-                        f"{', '.join(CLAIM_SPLITS)} (SciFact's dev claims are BEIR's test split)")
+        raise BeirError(
+            f"{path}: no qrels/{split}.tsv, and claims.jsonl gives only the splits "
+            f"{', '.join(CLAIM_SPLITS)} (SciFact's dev claims are BEIR's test split)"
+        )
     wanted = CLAIM_SPLITS[split]
     qrels: dict[str, dict[str, int]] = {}
     unknown = _Problems(warnings, "claims naming unknown queries or documents (skipped)")
@@ -267,8 +263,10 @@ def _qrels_from_claims(path: Path, split: str, corpus: dict, queries: dict,
             qrels.setdefault(qid, {})[str(doc_id)] = 1
     unknown.close()
     if not qrels:
-        raise BeirError(f"{path}: no judgements for split {split!r} (claims.jsonl has splits: "
-                        f"{', '.join(sorted(seen)) or 'none'}; 'test' reads its 'dev' claims)")
+        raise BeirError(
+            f"{path}: no judgements for split {split!r} (claims.jsonl has splits: "
+            f"{', '.join(sorted(seen)) or 'none'}; 'test' reads its 'dev' claims)"
+        )
     warnings.append(f"qrels of split {split!r} read from {path.name} (cited_ids of its {wanted!r} claims)")
     return qrels
 
@@ -285,8 +283,10 @@ def _title_collisions(corpus: dict[str, dict], warnings: list[str]) -> None:
     for pid, docs in by_id.items():
         if len(docs) > 1:
             shown = ", ".join(repr(d) for d in docs[:5]) + (f" and {len(docs) - 5} more" if len(docs) > 5 else "")
-            merges.add(f"documents {shown} share the title {doc_title(corpus[docs[0]])!r}: they become one paper "
-                       f"({pid}) when ingested, keeping the longest text")
+            merges.add(
+                f"documents {shown} share the title {doc_title(corpus[docs[0]])!r}: they become one paper "
+                f"({pid}) when ingested, keeping the longest text"
+            )
     merges.close()
 
 
@@ -303,8 +303,10 @@ def load_beir(folder: Path, split: str = "test") -> BeirDataset:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise BeirError(f"{folder}: not a folder (expected a BEIR dataset folder with corpus.jsonl, "
-                        f"queries.jsonl and qrels/{split}.tsv)")
+        raise BeirError(
+            f"{folder}: not a folder (expected a BEIR dataset folder with corpus.jsonl, "
+            f"queries.jsonl and qrels/{split}.tsv)"
+        )
     corpus_path, queries_path = folder / "corpus.jsonl", folder / "queries.jsonl"
     qrels_path = folder / "qrels" / f"{split}.tsv"
     _require(corpus_path, "corpus file")
@@ -312,9 +314,10 @@ def load_beir(folder: Path, split: str = "test") -> BeirDataset:
     claims_path = folder / "claims.jsonl"
     if not qrels_path.is_file() and not claims_path.is_file():
         splits = sorted(p.stem for p in (folder / "qrels").glob("*.tsv")) if (folder / "qrels").is_dir() else []
-        raise BeirError(f"{qrels_path}: missing qrels for split {split!r}"
-                        + (f" (available splits: {', '.join(splits)})" if splits else
-                           " (no qrels/*.tsv in the folder)"))
+        raise BeirError(
+            f"{qrels_path}: missing qrels for split {split!r}"
+            + (f" (available splits: {', '.join(splits)})" if splits else " (no qrels/*.tsv in the folder)")
+        )
     warnings: list[str] = []
     corpus = _read_corpus(corpus_path, warnings)
     queries = _read_queries(queries_path, warnings)
@@ -326,9 +329,15 @@ def load_beir(folder: Path, split: str = "test") -> BeirDataset:
     rationales = _rationales(claims_path, split, qrels) if claims_path.is_file() else {}
     for message in warnings:
         log.warning("%s", message)
-    return BeirDataset(name=folder.resolve().name, corpus=corpus,
-                       queries={qid: queries[qid] for qid in qrels}, qrels=qrels, split=split, warnings=warnings,
-                       rationales=rationales)
+    return BeirDataset(
+        name=folder.resolve().name,
+        corpus=corpus,
+        queries={qid: queries[qid] for qid in qrels},
+        qrels=qrels,
+        split=split,
+        warnings=warnings,
+        rationales=rationales,
+    )
 
 
 def _rationales(path: Path, split: str, qrels: dict[str, dict[str, int]]) -> dict[str, list[str]]:
@@ -342,8 +351,12 @@ def _rationales(path: Path, split: str, qrels: dict[str, dict[str, int]]) -> dic
         if claim["split"] != wanted or qid not in qrels:
             continue
         try:
-            sentences = [str(s) for ev in claim.get("evidence") or []
-                         if qrels[qid].get(str(ev["doc_id"]), 0) > 0 for s in ev["sentences"]]
+            sentences = [
+                str(s)
+                for ev in claim.get("evidence") or []
+                if qrels[qid].get(str(ev["doc_id"]), 0) > 0
+                for s in ev["sentences"]
+            ]
         except (KeyError, TypeError) as exc:
             raise BeirError(f"{path}:{number}: evidence must be a list of {{doc_id, sentences}} ({exc})") from None
         if sentences:

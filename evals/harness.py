@@ -35,11 +35,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from importlib.resources import files
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any
 
+from assistant import jsonl
 from assistant.errors import EvalError
 from evals import metrics as M
 
@@ -57,15 +59,28 @@ RUNS_DIR = Path("evals") / "runs"
 CHECKOUT = Path(__file__).resolve().parent.parent
 ANSWER_TYPES = ("lookup", "factual", "unanswerable")
 # Aggregates compared between runs: (key, higher is better).
-HEADLINE = [("retrieval.hit@1", True), ("retrieval.hit@5", True), ("retrieval.hit@10", True),
-            ("retrieval.mrr", True), ("retrieval.ndcg@10", True), ("retrieval.recall@10", True),
-            ("answers.citation_precision", True), ("answers.citation_recall", True),
-            ("answers.faithfulness", True), ("answers.rationale_hit", True), ("abstention.abstention_recall", True),
-            ("leave_gold_out.abstention_recall", True),
-            ("abstention.abstention_precision", True), ("abstention.false_abstention", False),
-            ("comparison.coverage", True), ("comparison.citation_precision", True),
-            ("faithfulness_judge", True), ("answer_origin.model_written.share", True),
-            ("latency.search.p95", False), ("latency.answer.p95", False)]
+HEADLINE = [
+    ("retrieval.hit@1", True),
+    ("retrieval.hit@5", True),
+    ("retrieval.hit@10", True),
+    ("retrieval.mrr", True),
+    ("retrieval.ndcg@10", True),
+    ("retrieval.recall@10", True),
+    ("answers.citation_precision", True),
+    ("answers.citation_recall", True),
+    ("answers.faithfulness", True),
+    ("answers.rationale_hit", True),
+    ("abstention.abstention_recall", True),
+    ("leave_gold_out.abstention_recall", True),
+    ("abstention.abstention_precision", True),
+    ("abstention.false_abstention", False),
+    ("comparison.coverage", True),
+    ("comparison.citation_precision", True),
+    ("faithfulness_judge", True),
+    ("answer_origin.model_written.share", True),
+    ("latency.search.p95", False),
+    ("latency.answer.p95", False),
+]
 REGRESSION = 0.02  # an absolute drop (or, for latency, a relative rise of 25%) that is flagged
 
 
@@ -87,21 +102,22 @@ class Item:
 
 def load_golden(path: Path = GOLDEN, split: str | None = "test") -> list[Item]:
     items = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise EvalError(f"{path}: cannot read the dataset ({exc.strerror or exc})") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for number, row in jsonl.objects(path, EvalError):
         try:
-            row = json.loads(line)
-            item = Item(row["id"], row["type"], row["question"], {pid: 1.0 for pid in row["gold_paper_ids"]},
-                        list(row.get("gold_sentences") or []), list(row.get("methods") or []),
-                        row.get("split", "test"))
+            item = Item(
+                row["id"],
+                row["type"],
+                row["question"],
+                {pid: 1.0 for pid in row["gold_paper_ids"]},
+                list(row.get("gold_sentences") or []),
+                list(row.get("methods") or []),
+                row.get("split", "test"),
+            )
         except (ValueError, KeyError, TypeError) as exc:
-            raise EvalError(f"{path}:{number}: not a dataset item ({type(exc).__name__}: {exc}); "
-                            f"see evals/datasets/README.md for the fields") from None
+            raise EvalError(
+                f"{path}:{number}: not a dataset item ({type(exc).__name__}: {exc}); "
+                f"see evals/datasets/README.md for the fields"
+            ) from None
         if split in (None, "all") or item.split == split:
             items.append(item)
     if not items:
@@ -117,13 +133,24 @@ def load_beir_items(folder: Path, split: str = "test") -> tuple[list[Item], Path
     records = to_jsonl_records(ds, Path(os.environ.get("TMPDIR", "/tmp")) / f"beir-{ds.name}-{os.getpid()}.jsonl")
     # A query judged only "not relevant" (score 0) has no gold paper: it is no lookup to score.
     golds = {qid: gold_paper_ids(ds, qid) for qid in ds.qrels}
-    items = [Item(qid, "lookup", ds.queries[qid], {pid: float(rel) for pid, rel in gold.items()},
-                  rationales=ds.rationales.get(qid, []), abstention_scored=not ds.rationales or qid in ds.rationales)
-             for qid, gold in golds.items() if gold]
+    items = [
+        Item(
+            qid,
+            "lookup",
+            ds.queries[qid],
+            {pid: float(rel) for pid, rel in gold.items()},
+            rationales=ds.rationales.get(qid, []),
+            abstention_scored=not ds.rationales or qid in ds.rationales,
+        )
+        for qid, gold in golds.items()
+        if gold
+    ]
     notes = [f"BEIR {ds.name}: {len(ds.corpus)} docs, {len(items)} queries with relevant documents"]
     if ds.rationales:
-        notes.append(f"{sum(1 for i in items if i.rationales)} queries with rationale sentences (claims.jsonl): "
-                     f"rationale hit and abstention are scored on these")
+        notes.append(
+            f"{sum(1 for i in items if i.rationales)} queries with rationale sentences (claims.jsonl): "
+            f"rationale hit and abstention are scored on these"
+        )
     if len(items) < len(golds):
         notes.append(f"{len(golds) - len(items)} judged queries skipped: no judgement above 0")
     return items, records, notes
@@ -242,8 +269,11 @@ def _backend_fields(obj) -> dict[str, Any]:
     fallback = getattr(obj, "fallback", None) if not isinstance(obj, dict) else obj.get("fallback")
     backend = backend or "extractive"
     written = getattr(obj, "model_written", None) if not isinstance(obj, dict) else None  # Answer.model_written
-    return {"backend": backend, "model_written": bool(backend.startswith("llm:") if written is None else written),
-            "fallback": fallback}
+    return {
+        "backend": backend,
+        "model_written": bool(backend.startswith("llm:") if written is None else written),
+        "fallback": fallback,
+    }
 
 
 def evaluate_item(pa, item: Item, k: int, judge: Judge | None = None, leave_gold_out: bool = True) -> dict[str, Any]:
@@ -325,13 +355,18 @@ def aggregate(rows: list[dict], price_in: float | None = None, price_out: float 
     retrieval_keys = sorted({k[2:] for r in rows for k in r if k.startswith("r_")})
     keys = [f"r_{k}" for k in retrieval_keys] + ["citation_precision", "citation_recall", "faithfulness", "abstained"]
     counts = Counter(r["type"] for r in rows)
-    by_type = {t: {"n": len(rows) if t == "all" else counts[t], **{k.removeprefix("r_"): v for k, v in m.items()}}
-               for t, m in M.group_means(sorted(rows, key=lambda r: r["type"]), "type", keys).items()}
+    by_type = {
+        t: {"n": len(rows) if t == "all" else counts[t], **{k.removeprefix("r_"): v for k, v in m.items()}}
+        for t, m in M.group_means(sorted(rows, key=lambda r: r["type"]), "type", keys).items()
+    }
     answered = [r for r in rows if "abstained" in r and r.get("abstention_scored", True)]
     abstention = M.abstention_metrics([(r["type"] != "unanswerable", r["abstained"]) for r in answered])
     left = [r for r in rows if "lgo_abstained" in r]
-    leave_gold_out = {"n": len(left), "abstention_recall": M.mean([float(r["lgo_abstained"]) for r in left]),
-                      "false_abstention": abstention["false_abstention"]}
+    leave_gold_out = {
+        "n": len(left),
+        "abstention_recall": M.mean([float(r["lgo_abstained"]) for r in left]),
+        "false_abstention": abstention["false_abstention"],
+    }
     comparisons = [r for r in rows if r["type"] == "comparison"]
     usage = usage_summary(rows, price_in, price_out)
     stages: dict[str, list[float]] = {}
@@ -343,9 +378,11 @@ def aggregate(rows: list[dict], price_in: float | None = None, price_out: float 
             stages.setdefault(f"answer.{name}", []).append(value)
     return {
         "retrieval": {k: by_type["all"][k] for k in retrieval_keys},
-        "answers": {**{k: by_type["all"][k] for k in ("citation_precision", "citation_recall", "faithfulness")},
-                    "rationale_hit": M.mean([r.get("rationale_hit") for r in rows]),
-                    "n_rationales": sum(1 for r in rows if r.get("rationale_hit") is not None)},
+        "answers": {
+            **{k: by_type["all"][k] for k in ("citation_precision", "citation_recall", "faithfulness")},
+            "rationale_hit": M.mean([r.get("rationale_hit") for r in rows]),
+            "n_rationales": sum(1 for r in rows if r.get("rationale_hit") is not None),
+        },
         "faithfulness_judge": M.mean([r.get("faithfulness_judge") for r in rows]),
         **judge_summary(rows),
         "abstention": abstention,
@@ -353,9 +390,11 @@ def aggregate(rows: list[dict], price_in: float | None = None, price_out: float 
         "leave_gold_out": {**leave_gold_out, "origin": origin_counts(rows, "lgo_")},
         "comparison_origin": origin_counts(comparisons),
         "errors": error_summary(rows),
-        "comparison": {"n": len(comparisons),
-                       "coverage": M.mean([r.get("t_coverage") for r in comparisons]),
-                       "citation_precision": M.mean([r.get("t_citation_precision") for r in comparisons])},
+        "comparison": {
+            "n": len(comparisons),
+            "coverage": M.mean([r.get("t_coverage") for r in comparisons]),
+            "citation_precision": M.mean([r.get("t_citation_precision") for r in comparisons]),
+        },
         "by_type": by_type,
         "latency": {name: M.percentiles(values) for name, values in sorted(stages.items())},
         "usage": usage,
@@ -391,9 +430,12 @@ def origin_summary(rows: list[dict]) -> dict[str, Any]:
         group = [r for r in rows if _origin(r) == origin]
         scored = [r for r in group if r.get("abstention_scored", True)]
         out[origin] = {
-            "n": len(group), "share": len(group) / len(rows) if rows else None,
-            **{key: M.mean([r.get(key) for r in group]) for key in (
-                "citation_precision", "citation_recall", "faithfulness", "faithfulness_judge", "abstained")},
+            "n": len(group),
+            "share": len(group) / len(rows) if rows else None,
+            **{
+                key: M.mean([r.get(key) for r in group])
+                for key in ("citation_precision", "citation_recall", "faithfulness", "faithfulness_judge", "abstained")
+            },
             "abstention": M.abstention_metrics([(r["type"] != "unanswerable", r["abstained"]) for r in scored]),
         }
     out["fallback"]["reasons"] = origin_counts(rows)["fallback_reasons"]
@@ -418,8 +460,12 @@ def judge_summary(rows: list[dict]) -> dict[str, Any]:
 
 def error_summary(rows: list[dict]) -> dict[str, Any]:
     failed = [r for r in rows if r.get("error")]
-    return {"n": len(failed), "by_type": dict(Counter(r.get("error_type") for r in failed)),
-            "by_stage": dict(Counter(r.get("error_stage") for r in failed)), "items": [r["id"] for r in failed]}
+    return {
+        "n": len(failed),
+        "by_type": dict(Counter(r.get("error_type") for r in failed)),
+        "by_stage": dict(Counter(r.get("error_stage") for r in failed)),
+        "items": [r["id"] for r in failed],
+    }
 
 
 def usage_summary(rows: list[dict], price_in: float | None = None, price_out: float | None = None) -> dict[str, Any]:
@@ -430,15 +476,18 @@ def usage_summary(rows: list[dict], price_in: float | None = None, price_out: fl
     usage: dict[str, Any] = {
         "prompt_tokens": sum((r.get("usage") or {}).get("prompt_tokens", 0) or 0 for r in rows),
         "completion_tokens": sum((r.get("usage") or {}).get("completion_tokens", 0) or 0 for r in rows),
-        "calls": len(calls), "failed_calls": sum(1 for c in calls if not c.get("ok", True)),
+        "calls": len(calls),
+        "failed_calls": sum(1 for c in calls if not c.get("ok", True)),
         "attempts": sum(c.get("attempts", 0) or 0 for c in calls),
         "failed_attempts": sum(c.get("failed_attempts", 0) or 0 for c in calls),
         "estimated": any(c.get("estimated") for c in calls),
-        "model_seconds": round(sum(c.get("seconds", 0) or 0 for c in calls), 2)}
+        "model_seconds": round(sum(c.get("seconds", 0) or 0 for c in calls), 2),
+    }
     steps: dict[str, dict[str, int]] = {}
     for c in calls:
-        step = steps.setdefault(str(c.get("step")), {"calls": 0, "failed": 0, "prompt_tokens": 0,
-                                                     "completion_tokens": 0})
+        step = steps.setdefault(
+            str(c.get("step")), {"calls": 0, "failed": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        )
         step["calls"] += 1
         step["failed"] += 0 if c.get("ok", True) else 1
         step["prompt_tokens"] += c.get("prompt_tokens", 0) or 0
@@ -446,8 +495,9 @@ def usage_summary(rows: list[dict], price_in: float | None = None, price_out: fl
     usage["by_step"] = dict(sorted(steps.items()))
     if price_in is not None and price_out is not None:
         usage["prices"] = {"in": price_in, "out": price_out}
-        usage["estimated_cost"] = round(usage["prompt_tokens"] / 1e6 * price_in
-                                        + usage["completion_tokens"] / 1e6 * price_out, 4)
+        usage["estimated_cost"] = round(
+            usage["prompt_tokens"] / 1e6 * price_in + usage["completion_tokens"] / 1e6 * price_out, 4
+        )
     return usage
 
 
@@ -463,8 +513,10 @@ def estimate_line(first_seconds: float, n_items: int, calls: int) -> str:
     """The rough length of a run, from its first item: 'about 12 min for 40 items
     (first item: 18 s, 7 model calls)'."""
     first = f"{first_seconds:.1f} s" if first_seconds < 10 else f"{first_seconds:.0f} s"
-    return (f"about {_duration_words(first_seconds * n_items)} for {n_items} items "
-            f"(first item: {first}, {calls} model call{'' if calls == 1 else 's'})")
+    return (
+        f"about {_duration_words(first_seconds * n_items)} for {n_items} items "
+        f"(first item: {first}, {calls} model call{'' if calls == 1 else 's'})"
+    )
 
 
 def git_commit() -> str | None:
@@ -474,16 +526,29 @@ def git_commit() -> str | None:
         return None
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=CHECKOUT, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=CHECKOUT, capture_output=True, text=True,
-                               timeout=10).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=CHECKOUT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
 
 
-def run(pa, items: list[Item], out_dir: Path, name: str, dataset: str, split: str, k: int = 10,
-        progress: bool = True, plots: bool = True, price_in: float | None = None,
-        price_out: float | None = None, notes: Iterable[str] = (), leave_gold_out: bool = True) -> Path:
+def run(
+    pa,
+    items: list[Item],
+    out_dir: Path,
+    name: str,
+    dataset: str,
+    split: str,
+    k: int = 10,
+    progress: bool = True,
+    plots: bool = True,
+    price_in: float | None = None,
+    price_out: float | None = None,
+    notes: Iterable[str] = (),
+    leave_gold_out: bool = True,
+) -> Path:
     """Evaluate `items` with `pa`; write the run folder and return its path.
     `leave_gold_out`: ask every answerable item again without its gold papers (it should abstain)."""
     from tqdm import tqdm
@@ -501,13 +566,21 @@ def run(pa, items: list[Item], out_dir: Path, name: str, dataset: str, split: st
         t = time.perf_counter()
         rows.append(evaluate_item(pa, item, k, judge, leave_gold_out))
         if i == 0 and progress and pa.llm is not None and len(items) > 1:
-            tqdm.write(estimate_line(time.perf_counter() - t, len(items), rows[0]["usage"].get("n_calls", 0)),
-                       file=sys.stderr)
+            tqdm.write(
+                estimate_line(time.perf_counter() - t, len(items), rows[0]["usage"].get("n_calls", 0)), file=sys.stderr
+            )
     report = {
-        "name": name, "dataset": dataset, "split": split, "started": started,
-        "seconds": round(time.perf_counter() - t0, 2), "git_commit": git_commit(),
-        "backend": pa.backend_info(), "settings": json.loads(pa.settings.model_dump_json(exclude={"openai_api_key"})),
-        "notes": list(notes), "summary": aggregate(rows, price_in, price_out), "items": rows,
+        "name": name,
+        "dataset": dataset,
+        "split": split,
+        "started": started,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "git_commit": git_commit(),
+        "backend": pa.backend_info(),
+        "settings": json.loads(pa.settings.model_dump_json(exclude={"openai_api_key"})),
+        "notes": list(notes),
+        "summary": aggregate(rows, price_in, price_out),
+        "items": rows,
     }
     folder = out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
     folder.mkdir(parents=True, exist_ok=False)
@@ -533,31 +606,62 @@ def _fmt(value: Any) -> str:
 
 def summary_markdown(report: dict) -> str:
     s = report["summary"]
-    lines = [f"# Evaluation run {report['name']}", "",
-             f"- dataset: {report['dataset']} (split {report['split']}), {len(report['items'])} items, "
-             f"{report['seconds']} s", f"- commit: {report['git_commit']}", f"- {_written_by_line(report)}",
-             *(f"- {n}" for n in report.get("notes", [])), *_error_lines(report), "", "## Retrieval", "",
-             "| type | n | hit@1 | hit@5 | hit@10 | recall@10 | MRR | nDCG@10 |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# Evaluation run {report['name']}",
+        "",
+        f"- dataset: {report['dataset']} (split {report['split']}), {len(report['items'])} items, "
+        f"{report['seconds']} s",
+        f"- commit: {report['git_commit']}",
+        f"- {_written_by_line(report)}",
+        *(f"- {n}" for n in report.get("notes", [])),
+        *_error_lines(report),
+        "",
+        "## Retrieval",
+        "",
+        "| type | n | hit@1 | hit@5 | hit@10 | recall@10 | MRR | nDCG@10 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for t, v in s["by_type"].items():
         if v.get("hit@1") is not None:
-            lines.append(f"| {t} | {v['n']} | " + " | ".join(_fmt(v.get(k)) for k in (
-                "hit@1", "hit@5", "hit@10", "recall@10", "mrr", "ndcg@10")) + " |")
-    lines += ["", "## Answers", "", "| type | citation precision | citation recall | faithfulness | abstained |",
-              "|---|---:|---:|---:|---:|"]
+            lines.append(
+                f"| {t} | {v['n']} | "
+                + " | ".join(_fmt(v.get(k)) for k in ("hit@1", "hit@5", "hit@10", "recall@10", "mrr", "ndcg@10"))
+                + " |"
+            )
+    lines += [
+        "",
+        "## Answers",
+        "",
+        "| type | citation precision | citation recall | faithfulness | abstained |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for t, v in s["by_type"].items():
         if v.get("abstained") is not None:
-            lines.append(f"| {t} | {_fmt(v['citation_precision'])} | {_fmt(v['citation_recall'])} | "
-                         f"{_fmt(v['faithfulness'])} | {_fmt(v['abstained'])} |")
+            lines.append(
+                f"| {t} | {_fmt(v['citation_precision'])} | {_fmt(v['citation_recall'])} | "
+                f"{_fmt(v['faithfulness'])} | {_fmt(v['abstained'])} |"
+            )
     a = s["abstention"]
-    lines += ["", f"Abstention: recall {_fmt(a.get('abstention_recall'))}, precision "
-                  f"{_fmt(a.get('abstention_precision'))}, false abstention {_fmt(a.get('false_abstention'))} "
-                  f"({a.get('n_answerable')} answerable, {a.get('n_unanswerable')} unanswerable).",
-              *_leave_gold_out_lines(s), _judge_line(s), *_origin_lines(report),
-              "", "## Comparisons", "",
-              f"{s['comparison']['n']} tables: coverage (cells filled with a citation) "
-              f"{_fmt(s['comparison']['coverage'])}, cited papers that are gold "
-              f"{_fmt(s['comparison']['citation_precision'])}.", "", "## Cost", "",
-              "| stage | p50 s | p95 s |", "|---|---:|---:|"]
+    lines += [
+        "",
+        f"Abstention: recall {_fmt(a.get('abstention_recall'))}, precision "
+        f"{_fmt(a.get('abstention_precision'))}, false abstention {_fmt(a.get('false_abstention'))} "
+        f"({a.get('n_answerable')} answerable, {a.get('n_unanswerable')} unanswerable).",
+        *_leave_gold_out_lines(s),
+        _judge_line(s),
+        *_origin_lines(report),
+        "",
+        "## Comparisons",
+        "",
+        f"{s['comparison']['n']} tables: coverage (cells filled with a citation) "
+        f"{_fmt(s['comparison']['coverage'])}, cited papers that are gold "
+        f"{_fmt(s['comparison']['citation_precision'])}.",
+        "",
+        "## Cost",
+        "",
+        "| stage | p50 s | p95 s |",
+        "|---|---:|---:|",
+    ]
     for name, p in s["latency"].items():
         lines.append(f"| {name} | {_fmt(p.get('p50'))} | {_fmt(p.get('p95'))} |")
     u = s["usage"]
@@ -566,14 +670,18 @@ def summary_markdown(report: dict) -> str:
     if misses:
         lines += ["", "## Retrieval misses (gold not in the top 5)", ""]
         lines += [f"- {r['id']} ({r['type']}): {r['question']}" for r in misses[:30]]
-    wrong = [r for r in report["items"] if r.get("abstained") is not None
-             and r["abstained"] != (r["type"] == "unanswerable")]
+    wrong = [
+        r for r in report["items"] if r.get("abstained") is not None and r["abstained"] != (r["type"] == "unanswerable")
+    ]
     if wrong:
         lines += ["", "## Abstention errors", ""]
-        lines += [f"- {r['id']} ({r['type']}, confidence {r['confidence']:.3f}, "
-                  f"{'abstained' if r['abstained'] else 'answered'}"
-                  + (f", {r['backend']}" if r.get("backend", "extractive") != "extractive" else "")
-                  + f"): {r['question']}" for r in wrong[:30]]
+        lines += [
+            f"- {r['id']} ({r['type']}, confidence {r['confidence']:.3f}, "
+            f"{'abstained' if r['abstained'] else 'answered'}"
+            + (f", {r['backend']}" if r.get("backend", "extractive") != "extractive" else "")
+            + f"): {r['question']}"
+            for r in wrong[:30]
+        ]
     lines += _errors_section(report)
     return "\n".join(lines) + "\n"
 
@@ -586,7 +694,7 @@ def _written_by_line(report: dict) -> str:
     """Who wrote the answers: the configured backend alone would say "llm" for a run whose
     answers all fell back."""
     backend = report.get("backend") or {}
-    o = (report["summary"].get("answer_origin") or {})
+    o = report["summary"].get("answer_origin") or {}
     n = o.get("n", 0)
     if backend.get("backend") != "llm":
         extra = "" if not n or o.get("no_model", {}).get("n") == n else " (but some answers name a model: see below)"
@@ -594,9 +702,11 @@ def _written_by_line(report: dict) -> str:
     where = f"{backend.get('model')} at {backend.get('base_url')}"
     if not n:
         return f"LLM configured: {where}; no answer was asked"
-    return (f"LLM configured: {where}; of {n} answers it wrote {_pct(o['model_written']['n'], n)}, "
-            f"{_pct(o['fallback']['n'], n)} fell back to the extractive answer, "
-            f"{_pct(o['no_model']['n'], n)} had no model call (see \"Who wrote the answers\")")
+    return (
+        f"LLM configured: {where}; of {n} answers it wrote {_pct(o['model_written']['n'], n)}, "
+        f"{_pct(o['fallback']['n'], n)} fell back to the extractive answer, "
+        f'{_pct(o["no_model"]["n"], n)} had no model call (see "Who wrote the answers")'
+    )
 
 
 def _error_lines(report: dict) -> list[str]:
@@ -604,19 +714,23 @@ def _error_lines(report: dict) -> list[str]:
     if not e.get("n"):
         return []
     kinds = ", ".join(f"{n} {kind}" for kind, n in e["by_type"].items())
-    return [f"- **{e['n']} item(s) failed** ({kinds}): recorded in their rows, not scored for the failed stage; "
-            f"listed under \"Errors\""]
+    return [
+        f"- **{e['n']} item(s) failed** ({kinds}): recorded in their rows, not scored for the failed stage; "
+        f'listed under "Errors"'
+    ]
 
 
 def _judge_line(s: dict) -> str:
     if not s.get("judge_items"):
         return f"Faithfulness (LLM judge): {_fmt(s.get('faithfulness_judge'))}."
-    line = (f"Faithfulness (LLM judge): {_fmt(s.get('faithfulness_judge'))} over {s['judge_items_scored']} of "
-            f"{s['judge_items']} judged answers; {s['judge_calls']} judge calls, {s['judge_failed']} failed, "
-            f"{s['judge_unparsed']} unparsed replies ({s['judge_unscored']} answer sentences left unscored, "
-            f"not counted as unsupported).")
+    line = (
+        f"Faithfulness (LLM judge): {_fmt(s.get('faithfulness_judge'))} over {s['judge_items_scored']} of "
+        f"{s['judge_items']} judged answers; {s['judge_calls']} judge calls, {s['judge_failed']} failed, "
+        f"{s['judge_unparsed']} unparsed replies ({s['judge_unscored']} answer sentences left unscored, "
+        f"not counted as unsupported)."
+    )
     if s.get("judge_unparsed_example"):
-        line += f" An unparsed reply: \"{s['judge_unparsed_example']}\"."
+        line += f' An unparsed reply: "{s["judge_unparsed_example"]}".'
     if s.get("judge_error_example"):
         line += f" A failure: {s['judge_error_example']}"
     return line
@@ -629,40 +743,56 @@ def _origin_lines(report: dict) -> list[str]:
     if not o.get("n") or (not configured and o["no_model"]["n"] == o["n"]):
         return []
     names = {"model_written": "model-written", "fallback": "fallback (extractive)", "no_model": "no model call"}
-    lines = ["", "## Who wrote the answers", "",
-             "| written by | n | share | citation precision | citation recall | faithfulness | judge | abstained | "
-             "abstention recall | false abstention |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "",
+        "## Who wrote the answers",
+        "",
+        "| written by | n | share | citation precision | citation recall | faithfulness | judge | abstained | "
+        "abstention recall | false abstention |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for origin in M.ORIGINS:
         g = o[origin]
         a = g["abstention"]
-        lines.append(f"| {names[origin]} | {g['n']} | {_fmt(g['share'])} | {_fmt(g['citation_precision'])} | "
-                     f"{_fmt(g['citation_recall'])} | {_fmt(g['faithfulness'])} | {_fmt(g['faithfulness_judge'])} | "
-                     f"{_fmt(g['abstained'])} | {_fmt(a['abstention_recall'])} | {_fmt(a['false_abstention'])} |")
+        lines.append(
+            f"| {names[origin]} | {g['n']} | {_fmt(g['share'])} | {_fmt(g['citation_precision'])} | "
+            f"{_fmt(g['citation_recall'])} | {_fmt(g['faithfulness'])} | {_fmt(g['faithfulness_judge'])} | "
+            f"{_fmt(g['abstained'])} | {_fmt(a['abstention_recall'])} | {_fmt(a['false_abstention'])} |"
+        )
     reasons = o["fallback"].get("reasons") or {}
     if reasons:
         lines += ["", "Fallback reasons (first 60 characters):", ""]
         lines += [f"- {n} × {reason}" for reason, n in reasons.items()]
-    for title, c in (("Leave-gold-out answers", (s.get("leave_gold_out") or {}).get("origin") or {}),
-                     ("Comparison tables", s.get("comparison_origin") or {})):
+    for title, c in (
+        ("Leave-gold-out answers", (s.get("leave_gold_out") or {}).get("origin") or {}),
+        ("Comparison tables", s.get("comparison_origin") or {}),
+    ):
         if c.get("n"):
-            lines += ["", f"{title}: {c['n']}; model-written {_pct(c['model_written'], c['n'])}, fallback "
-                          f"{_pct(c['fallback'], c['n'])}, no model call {_pct(c['no_model'], c['n'])}."]
+            lines += [
+                "",
+                f"{title}: {c['n']}; model-written {_pct(c['model_written'], c['n'])}, fallback "
+                f"{_pct(c['fallback'], c['n'])}, no model call {_pct(c['no_model'], c['n'])}.",
+            ]
     return lines
 
 
 def _usage_line(u: dict) -> str:
     line = f"Tokens: {u['prompt_tokens']} prompt + {u['completion_tokens']} completion"
     if u.get("calls"):
-        line += (f" in {u['calls']} model calls ({u['failed_calls']} failed for good, "
-                 f"{u['failed_attempts']} failed attempts in all; {u['model_seconds']} s in the model)")
+        line += (
+            f" in {u['calls']} model calls ({u['failed_calls']} failed for good, "
+            f"{u['failed_attempts']} failed attempts in all; {u['model_seconds']} s in the model)"
+        )
         if u.get("estimated"):
             line += "; some counts are tiktoken estimates (the server reported none)"
         steps = ", ".join(f"{name} {v['calls']}" for name, v in (u.get("by_step") or {}).items())
         if steps:
             line += f"; calls per step: {steps}"
     if "estimated_cost" in u:
-        line += (f"; estimated cost {u['estimated_cost']} at {u['prices']['in']} / {u['prices']['out']} "
-                 f"per million prompt / completion tokens")
+        line += (
+            f"; estimated cost {u['estimated_cost']} at {u['prices']['in']} / {u['prices']['out']} "
+            f"per million prompt / completion tokens"
+        )
     return line + "."
 
 
@@ -671,8 +801,10 @@ def _errors_section(report: dict) -> list[str]:
     if not failed:
         return []
     lines = ["", "## Errors", ""]
-    lines += [f"- {r['id']} ({r['type']}, stage {r.get('error_stage')}, {r.get('error_type')}): {r['error'][:200]}"
-              for r in failed[:30]]
+    lines += [
+        f"- {r['id']} ({r['type']}, stage {r.get('error_stage')}, {r.get('error_type')}): {r['error'][:200]}"
+        for r in failed[:30]
+    ]
     if len(failed) > 30:
         lines.append(f"- ... and {len(failed) - 30} more (see run.json)")
     return lines
@@ -682,13 +814,17 @@ def _leave_gold_out_lines(s: dict) -> list[str]:
     lines = []
     lgo = s.get("leave_gold_out") or {}
     if lgo.get("n"):
-        lines.append(f"Leave-gold-out: each of {lgo['n']} answerable questions asked again without its gold "
-                     f"papers abstains {_fmt(lgo['abstention_recall'])} of the time (abstention recall); "
-                     f"false abstention on them as asked {_fmt(lgo['false_abstention'])}.")
+        lines.append(
+            f"Leave-gold-out: each of {lgo['n']} answerable questions asked again without its gold "
+            f"papers abstains {_fmt(lgo['abstention_recall'])} of the time (abstention recall); "
+            f"false abstention on them as asked {_fmt(lgo['false_abstention'])}."
+        )
     a = s.get("answers") or {}
     if a.get("n_rationales"):
-        lines.append(f"Rationale hit: the answer quotes a gold rationale sentence for {_fmt(a['rationale_hit'])} "
-                     f"of {a['n_rationales']} questions with rationales.")
+        lines.append(
+            f"Rationale hit: the answer quotes a gold rationale sentence for {_fmt(a['rationale_hit'])} "
+            f"of {a['n_rationales']} questions with rationales."
+        )
     return lines
 
 
@@ -769,13 +905,18 @@ def compare_runs(a: dict, b: dict) -> tuple[list[dict], list[str]]:
 
 
 def compare_markdown(a: dict, b: dict, rows: list[dict], regressions: list[str]) -> str:
-    lines = [f"A: {a['name']} ({a['dataset']} {a['split']}, {a.get('git_commit')})",
-             f"B: {b['name']} ({b['dataset']} {b['split']}, {b.get('git_commit')})", "",
-             "| metric | A | B | delta | |", "|---|---:|---:|---:|---|"]
+    lines = [
+        f"A: {a['name']} ({a['dataset']} {a['split']}, {a.get('git_commit')})",
+        f"B: {b['name']} ({b['dataset']} {b['split']}, {b.get('git_commit')})",
+        "",
+        "| metric | A | B | delta | |",
+        "|---|---:|---:|---:|---|",
+    ]
     for r in rows:
         delta = "n/a" if r["delta"] is None else f"{r['delta']:+.3f}"
-        lines.append(f"| {r['metric']} | {_fmt(r['a'])} | {_fmt(r['b'])} | {delta} | "
-                     f"{'REGRESSION' if r['regression'] else ''} |")
+        lines.append(
+            f"| {r['metric']} | {_fmt(r['a'])} | {_fmt(r['b'])} | {delta} | {'REGRESSION' if r['regression'] else ''} |"
+        )
     if a["dataset"] != b["dataset"] or a["split"] != b["split"]:
         lines += ["", "note: the runs used different datasets or splits; deltas are not comparable."]
     lines += ["", f"{len(regressions)} regression(s)" + (": " + ", ".join(regressions) if regressions else ".")]

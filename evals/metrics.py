@@ -26,13 +26,12 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
-from assistant.answer.text import content_terms, overlap
 # Cell texts the comparison table writes when an abstract says nothing for that row.
 from assistant.answer.compare import NO_MENTION as NO_MENTION_PREFIX
 from assistant.answer.compare import NOT_STATED
+from assistant.answer.text import content_terms, overlap
 
 Gold = Collection[str] | Mapping[str, float]
-
 
 
 # --- retrieval ----------------------------------------------------------------------------------
@@ -206,8 +205,7 @@ def _field(citation: Any, name: str) -> Any:
     return getattr(citation, name, None)
 
 
-def citation_precision(citations: list[dict], gold_ids: Collection[str],
-                       gold_sentences: list[str]) -> float | None:
+def citation_precision(citations: list[dict], gold_ids: Collection[str], gold_sentences: list[str]) -> float | None:
     """Share of citations that are correct.
 
     ``citations``: dicts (``Citation.to_dict()``) or `Citation` objects, read for
@@ -219,8 +217,11 @@ def citation_precision(citations: list[dict], gold_ids: Collection[str],
     if not citations:
         return None
     gold = set(gold_ids)
-    correct = sum(1 for c in citations
-                  if _field(c, "paper_id") in gold or sentence_match(_field(c, "quote") or "", gold_sentences))
+    correct = sum(
+        1
+        for c in citations
+        if _field(c, "paper_id") in gold or sentence_match(_field(c, "quote") or "", gold_sentences)
+    )
     return correct / len(citations)
 
 
@@ -269,9 +270,11 @@ def abstention_metrics(pairs: Iterable[tuple[bool, bool]]) -> dict[str, Any]:
     }
 
 
-def faithfulness(pairs: Iterable[tuple[str, list[str]]],
-                 scorer: Callable[[str, str], float] = lexical_support,
-                 threshold: float = 0.5) -> float | None:
+def faithfulness(
+    pairs: Iterable[tuple[str, list[str]]],
+    scorer: Callable[[str, str], float] = lexical_support,
+    threshold: float = 0.5,
+) -> float | None:
     """Share of answer sentences supported by what they cite.
 
     ``pairs``: ``(answer sentence, quotes it cites)``. A sentence is supported when
@@ -331,8 +334,9 @@ def parse_verdict(reply: str, prompt: str | None = None) -> bool | None:
     return verdict
 
 
-def judged_faithfulness(pairs: Iterable[tuple[str, list[str]]],
-                        verdict: Callable[[str, str], bool | None]) -> dict[str, Any]:
+def judged_faithfulness(
+    pairs: Iterable[tuple[str, list[str]]], verdict: Callable[[str, str], bool | None]
+) -> dict[str, Any]:
     """Faithfulness by a judge that may not give a verdict (a model whose call failed, or
     whose reply `parse_verdict` could not read).
 
@@ -364,8 +368,13 @@ def judged_faithfulness(pairs: Iterable[tuple[str, list[str]]],
             else:
                 unsupported += 1
     scored = supported + unsupported
-    return {"score": supported / scored if scored else None, "sentences": scored + unscored,
-            "supported": supported, "unsupported": unsupported, "unscored": unscored}
+    return {
+        "score": supported / scored if scored else None,
+        "sentences": scored + unscored,
+        "supported": supported,
+        "unsupported": unsupported,
+        "unscored": unscored,
+    }
 
 
 # --- who wrote an answer ------------------------------------------------------------------------

@@ -28,8 +28,16 @@ GRID = {
 }
 
 
-SEARCH_SETTINGS = ("dense_weight", "bm25_weight", "rrf_k", "candidates", "sentence_weight", "chunks_per_hit",
-                   "mmr", "mmr_lambda")
+SEARCH_SETTINGS = (
+    "dense_weight",
+    "bm25_weight",
+    "rrf_k",
+    "candidates",
+    "sentence_weight",
+    "chunks_per_hit",
+    "mmr",
+    "mmr_lambda",
+)
 
 
 def grid_axis(text: str) -> tuple[str, list]:
@@ -38,8 +46,10 @@ def grid_axis(text: str) -> tuple[str, list]:
 
     name, _, values = text.partition("=")
     if name not in SEARCH_SETTINGS or not values:
-        raise argparse.ArgumentTypeError(f"expected SETTING=V1,V2,... with SETTING one of {', '.join(SEARCH_SETTINGS)} "
-                                         f"(settings read at search time; the index is not rebuilt), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected SETTING=V1,V2,... with SETTING one of {', '.join(SEARCH_SETTINGS)} "
+            f"(settings read at search time; the index is not rebuilt), got {text!r}"
+        )
     try:
         return name, [getattr(Settings(**{name: v}), name) for v in values.split(",")]
     except ValueError as exc:
@@ -49,19 +59,32 @@ def grid_axis(text: str) -> tuple[str, list]:
 def score(pa, items, overrides: dict) -> dict:
     """Mean retrieval metrics of `items` with these settings (the index is reused)."""
     variant = pa.settings.model_copy(update=overrides)
-    rows = [M.retrieval_metrics([h.paper_id for h in pa.search(i.question, k=10, settings=variant).hits], i.gold)
-            for i in items if i.gold]
+    rows = [
+        M.retrieval_metrics([h.paper_id for h in pa.search(i.question, k=10, settings=variant).hits], i.gold)
+        for i in items
+        if i.gold
+    ]
     return {key: M.mean([r[key] for r in rows]) for key in rows[0]}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.tune", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--index-dir", type=Path,
-                        help="index folder (default: PAPERS_INDEX_DIR, else indexes in the per-user data folder)")
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.tune", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--index-dir",
+        type=Path,
+        help="index folder (default: PAPERS_INDEX_DIR, else indexes in the per-user data folder)",
+    )
     parser.add_argument("--report-test", action="store_true", help="also print the chosen setting on test")
-    parser.add_argument("--grid", type=grid_axis, action="append", default=[], metavar="SETTING=V1,V2",
-                        help="values to try for one setting (replaces that axis of the default grid, or adds one)")
+    parser.add_argument(
+        "--grid",
+        type=grid_axis,
+        action="append",
+        default=[],
+        metavar="SETTING=V1,V2",
+        help="values to try for one setting (replaces that axis of the default grid, or adds one)",
+    )
     args = parser.parse_args(argv)
     grid = {**GRID, **dict(args.grid)}
 
@@ -81,8 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     print("|" + "---|" * (len(names) + 5))
     for overrides, m in results[:12] + [(current, score(pa, dev, current))]:
         mark = " (current)" if overrides == current else ""
-        print("| " + " | ".join(str(overrides[n]) for n in names) + " | "
-              + " | ".join(f"{m[k]:.3f}" for k in ("hit@1", "hit@5", "hit@10", "mrr", "ndcg@10")) + f" |{mark}")
+        print(
+            "| "
+            + " | ".join(str(overrides[n]) for n in names)
+            + " | "
+            + " | ".join(f"{m[k]:.3f}" for k in ("hit@1", "hit@5", "hit@10", "mrr", "ndcg@10"))
+            + f" |{mark}"
+        )
     best = results[0][0]
     print(f"\nbest on dev: {best}")
     if args.report_test:

@@ -203,14 +203,20 @@ def test_add_files_keeps_only_the_files_that_yield_papers(pa, tmp_path, sample_r
     assert not result.papers and update.total == 7 and _kept(pa) == kept
 
 
-def test_add_files_removes_its_copies_when_the_ingest_fails(pa, tmp_path, sample_rows, write_jsonl, monkeypatch):
-    def broken(*args, **kwargs):
+def test_add_files_removes_its_copies_when_the_ingest_fails(pa, tmp_path, sample_rows, write_jsonl, fake_embedder):
+    from fake_embedder import Scripted
+
+    from assistant.api import PaperAssistant
+
+    def broken() -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(pa.index, "update", broken)
+    # The same library opened with an embedder that fails at its first batch of new chunks.
+    failing = PaperAssistant(pa.settings, llm=False, embedder=Scripted(fake_embedder, 1, broken))
     with pytest.raises(OSError, match="disk full"):
-        pa.add_files([write_jsonl(tmp_path / "new.jsonl", sample_rows[5:7])])
-    assert _kept(pa) == [] and len(pa.papers) == 5
+        failing.add_files([write_jsonl(tmp_path / "new.jsonl", sample_rows[5:7])])
+    assert _kept(failing) == [] and len(failing.papers) == 5
+    assert len(PaperAssistant(pa.settings, llm=False, embedder=fake_embedder).papers) == 5  # on disk too
 
 
 def test_a_streaming_answer_holds_the_read_side_until_it_is_consumed_closed_or_dropped(pa, sample_rows):

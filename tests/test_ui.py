@@ -186,8 +186,7 @@ def test_ingest_report_lists_files_and_problems():
     assert "2 new paper(s)" in out and "<b>7 papers</b>" in out
 
 
-def test_upload_and_chat_handlers_wait_for_each_other(tmp_path, make_assistant, sample_rows, write_jsonl,
-                                                     monkeypatch):
+def test_upload_and_chat_handlers_wait_for_each_other(tmp_path, make_assistant, sample_rows, write_jsonl):
     """The handlers rely on the library's lock: an upload that may not wait says the assistant is
     busy; a question asked while an upload waits says why it waits, then runs after it."""
     from assistant.ui import handlers
@@ -205,8 +204,7 @@ def test_upload_and_chat_handlers_wait_for_each_other(tmp_path, make_assistant, 
             return items
 
     stream = pa.ask(question, stream=True)  # a question being answered holds the index
-    monkeypatch.setattr(handlers, "WRITE_WAIT_SECONDS", 0)
-    report, *_ = ui.ingest([str(write_jsonl(tmp_path / "up" / "a.jsonl", [sample_rows[5]]))], progress=Progress())
+    report, *_ = handlers.PaperUI(pa, write_wait=0).ingest([str(write_jsonl(tmp_path / "up" / "a.jsonl", [sample_rows[5]]))], progress=Progress())
     assert "busy answering" in report and not pa.uploads_dir.exists()
 
     uploaded = threading.Event()
@@ -230,8 +228,7 @@ def test_upload_and_chat_handlers_wait_for_each_other(tmp_path, make_assistant, 
     # A refused file next to a good one: reported, and only the good one kept.
     empty = tmp_path / "up" / "empty.jsonl"
     empty.write_text("", encoding="utf-8")
-    monkeypatch.setattr(handlers, "WRITE_WAIT_SECONDS", 60)
-    report, *_ = ui.ingest([str(write_jsonl(tmp_path / "up" / "b.jsonl", [sample_rows[6]])), str(empty)],
+    report, *_ = handlers.PaperUI(pa, write_wait=60).ingest([str(write_jsonl(tmp_path / "up" / "b.jsonl", [sample_rows[6]])), str(empty)],
                            progress=Progress())
     assert "1 new paper(s)" in report and "empty.jsonl**: not ingested: empty file" in report
     assert sorted(p.name for p in pa.uploads_dir.rglob("*.jsonl")) == ["a.jsonl", "b.jsonl"]

@@ -36,8 +36,7 @@ if TYPE_CHECKING:
 # fitted on leave-gold-out pairs of the golden dev split and SciFact train, each dataset
 # weighted equally, L2 1.0 (`python -m evals.experiments.abstention_signals fit`; the other
 # signals did not carry over from one dataset to the other: docs/evaluation.md).
-WEIGHTS: dict[str, float] = {"intercept": -3.9185, "confidence": 4.0642, "chunk_cosine": 2.0994,
-                             "chunk_gap": 4.9175}
+WEIGHTS: dict[str, float] = {"intercept": -3.9185, "confidence": 4.0642, "chunk_cosine": 2.0994, "chunk_gap": 4.9175}
 # The library's thresholds: these quantiles of its pseudo-questions' scores when their
 # source paper is left out, one per question form (a lookup, "Which paper ...?", scores
 # differently from a claim or a "what" question, so each form is calibrated on pseudo-
@@ -60,9 +59,18 @@ def _pairs(tokens: Sequence[str]) -> set[tuple[str, str]]:
     return set(pairwise(tokens))
 
 
-def features(question: str, terms: frozenset[str], sources: Sequence[Source], hits: Sequence[Hit],
-             sentences: Sequence[Any], sentence_match: float, confidence: float, counts: Counter[str],
-             n_papers: int, dense: Sequence[float]) -> dict[str, float]:
+def features(
+    question: str,
+    terms: frozenset[str],
+    sources: Sequence[Source],
+    hits: Sequence[Hit],
+    sentences: Sequence[Any],
+    sentence_match: float,
+    confidence: float,
+    counts: Counter[str],
+    n_papers: int,
+    dense: Sequence[float],
+) -> dict[str, float]:
     """The signals (each about 0-1, none depending on the library's size) for the
     best of the top three papers: meaning (`sentence_match`, `chunk_cosine`), shared
     vocabulary (`coverage`, IDF-weighted `idf_coverage`, the same within one sentence,
@@ -92,8 +100,13 @@ def features(question: str, terms: frozenset[str], sources: Sequence[Source], hi
         for x in sentences:
             if x.source in top:
                 sent_cover = max(sent_cover, sum(idf[t] for t in terms & content_terms(x.text)) / total)
-    f.update(coverage=cover, idf_coverage=idf_cover, sentence_idf_coverage=sent_cover, rarest_missing=miss,
-             phrase_coverage=phrase)
+    f.update(
+        coverage=cover,
+        idf_coverage=idf_cover,
+        sentence_idf_coverage=sent_cover,
+        rarest_missing=miss,
+        phrase_coverage=phrase,
+    )
     # `dense`: the best chunk cosine of the best paper and of the next (none: no competitor,
     # e.g. a library of one paper, so no sign that the best paper stands out).
     f["chunk_cosine"] = dense[0] if dense else 0.0
@@ -110,8 +123,18 @@ def score(f: dict[str, float], weights: dict[str, float] | None = None) -> float
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
-FEATURES = ["confidence", "sentence_match", "coverage", "idf_coverage", "sentence_idf_coverage", "rarest_missing",
-            "phrase_coverage", "chunk_cosine", "chunk_gap", "sentence_gap"]
+FEATURES = [
+    "confidence",
+    "sentence_match",
+    "coverage",
+    "idf_coverage",
+    "sentence_idf_coverage",
+    "rarest_missing",
+    "phrase_coverage",
+    "chunk_cosine",
+    "chunk_gap",
+    "sentence_gap",
+]
 
 _PREFIX = re.compile(r"^[^:]{1,40}:\s+")  # "ADAHESSIAN: " - a name would make the question too easy
 
@@ -141,7 +164,7 @@ def pseudo_questions(papers: Sequence[Any], n: int) -> list[tuple[str, str]]:
             sents = [s for s in sentences(paper.abstract) if len(s.split()) >= 6]
             if not sents:
                 continue
-            later = sents[len(sents) // 2:]
+            later = sents[len(sents) // 2 :]
             claim = next((s for s in later if is_finding(s)), later[-1])
             out.append((" ".join(claim.split()[:30]), paper.id))
     return out
@@ -190,8 +213,12 @@ class Calibration:
         """The stored calibration, or None when it is not one this version wrote."""
         try:
             cal = cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-            ok = (all(isinstance(cal.thresholds.get(f), (int, float)) for f in ("lookup", "other"))
-                  and isinstance(cal.papers, int) and isinstance(cal.key, dict) and isinstance(cal.sample, list))
+            ok = (
+                all(isinstance(cal.thresholds.get(f), (int, float)) for f in ("lookup", "other"))
+                and isinstance(cal.papers, int)
+                and isinstance(cal.key, dict)
+                and isinstance(cal.sample, list)
+            )
         except (TypeError, KeyError, AttributeError):
             return None
         return cal if ok else None
@@ -208,12 +235,16 @@ class Calibration:
     def describe(self) -> str:
         t = self.thresholds
         if not any(self.calibrated.values()):
-            return (f"threshold {t['other']:.3f} (the default: the library had too few papers to calibrate "
-                    f"on, {self.papers})")
-        return (f"thresholds {t['lookup']:.3f} for \"which paper ...\" lookups and {t['other']:.3f} for other "
-                f"questions, calibrated on {self.questions} pseudo-questions made from {self.papers} papers' "
-                f"titles and findings (answerability with their paper: median {self.answerable['p50']:.2f}; "
-                f"without it: median {self.left_out['p50']:.2f})")
+            return (
+                f"threshold {t['other']:.3f} (the default: the library had too few papers to calibrate "
+                f"on, {self.papers})"
+            )
+        return (
+            f'thresholds {t["lookup"]:.3f} for "which paper ..." lookups and {t["other"]:.3f} for other '
+            f"questions, calibrated on {self.questions} pseudo-questions made from {self.papers} papers' "
+            f"titles and findings (answerability with their paper: median {self.answerable['p50']:.2f}; "
+            f"without it: median {self.left_out['p50']:.2f})"
+        )
 
 
 def _quantiles(values: Sequence[float]) -> dict[str, float]:
@@ -223,9 +254,13 @@ def _quantiles(values: Sequence[float]) -> dict[str, float]:
     return {"p10": round(v[int(0.1 * (len(v) - 1))], 4), "p50": round(v[int(0.5 * (len(v) - 1))], 4)}
 
 
-def calibrate(papers: Sequence[Any], answerability: Callable[[str, frozenset[str]], float | None],
-              key: dict[str, Any], n: int = PSEUDO_QUESTIONS,
-              progress: Callable[[int, int], None] | None = None) -> Calibration:
+def calibrate(
+    papers: Sequence[Any],
+    answerability: Callable[[str, frozenset[str]], float | None],
+    key: dict[str, Any],
+    n: int = PSEUDO_QUESTIONS,
+    progress: Callable[[int, int], None] | None = None,
+) -> Calibration:
     """Score the library's pseudo-questions with and without their source paper.
     `answerability(question, exclude)`: the engine's score for `question` asked of the
     library without the papers `exclude` (None when it abstains whatever the score,
@@ -246,14 +281,22 @@ def calibrate(papers: Sequence[Any], answerability: Callable[[str, frozenset[str
         if progress:
             progress(i + 1, len(questions))
     chosen = {f: choose_threshold(v, QUANTILES[f]) for f, v in by_form.items()}
-    return Calibration({f: round(t if t is not None else DEFAULT_THRESHOLD, 4) for f, t in chosen.items()},
-                       {f: t is not None for f, t in chosen.items()}, len(papers), len(questions),
-                       _quantiles(kept), _quantiles(left), key, round(time.perf_counter() - t0, 2),
-                       sorted({pid for _, pid in questions}))
+    return Calibration(
+        {f: round(t if t is not None else DEFAULT_THRESHOLD, 4) for f, t in chosen.items()},
+        {f: t is not None for f, t in chosen.items()},
+        len(papers),
+        len(questions),
+        _quantiles(kept),
+        _quantiles(left),
+        key,
+        round(time.perf_counter() - t0, 2),
+        sorted({pid for _, pid in questions}),
+    )
 
 
-def missing_words(question: str, paper: Any, counts: Counter[str], n_papers: int, k: int = 3,
-                  terms: frozenset[str] | None = None) -> list[str]:
+def missing_words(
+    question: str, paper: Any, counts: Counter[str], n_papers: int, k: int = 3, terms: frozenset[str] | None = None
+) -> list[str]:
     """The question's words (as the user wrote them) that `paper` never uses, rarest in
     the library first: what an abstention names as the reason the best match falls short.
     `terms`: only these content terms count (a follow-up's, without "the second one")."""

@@ -47,16 +47,24 @@ ABSTAIN_PHRASE = "INSUFFICIENT_EVIDENCE"
 # Tokens of chat templates (Llama 2, ChatML, Gemma, Llama 3, Mistral, Phi) and of our prompt files.
 TEMPLATE_TOKEN = re.compile(
     r"\[/?INST\]|<</?SYS>>|</?s>|<\|[a-z_]+(?:\|>)?|<(?:start|end)_of_turn>|<bos>|<eos>|<pad>"
-    r"|^\s*#{2,}\s*(?:system|user|assistant)\b|<\|?(?:system|user|assistant)\|?>", re.IGNORECASE | re.MULTILINE)
-_TRAILING_END = re.compile(r"(?:\s*(?:<end_of_turn>|</s>|<eos>|<\|im_end\|>|<\|eot_id\|>|<\|end\|>|"
-                           r"<\|endoftext\|>))+\s*$", re.IGNORECASE)
+    r"|^\s*#{2,}\s*(?:system|user|assistant)\b|<\|?(?:system|user|assistant)\|?>",
+    re.IGNORECASE | re.MULTILINE,
+)
+_TRAILING_END = re.compile(
+    r"(?:\s*(?:<end_of_turn>|</s>|<eos>|<\|im_end\|>|<\|eot_id\|>|<\|end\|>|"
+    r"<\|endoftext\|>))+\s*$",
+    re.IGNORECASE,
+)
 # A source block or a heading of the answer/quotes prompt, as a model repeats it.
-_ECHO_MARK = re.compile(r"</?\s*source\b|^\s*(?:Question|Sources|Title|Abstract|Authors|Quotes)\s*:",
-                        re.IGNORECASE | re.MULTILINE)
+_ECHO_MARK = re.compile(
+    r"</?\s*source\b|^\s*(?:Question|Sources|Title|Abstract|Authors|Quotes)\s*:", re.IGNORECASE | re.MULTILINE
+)
 ECHO_LINE_CHARS = 40  # a prompt line this long, found in a reply, is an echo (not a coincidence)
 CONDENSED_MAX_CHARS = 400
-_CONDENSE_ECHO = re.compile(r"\b(?:follow-up message|standalone question|conversation so far)\b|^\s*(?:user|assistant)\s*:",
-                            re.IGNORECASE | re.MULTILINE)
+_CONDENSE_ECHO = re.compile(
+    r"\b(?:follow-up message|standalone question|conversation so far)\b|^\s*(?:user|assistant)\s*:",
+    re.IGNORECASE | re.MULTILINE,
+)
 # Markdown links and images, autolinks and HTML tags: an answer from abstracts has none, and in the
 # UI they would render (an image fetches its URL when shown).
 MARKUP = re.compile(r"!?\[[^\]]*\]\([^)]*\)|<(?:https?:|/?[a-z][a-z0-9]*\b[^>]*>)", re.IGNORECASE)
@@ -123,8 +131,7 @@ class Verdict:
     notices: list[str] = field(default_factory=list)
 
 
-def answer(raw: str, used: list[Source], vectors, prompt: list[dict] | None = None,
-           cut: str | None = None) -> Verdict:
+def answer(raw: str, used: list[Source], vectors, prompt: list[dict] | None = None, cut: str | None = None) -> Verdict:
     """Check a model's answer (see the module docstring). `used`: the sources the
     prompt numbered; `vectors`: the engine's SentenceVectors for the support check;
     `cut`: why the reply is incomplete (token limit, stream without a finish reason)
@@ -152,13 +159,17 @@ def answer(raw: str, used: list[Source], vectors, prompt: list[dict] | None = No
         notices.append(f"The model's reply was cut off ({cut}); it is shown up to its last complete sentence.")
     text, per_sentence, checks = cites.check(text, used)
     if checks.removed_markers:
-        return Verdict(False, reason=f"the model cited sources that do not exist ({', '.join(checks.removed_markers)}; "
-                                     f"the sources were {', '.join(f'[{s.n}]' for s in used)})")
+        return Verdict(
+            False,
+            reason=f"the model cited sources that do not exist ({', '.join(checks.removed_markers)}; "
+            f"the sources were {', '.join(f'[{s.n}]' for s in used)})",
+        )
     if checks.uncited_sentences:
         n, total = len(checks.uncited_sentences), len(per_sentence)
         first = next(i for i, marks in enumerate(per_sentence) if not marks) + 1
-        return Verdict(False, reason=f"{n} of the model's {total} sentences cite no source (the first: sentence "
-                                     f"{first})")
+        return Verdict(
+            False, reason=f"{n} of the model's {total} sentences cite no source (the first: sentence {first})"
+        )
     if not any(per_sentence):
         return Verdict(False, reason="the model's reply has no sentence to show")
     citations = cites.support(vectors, text, used, per_sentence, checks)
@@ -168,12 +179,18 @@ def answer(raw: str, used: list[Source], vectors, prompt: list[dict] | None = No
             best[c.sentence] = max(best.get(c.sentence, 0.0), c.support)
     weak = [i for i, marks in enumerate(per_sentence) if marks and best.get(i, 0.0) < cites.WEAK_SUPPORT]
     if weak:
-        return Verdict(False, reason=f"{len(weak)} of the model's {len(per_sentence)} sentences are not supported by "
-                                     f"the sources they cite (the first: sentence {weak[0] + 1}, support "
-                                     f"{best.get(weak[0], 0.0):.2f} < {cites.WEAK_SUPPORT})")
+        return Verdict(
+            False,
+            reason=f"{len(weak)} of the model's {len(per_sentence)} sentences are not supported by "
+            f"the sources they cite (the first: sentence {weak[0] + 1}, support "
+            f"{best.get(weak[0], 0.0):.2f} < {cites.WEAK_SUPPORT})",
+        )
     if checks.weak_citations:
-        notices.append("Weakly supported citation(s), beside a stronger one in the same sentence: "
-                       + ", ".join(f"[{n}]" for n in checks.weak_citations) + ".")
+        notices.append(
+            "Weakly supported citation(s), beside a stronger one in the same sentence: "
+            + ", ".join(f"[{n}]" for n in checks.weak_citations)
+            + "."
+        )
     return Verdict(True, text, citations=citations, checks=checks, notices=notices)
 
 

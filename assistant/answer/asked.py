@@ -20,14 +20,18 @@ from dataclasses import dataclass
 
 from assistant.answer.text import content_terms
 
-_ARTIFACT = (r"(?:papers?|works?|stud(?:y|ies)|articles?|publications?|methods?|approach(?:es)?|techniques?|"
-             r"algorithms?|systems?|frameworks?|architectures?|models?|networks?|datasets?|benchmarks?|"
-             r"pipelines?|suites?|contributions?|releases?)")
+_ARTIFACT = (
+    r"(?:papers?|works?|stud(?:y|ies)|articles?|publications?|methods?|approach(?:es)?|techniques?|"
+    r"algorithms?|systems?|frameworks?|architectures?|models?|networks?|datasets?|benchmarks?|"
+    r"pipelines?|suites?|contributions?|releases?)"
+)
 _LOOKUP = re.compile(
     r"^\s*(?:(?:which|what)\s+(?:[\w-]+\s+){0,3}" + _ARTIFACT + r"\b(?!\s+(?:does|do|did|is|are|was|were)\b)"
     r"|(?:is|are)\s+there\s+(?:any\s+|an?\s+)?(?:papers?|works?|stud(?:y|ies))\b"
     r"|(?:find|list|show(?:\s+me)?|name)\s+(?:\w+\s+){0,2}(?:papers?|works?|stud(?:y|ies))\b"
-    r"|(?:any|a)\s+papers?\b)", re.IGNORECASE)
+    r"|(?:any|a)\s+papers?\b)",
+    re.IGNORECASE,
+)
 
 
 def is_lookup(question: str) -> bool:
@@ -36,34 +40,48 @@ def is_lookup(question: str) -> bool:
 
 
 # Nouns that name a measured quantity: "what X does ..." asks for a number when X ends in one.
-MEASURES = frozenset("""
+MEASURES = frozenset(
+    """
 rate ratio size accuracy error errors fraction percentage percent proportion share number count amount
 score scores speed speedup cost costs time latency throughput memory energy budget epochs epoch steps
 iterations gpus gpu hours days parameters params layers dimension dimensions width depth temperature
 radius threshold margin rank bleu fid ap map auc f1 perplexity ppl psnr ssim miou wer top-1 top-5 flops
-""".split())
+""".split()
+)
 
-_AUX = (r"(?:does|do|did|is|are|was|were|has|have|had|can|could|should|would|will|must|might|"
-        r"achieves?|reach(?:es)?|gets?|gives?|uses?|reports?)")
+_AUX = (
+    r"(?:does|do|did|is|are|was|were|has|have|had|can|could|should|would|will|must|might|"
+    r"achieves?|reach(?:es)?|gets?|gives?|uses?|reports?)"
+)
 # "(On|For|...) what|which <noun phrase> <auxiliary or verb>": the noun phrase is what is asked for.
-_WHAT = re.compile(r"^\s*(?:(?:on|in|for|at|with|from|to|under|by)\s+)?(?:what|which)\s+"
-                   rf"(?P<np>[^?]{{1,80}}?)\s+{_AUX}\b", re.IGNORECASE)
+_WHAT = re.compile(
+    r"^\s*(?:(?:on|in|for|at|with|from|to|under|by)\s+)?(?:what|which)\s+"
+    rf"(?P<np>[^?]{{1,80}}?)\s+{_AUX}\b",
+    re.IGNORECASE,
+)
 # "What is/are the <quantity> of|for|in <subject>": the quantity is the noun phrase before the subject
 # ("What is the masking ratio of MAE?"); "the number of <things> of <subject>" keeps what is counted.
-_WHAT_IS = re.compile(r"^\s*(?:(?:on|in|for|at|with|from|to|under|by)\s+)?(?:what|which)\s+(?:is|are|was|were)\s+"
-                      r"(?:the\s+|an?\s+)?(?P<np>[^?]{1,80})", re.IGNORECASE)
+_WHAT_IS = re.compile(
+    r"^\s*(?:(?:on|in|for|at|with|from|to|under|by)\s+)?(?:what|which)\s+(?:is|are|was|were)\s+"
+    r"(?:the\s+|an?\s+)?(?P<np>[^?]{1,80})",
+    re.IGNORECASE,
+)
 _SUBJECT = re.compile(r"\s+(?:of|for|in|on|at|with|by|from|when|that|which|used|reported|achieved)\s+", re.IGNORECASE)
 _COUNTING = frozenset("number amount count percentage percent fraction proportion share".split())
 # "how many/much <noun phrase>? <auxiliary>": a quantity whatever the noun ("By how much does X improve").
-_HOW = re.compile(rf"(?:^|,|;|\band\b)\s*(?:(?:by|for|to|in|on)\s+)?how\s+(?:many|much)\b"
-                  rf"(?:\s+(?!{_AUX}\b)(?P<np>[^?,]{{1,60}}?))?(?=\s+{_AUX}\b|[?,]|$)", re.IGNORECASE)
+_HOW = re.compile(
+    rf"(?:^|,|;|\band\b)\s*(?:(?:by|for|to|in|on)\s+)?how\s+(?:many|much)\b"
+    rf"(?:\s+(?!{_AUX}\b)(?P<np>[^?,]{{1,60}}?))?(?=\s+{_AUX}\b|[?,]|$)",
+    re.IGNORECASE,
+)
 
 # A number that is a value, not part of a name: 75%, 8, 1.5x, 199; not ResNet-50, top-1, WMT'14, A100.
 _NUMBER = re.compile(r"(?<![\w'’\-.])(?:\d+(?:[.,]\d+)*|\.\d+)(?:\s?(?:%|x|×))?(?![\w\-]*[A-Za-z]{2})")
 _NUMBER_WORDS = re.compile(
     r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
     r"hundred|hundreds|thousand|thousands|million|millions|billion|billions|twice|half|double|triple|dozens?)\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -88,10 +106,11 @@ def asked_quantities(question: str) -> list[Focus]:
     if is_lookup(question):  # "Which paper limits how much ..." asks for a paper
         return []
     found: list[Focus] = []
-    for m in _HOW.finditer(question):
-        phrase = (m.group("np") or "").strip()
-        found.append(Focus(phrase, content_terms(phrase) if phrase else frozenset(),
-                           count="many" in m.group(0).lower()))
+    for how in _HOW.finditer(question):
+        phrase = (how.group("np") or "").strip()
+        found.append(
+            Focus(phrase, content_terms(phrase) if phrase else frozenset(), count="many" in how.group(0).lower())
+        )
     m = _WHAT.match(question)
     if m and _measures(m.group("np")):
         phrase = m.group("np").strip()

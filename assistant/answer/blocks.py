@@ -15,8 +15,9 @@ def neutralise(text: str) -> str:
     return re.sub(r"</?\s*source", lambda m: html.escape(m.group(0)), text, flags=re.IGNORECASE)
 
 
-def source_block(src: Source, abstract: str | None = None, quoted: list[str] | None = None,
-                 method: str | None = None) -> str:
+def source_block(
+    src: Source, abstract: str | None = None, quoted: list[str] | None = None, method: str | None = None
+) -> str:
     """A source as the prompts show it: between <source n="k"> tags (with method="..." when
     a comparison names the method it stands for), any such tag inside neutralised; its
     abstract (or `abstract`), or only `quoted` sentences from it."""

@@ -37,8 +37,9 @@ paper itself: its title. Quantity detection and abstention read the same words."
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from assistant.answer.asked import is_lookup
 from assistant.answer.text import MARKER, content_terms, marker_numbers, markers
@@ -49,27 +50,45 @@ if TYPE_CHECKING:
     from assistant.llm import ChatLLM, Ledger
     from assistant.settings import Settings
 
-ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,
-            "fifth": 5, "5th": 5, "last": -1, "latter": -1, "former": 1}
+ORDINALS = {
+    "first": 1,
+    "1st": 1,
+    "second": 2,
+    "2nd": 2,
+    "third": 3,
+    "3rd": 3,
+    "fourth": 4,
+    "4th": 4,
+    "fifth": 5,
+    "5th": 5,
+    "last": -1,
+    "latter": -1,
+    "former": 1,
+}
 _ORD = "|".join(ORDINALS)
 _NOUN = r"(?:one|ones|paper|method|approach|work|source|result|option|model|study|article)"
 # "the second one", "the latter", "second paper", "paper 2", "[2]" - but not "second order".
 _ORDINAL = re.compile(
     r"\bthe\s+(" + _ORD + r")\b(?!-)(?!\s+(?!" + _NOUN + r"\b)[a-z]+\s+" + _NOUN + r"\b)"
     r"|\b(" + _ORD + r")\s+" + _NOUN + r"\b"
-    r"|\b(?:paper|source|number|no\.?)\s*#?\s*(\d)\b|" + MARKER, re.IGNORECASE)
+    r"|\b(?:paper|source|number|no\.?)\s*#?\s*(\d)\b|" + MARKER,
+    re.IGNORECASE,
+)
 _NOUN_AFTER = re.compile(r"\s+" + _NOUN + r"\b", re.IGNORECASE)
 _THING = r"(?:paper|method|approach|work|model|authors?|technique|algorithm|idea|study|result|results|one|ones)"
 # "it", "its", "this method", "the paper", "what about this?" - not the "that" of "papers show that ...".
 _PRONOUN = re.compile(
     r"\b(?:it|its|they|them|their)\b|\b(?:this|that|these|those|the)\s+" + _THING + r"\b"
-    r"|\b(?:this|that)\s*[?.!]*\s*$", re.IGNORECASE)
+    r"|\b(?:this|that)\s*[?.!]*\s*$",
+    re.IGNORECASE,
+)
 # An abstention's closest papers, named explicitly: "the closest one", "the second closest paper",
 # "the second of those closest papers", "those closest papers" - not "the closest paper to X".
 _CLOSEST = re.compile(
     r"\bthe\s+(?P<of>" + _ORD + r")\s+of\s+(?:the|those|these)\s+closest(?:\s+(?:papers|" + _NOUN + r"))?\b"
     r"|\b(?:the|those|these)\s+(?:(?P<ord>" + _ORD + r")[\s-]+)?closest\s+(?P<noun>papers|" + _NOUN + r")\b(?!\s+to\b)",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _COMPARE = re.compile(r"\b(compare|comparison|differ|difference|versus|vs\.?|better than|worse than)\b", re.I)
 
 
@@ -161,12 +180,16 @@ def resolve(message: str, previous: Sequence[Turn] | Sequence[Paper]) -> Resolve
     compare = bool(_COMPARE.search(message))
     ordinals = [(m, _ordinal(m.group(1) or m.group(2), m.group(3) or m.group(4))) for m in _ORDINAL.finditer(rest)]
     # Lists first (most recent first), then one-paper answers (as a text-only history of them shows).
-    lists = sorted((papers for papers in answered if all(_at(papers, n) for _, n in ordinals)),
-                   key=lambda papers: len(papers) < 2)
+    lists = sorted(
+        (papers for papers in answered if all(_at(papers, n) for _, n in ordinals)), key=lambda papers: len(papers) < 2
+    )
     if ordinals and lists:
         # "compare it to the first one": the most recent list whose papers there are not "it".
-        apart = [papers for papers in lists
-                 if not (compare and it) or all(_at(papers, n).id != it.id for _, n in ordinals)]
+        apart = [
+            papers
+            for papers in lists
+            if not (compare and it) or all((nth := _at(papers, n)) is None or nth.id != it.id for _, n in ordinals)
+        ]
         for m, n in ordinals:
             noun = _NOUN_AFTER.match(rest, m.end())  # "the second" + " one"
             pick(_at((apart or lists)[0], n), (m.start(), noun.end() if noun else m.end()))
@@ -227,8 +250,9 @@ def conversation(history: Iterable[Any], index: PaperIndex) -> list[Turn]:
     for item in history or []:
         if isinstance(item, Answer):  # an abstention's papers: those it listed, in its order
             answered = bool(item.citations)
-            turns.append(Turn(referents(item) if answered else papers_named_in(item.text, index) or referents(item),
-                              answered))
+            turns.append(
+                Turn(referents(item) if answered else papers_named_in(item.text, index) or referents(item), answered)
+            )
             continue
         for role, text in normalize_history([item]):
             if role == "assistant":
@@ -239,8 +263,9 @@ def conversation(history: Iterable[Any], index: PaperIndex) -> list[Turn]:
 CONDENSE_MAX_TOKENS = 120  # a standalone question is one line; a longer rewrite is refused anyway
 
 
-def condense(llm: "ChatLLM", settings: "Settings", history: list, message: str, ledger: "Ledger",
-             notices: list[str]) -> str | None:
+def condense(
+    llm: ChatLLM, settings: Settings, history: list, message: str, ledger: Ledger, notices: list[str]
+) -> str | None:
     """The follow-up `message` rewritten by the model as a standalone question, or None
     when the call fails or the rewrite is refused by `accept.condensed` (a notice in
     `notices` says which; the caller then resolves it against the earlier answers).
@@ -255,12 +280,15 @@ def condense(llm: "ChatLLM", settings: "Settings", history: list, message: str, 
         completion = llm.complete(messages, max_tokens=CONDENSE_MAX_TOKENS)
     except LLMError as exc:
         ledger.failure("condense", exc, messages)
-        notices.append(f"The model could not rewrite the follow-up ({exc}); "
-                       f"it was resolved against the earlier answers instead.")
+        notices.append(
+            f"The model could not rewrite the follow-up ({exc}); it was resolved against the earlier answers instead."
+        )
         return None
     ledger.record("condense", completion)
     standalone, why = accept.condensed(completion.text, message, text, messages)
     if why:
-        notices.append(f"The model's rewrite of the follow-up was not used: {why}; "
-                       f"it was resolved against the earlier answers instead.")
+        notices.append(
+            f"The model's rewrite of the follow-up was not used: {why}; "
+            f"it was resolved against the earlier answers instead."
+        )
     return standalone

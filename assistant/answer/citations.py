@@ -6,8 +6,16 @@ from __future__ import annotations
 import re
 
 from assistant.answer.evidence import DENSE_WEIGHT, LEXICAL_WEIGHT, Sentence, SentenceVectors
-from assistant.answer.text import (MARKER, MARKER_RE, content_terms, marker_numbers, markers, overlap,
-                                   sentence_spans, strip_markers)
+from assistant.answer.text import (
+    MARKER,
+    MARKER_RE,
+    content_terms,
+    marker_numbers,
+    markers,
+    overlap,
+    sentence_spans,
+    strip_markers,
+)
 from assistant.records import Citation, CitationChecks, Source
 
 WEAK_SUPPORT = 0.3  # below this, a quote barely supports the sentence citing it
@@ -25,8 +33,20 @@ def normalize_markers(text: str) -> str:
 
 def citation(sentence: Sentence, support: float = 1.0, answer_sentence: int | None = None) -> Citation:
     p = sentence.paper
-    return Citation(sentence.source.n, p.id, p.title, list(p.authors), p.year, sentence.text, sentence.start,
-                    sentence.end, ", ".join(p.source_files), p.url, support, answer_sentence)
+    return Citation(
+        sentence.source.n,
+        p.id,
+        p.title,
+        list(p.authors),
+        p.year,
+        sentence.text,
+        sentence.start,
+        sentence.end,
+        ", ".join(p.source_files),
+        p.url,
+        support,
+        answer_sentence,
+    )
 
 
 def answer_sentences(text: str) -> list[tuple[int, int]]:
@@ -67,8 +87,9 @@ def check(text: str, sources: list[Source]) -> tuple[str, list[list[int]], Citat
     return text, per_sentence, checks
 
 
-def support(vectors: SentenceVectors, text: str, sources: list[Source], per_sentence: list[list[int]],
-            checks: CitationChecks) -> list[Citation]:
+def support(
+    vectors: SentenceVectors, text: str, sources: list[Source], per_sentence: list[list[int]], checks: CitationChecks
+) -> list[Citation]:
     """For each marker [n] of each answer sentence, the sentence of source n's
     abstract that supports it best (meaning + shared words)."""
     spans = answer_sentences(text)
@@ -93,4 +114,3 @@ def support(vectors: SentenceVectors, text: str, sources: list[Source], per_sent
             if best.score < WEAK_SUPPORT and n not in checks.weak_citations:
                 checks.weak_citations.append(n)
     return citations
-

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.answer import accept, fallback
+from assistant.answer.blocks import source_block
 from assistant.answer.citations import WEAK_SUPPORT, citation, support
 from assistant.answer.evidence import Sentence, SentenceVectors
-from assistant.answer.blocks import source_block
 from assistant.answer.text import content_terms, sentence_spans
 from assistant.index import PaperIndex
 from assistant.llm import ChatLLM, Ledger, LLMError, count_tokens, room_in_window
@@ -32,23 +32,46 @@ PAPERS_PER_METHOD = 2
 
 # Each row: (name, cue pattern, where in the abstract it tends to be: "early", "late" or None).
 ROWS: list[tuple[str, re.Pattern, str | None]] = [
-    ("Problem addressed", re.compile(
-        r"\b(problem|challeng\w*|however|suffer\w*|difficult\w*|bottleneck|costly|expensive|remains?|lacks?|"
-        r"fails?|issue|gap|limited|existing|prior|previous|conventional|typically|often|hinders?|struggl\w*)\b",
-        re.I), "early"),
-    ("Approach", re.compile(
-        r"\b(we (propose|introduce|present|develop|design|describe|formulate)|our (method|approach|framework|"
-        r"algorithm|model)|this (paper|work) (proposes|introduces|presents)|based on|by (using|leveraging|"
-        r"introducing|exploiting|approximating)|relies on|consists of|uses?|leverag\w*|approximat\w*|"
-        r"estimat\w*)\b", re.I), None),
-    ("Key claims / results", re.compile(
-        r"\b(outperform\w*|achiev\w*|improv\w*|results?|experiments?|empirical\w*|state-of-the-art|sota|"
-        r"speed-?ups?|faster|accuracy|benchmarks?|demonstrat\w*|show(s|n)? that|competitive|gains?|"
-        r"reduc\w*|\d+(\.\d+)?\s?(%|x|×))", re.I), "late"),
-    ("Limitations / assumptions", re.compile(
-        r"\b(assum\w*|limitations?|restrict\w*|requir\w*|under (the|mild|certain) \w+ (assumptions?|conditions?)|"
-        r"provided that|trade-?offs?|at the (cost|expense) of|cannot|drawbacks?|only (applies|works|holds)|"
-        r"is limited to|are limited to)\b", re.I), None),
+    (
+        "Problem addressed",
+        re.compile(
+            r"\b(problem|challeng\w*|however|suffer\w*|difficult\w*|bottleneck|costly|expensive|remains?|lacks?|"
+            r"fails?|issue|gap|limited|existing|prior|previous|conventional|typically|often|hinders?|struggl\w*)\b",
+            re.I,
+        ),
+        "early",
+    ),
+    (
+        "Approach",
+        re.compile(
+            r"\b(we (propose|introduce|present|develop|design|describe|formulate)|our (method|approach|framework|"
+            r"algorithm|model)|this (paper|work) (proposes|introduces|presents)|based on|by (using|leveraging|"
+            r"introducing|exploiting|approximating)|relies on|consists of|uses?|leverag\w*|approximat\w*|"
+            r"estimat\w*)\b",
+            re.I,
+        ),
+        None,
+    ),
+    (
+        "Key claims / results",
+        re.compile(
+            r"\b(outperform\w*|achiev\w*|improv\w*|results?|experiments?|empirical\w*|state-of-the-art|sota|"
+            r"speed-?ups?|faster|accuracy|benchmarks?|demonstrat\w*|show(s|n)? that|competitive|gains?|"
+            r"reduc\w*|\d+(\.\d+)?\s?(%|x|×))",
+            re.I,
+        ),
+        "late",
+    ),
+    (
+        "Limitations / assumptions",
+        re.compile(
+            r"\b(assum\w*|limitations?|restrict\w*|requir\w*|under (the|mild|certain) \w+ (assumptions?|conditions?)|"
+            r"provided that|trade-?offs?|at the (cost|expense) of|cannot|drawbacks?|only (applies|works|holds)|"
+            r"is limited to|are limited to)\b",
+            re.I,
+        ),
+        None,
+    ),
 ]
 # Rows take their sentence in this order (a sentence serves one row): the approach
 # first, the row a reader wants most.
@@ -85,6 +108,7 @@ class Comparison:
 
     def markdown(self, sources: bool = True) -> str:
         """The table; with `sources`, followed by the numbered list of papers it cites."""
+
         def esc(s: str) -> str:
             return " ".join(s.replace("|", "\\|").split())
 
@@ -92,10 +116,10 @@ class Comparison:
             marks = "".join(f"[{n}]" for n in dict.fromkeys(c.n for c in cell.citations))
             return esc(cell.text) + (f" {marks}" if marks else "")
 
-        lines = ["| | " + " | ".join(esc(m) for m in self.methods) + " |",
-                 "|---|" + "---|" * len(self.methods)]
-        lines += [f"| **{row}** | " + " | ".join(show(self.cells[row][m]) for m in self.methods) + " |"
-                  for row in self.rows]
+        lines = ["| | " + " | ".join(esc(m) for m in self.methods) + " |", "|---|" + "---|" * len(self.methods)]
+        lines += [
+            f"| **{row}** | " + " | ".join(show(self.cells[row][m]) for m in self.methods) + " |" for row in self.rows
+        ]
         if sources and self.sources:
             lines += ["", "Sources:"]
             lines += [f"[{src.n}] {src.paper.cited_as()}" for src in self.sources]
@@ -104,17 +128,33 @@ class Comparison:
     def csv_rows(self) -> list[list[str]]:
         out = [["row", *self.methods]]
         for row in self.rows:
-            out.append([row, *(self.cells[row][m].text + "".join(
-                f" [{n}]" for n in dict.fromkeys(c.n for c in self.cells[row][m].citations)) for m in self.methods)])
+            out.append(
+                [
+                    row,
+                    *(
+                        self.cells[row][m].text
+                        + "".join(f" [{n}]" for n in dict.fromkeys(c.n for c in self.cells[row][m].citations))
+                        for m in self.methods
+                    ),
+                ]
+            )
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"methods": self.methods,
-                "rows": [{"row": row, "cells": {m: self.cells[row][m].to_dict() for m in self.methods}}
-                         for row in self.rows],
-                "markdown": self.markdown(), "sources": [s.to_dict() for s in self.sources],
-                "papers": self.papers, "backend": self.backend, "notices": self.notices,
-                "timings": {k: round(v, 4) for k, v in self.timings.items()}, "usage": self.usage, "fallback": self.fallback}
+        return {
+            "methods": self.methods,
+            "rows": [
+                {"row": row, "cells": {m: self.cells[row][m].to_dict() for m in self.methods}} for row in self.rows
+            ],
+            "markdown": self.markdown(),
+            "sources": [s.to_dict() for s in self.sources],
+            "papers": self.papers,
+            "backend": self.backend,
+            "notices": self.notices,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "usage": self.usage,
+            "fallback": self.fallback,
+        }
 
 
 def _name_pattern(method: str) -> re.Pattern:
@@ -142,8 +182,9 @@ def method_candidates(index: PaperIndex, method: str, filters: Filters | dict | 
     pattern = _name_pattern(method)
     found = []
     for rank, hit in enumerate(search(index, method, k=20, filters=filters).hits):
-        cand = Candidate(hit.paper, len(pattern.findall(hit.paper.title)), len(pattern.findall(hit.paper.abstract)),
-                         rank)
+        cand = Candidate(
+            hit.paper, len(pattern.findall(hit.paper.title)), len(pattern.findall(hit.paper.abstract)), rank
+        )
         if cand.naming:
             found.append(cand)
     found.sort(key=lambda c: (c.in_title > 0, c.mentions >= 2, -c.rank), reverse=True)
@@ -209,15 +250,16 @@ def extractive_cells(methods: list[str], papers: dict[str, list[Source]]) -> dic
 def _meta_citation(src: Source) -> Citation:
     """A citation of the paper's record itself (the year), not of a sentence: empty quote."""
     p = src.paper
-    return Citation(src.n, p.id, p.title, list(p.authors), p.year, "", 0, 0,
-                    ", ".join(p.source_files), p.url)
+    return Citation(src.n, p.id, p.title, list(p.authors), p.year, "", 0, 0, ", ".join(p.source_files), p.url)
 
 
 def parse_methods(methods: list[str]) -> list[str]:
     cleaned = [" ".join(str(m).split()) for m in methods if str(m).strip()]
     if len(cleaned) < 2:
-        raise QueryError(f"a comparison needs at least two methods (got {len(cleaned)}: "
-                         f"{', '.join(cleaned) or 'none'}); e.g. `papers compare ADAHESSIAN M-FAC`")
+        raise QueryError(
+            f"a comparison needs at least two methods (got {len(cleaned)}: "
+            f"{', '.join(cleaned) or 'none'}); e.g. `papers compare ADAHESSIAN M-FAC`"
+        )
     if len(cleaned) > MAX_METHODS:
         raise QueryError(f"compare at most {MAX_METHODS} methods at once (got {len(cleaned)})")
     lowered = [m.lower() for m in cleaned]
@@ -227,8 +269,13 @@ def parse_methods(methods: list[str]) -> list[str]:
     return cleaned
 
 
-def compare(index: PaperIndex, vectors: SentenceVectors, methods: list[str], llm: ChatLLM | None = None,
-            filters: Filters | dict | None = None) -> Comparison:
+def compare(
+    index: PaperIndex,
+    vectors: SentenceVectors,
+    methods: list[str],
+    llm: ChatLLM | None = None,
+    filters: Filters | dict | None = None,
+) -> Comparison:
     t0 = time.perf_counter()
     methods = parse_methods(methods)
     sources: list[Source] = []
@@ -247,8 +294,7 @@ def compare(index: PaperIndex, vectors: SentenceVectors, methods: list[str], llm
     shown = [labels[m] for m in methods]
     unknown = [m for m in shown if not papers[m]]
     if len(unknown) == len(shown):
-        raise QueryError(f"{NO_MENTION} {' or '.join(shown)}; check the spelling "
-                         f"or search with `papers search`")
+        raise QueryError(f"{NO_MENTION} {' or '.join(shown)}; check the spelling or search with `papers search`")
     notices = [f"No indexed abstract mentions {m}; its column is empty." for m in unknown]
     timings = {"retrieve": time.perf_counter() - t0}
     t = time.perf_counter()
@@ -265,8 +311,17 @@ def compare(index: PaperIndex, vectors: SentenceVectors, methods: list[str], llm
         usage = ledger.to_dict()
     timings["table"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
-    result = Comparison(shown, list(ROW_NAMES), cells, sources, {m: [s.n for s in papers[m]] for m in shown},
-                        backend, notices, timings, usage)
+    result = Comparison(
+        shown,
+        list(ROW_NAMES),
+        cells,
+        sources,
+        {m: [s.n for s in papers[m]] for m in shown},
+        backend,
+        notices,
+        timings,
+        usage,
+    )
     return fallback.mark(result, failed, llm, what="table") if failed else result
 
 
@@ -274,8 +329,15 @@ class _Rejected(Exception):
     """The model's table as a whole is not shown; the message says why."""
 
 
-def _llm_cells(llm: ChatLLM, vectors: SentenceVectors, methods: list[str], papers: dict[str, list[Source]],
-               sources: list[Source], fallback: dict[str, dict[str, Cell]], ledger: Ledger):
+def _llm_cells(
+    llm: ChatLLM,
+    vectors: SentenceVectors,
+    methods: list[str],
+    papers: dict[str, list[Source]],
+    sources: list[Source],
+    fallback: dict[str, dict[str, Cell]],
+    ledger: Ledger,
+):
     """The model's table cells and notices, each cell checked as an answer sentence is
     (`accept`): no template token, echoed prompt, markup or control character, cites only
     its method's papers, and supported by them; a cell that fails keeps the extractive
@@ -295,8 +357,10 @@ def _llm_cells(llm: ChatLLM, vectors: SentenceVectors, methods: list[str], paper
             blocks.append(block)
             used += count_tokens(block)
     if not blocks:
-        raise _Rejected(f"not one paper fits the model's context window ({window} tokens) beside the instructions "
-                        f"and the reply (PAPERS_LLM_MAX_TOKENS={settings.llm_max_tokens})")
+        raise _Rejected(
+            f"not one paper fits the model's context window ({window} tokens) beside the instructions "
+            f"and the reply (PAPERS_LLM_MAX_TOKENS={settings.llm_max_tokens})"
+        )
     messages = render("compare", settings, sources="\n\n".join(blocks), **values)
     try:
         completion = llm.complete(messages)
@@ -306,8 +370,11 @@ def _llm_cells(llm: ChatLLM, vectors: SentenceVectors, methods: list[str], paper
     ledger.record("compare", completion)
     data = _json_object(completion.text)
     if data is None or not isinstance(data.get("cells"), dict):
-        raise _Rejected("it was cut off at the token limit (PAPERS_LLM_MAX_TOKENS)" if completion.finish_reason
-                        == "length" else "it was not the JSON object asked for")
+        raise _Rejected(
+            "it was cut off at the token limit (PAPERS_LLM_MAX_TOKENS)"
+            if completion.finish_reason == "length"
+            else "it was not the JSON object asked for"
+        )
     cells: dict[str, dict[str, Cell]] = {row: dict(fallback[row]) for row in ROW_NAMES}
     replaced = 0
     for row in rows:
@@ -323,13 +390,18 @@ def _llm_cells(llm: ChatLLM, vectors: SentenceVectors, methods: list[str], paper
                 cells[row][method] = Cell(NOT_STATED) if allowed else fallback[row][method]
                 continue
             raw = got["text"]
-            if (not marks or not set(marks) <= allowed or accept.template_token(raw) or accept.echo(raw, messages)
-                    or accept.MARKUP.search(raw) or accept.CONTROL.search(raw)):
+            if (
+                not marks
+                or not set(marks) <= allowed
+                or accept.template_token(raw)
+                or accept.echo(raw, messages)
+                or accept.MARKUP.search(raw)
+                or accept.CONTROL.search(raw)
+            ):
                 replaced += 1  # uncited, cites another method's paper, or prompt text: keep the extractive cell
                 continue
             checks = CitationChecks()
-            cited = support(vectors, text + " " + "".join(f"[{n}]" for n in marks), sources,
-                            [marks], checks)
+            cited = support(vectors, text + " " + "".join(f"[{n}]" for n in marks), sources, [marks], checks)
             if not cited or max(c.support for c in cited) < WEAK_SUPPORT:
                 replaced += 1  # not supported by the papers it cites
                 continue
@@ -338,8 +410,10 @@ def _llm_cells(llm: ChatLLM, vectors: SentenceVectors, methods: list[str], paper
         raise _Rejected("none of its cells cited a paper of its method and was supported by it")
     notices: list[str] = []
     if replaced:
-        notices.append(f"{replaced} cell(s) of the model's table were missing, cited no paper of their method, "
-                       f"or were not supported by the papers they cite; they hold the extractive sentence instead.")
+        notices.append(
+            f"{replaced} cell(s) of the model's table were missing, cited no paper of their method, "
+            f"or were not supported by the papers they cite; they hold the extractive sentence instead."
+        )
     return cells, notices
 
 
@@ -349,7 +423,7 @@ def _json_object(text: str) -> dict | None:
     if start < 0 or end <= start:
         return None
     try:
-        data = json.loads(text[start:end + 1])
+        data = json.loads(text[start : end + 1])
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
@@ -359,11 +433,17 @@ _SPLIT = re.compile(r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|vs\.?|versus|with|to
 _COMPARE_FORMS = [
     re.compile(r"^(?:please\s+)?compare\s+(?:the\s+)?(?:methods?\s+)?(?P<rest>.+)$", re.I),
     re.compile(r"^(?:what\s+(?:is|are)\s+)?(?:the\s+)?differences?\s+between\s+(?P<rest>.+)$", re.I),
-    re.compile(r"^how\s+(?:does|do|did)\s+(?P<a>.+?)\s+(?:differ\s+from|compare\s+(?:to|with|against))\s+"
-               r"(?P<b>.+)$", re.I),
+    re.compile(
+        r"^how\s+(?:does|do|did)\s+(?P<a>.+?)\s+(?:differ\s+from|compare\s+(?:to|with|against))\s+"
+        r"(?P<b>.+)$",
+        re.I,
+    ),
     # "A vs B", but not "Which paper studies A vs B?" (a question about papers, answered as one)
-    re.compile(r"^(?!(?:which|what|who|whom|where|when|why|how|is|are|do|does|did|can|could|should|find|list|show)\b)"
-               r"(?P<rest>[^?]{2,80}?\s+(?:vs\.?|versus)\s+[^?]{2,80})$", re.I),
+    re.compile(
+        r"^(?!(?:which|what|who|whom|where|when|why|how|is|are|do|does|did|can|could|should|find|list|show)\b)"
+        r"(?P<rest>[^?]{2,80}?\s+(?:vs\.?|versus)\s+[^?]{2,80})$",
+        re.I,
+    ),
 ]
 
 
@@ -469,8 +549,9 @@ def _roots(text: str) -> frozenset[str]:
     return frozenset(re.sub(r"(?:ing|ed|e)$", "", t) if len(t) > 4 else t for t in content_terms(text))
 
 
-def covering_papers(index: PaperIndex, question: str, methods: list[str],
-                    filters: Filters | dict | None = None) -> list[Paper]:
+def covering_papers(
+    index: PaperIndex, question: str, methods: list[str], filters: Filters | dict | None = None
+) -> list[Paper]:
     """The question's top-20 papers whose title names every method - by its name or an
     alias (`aliases`), or by all the words of one - in search order: a paper about them
     all, which answers the question better than a table of each method's own paper."""
@@ -506,8 +587,9 @@ class TableIntent:
     unresolved: list[str]  # methods with no clear paper of their own (said in a notice)
 
 
-def table_intent(index: PaperIndex, question: str, methods: list[str],
-                 filters: Filters | dict | None = None) -> TableIntent:
+def table_intent(
+    index: PaperIndex, question: str, methods: list[str], filters: Filters | dict | None = None
+) -> TableIntent:
     """Whether a free question comparing `methods` (`methods_in_question`) gets the
     table. No table when a paper's title covers every method (`covering_papers`; the
     answer comes from it), when a method has no clear paper (`resolve_method`), or when

@@ -36,30 +36,37 @@ _FINDING = re.compile(
     r"|\b(?:we|results?|findings|data|analys[ie]s|experiments?|study|studies|observations?|evidence|this)\s+"
     r"(?:[\w-]+\s+){0,4}?(?:show|shows|showed|shown|find|finds|found|demonstrate[sd]?|reveal(?:s|ed)?|observe[sd]?|"
     r"prove[sd]?|establish(?:es|ed)?|confirm(?:s|ed)?|suggest(?:s|ed)?|indicate[sd]?|conclude[sd]?|"
-    r"identif(?:y|ies|ied)|uncover(?:s|ed)?|report(?:s|ed)?)\b", re.IGNORECASE)
+    r"identif(?:y|ies|ied)|uncover(?:s|ed)?|report(?:s|ed)?)\b",
+    re.IGNORECASE,
+)
 # Background: what the field does or does not know, what was set out to do (not what was found),
 # the opening headings of a structured abstract. (Sentences about other methods: `about_other_work`.)
 _BACKGROUND = re.compile(
     r"^\W*(?-i:BACKGROUND|OBJECTIVES?|PURPOSE|AIMS?|METHODS?|CONTEXT|INTRODUCTION|DESIGN|SETTING|"
     r"(?:Background|Objectives?|Purpose|Aims?|Methods?|Context|Introduction):)"
     r"|\b(?:typically|in recent years|recent years|recently,|(?:has|have) (?:been|emerged|attracted|gained|become|"
-    r"achieved)|remains? (?:unclear|unknown|poorly|elusive|largely)|little is known|(?:is|are) (?:widely|commonly|often))\b"
+    r"achieved)|remains? (?:unclear|unknown|poorly|elusive|largely)|little is known"
+    r"|(?:is|are) (?:widely|commonly|often))\b"
     r"|\bwe (?:aimed|sought|investigated|examined|evaluated|asked|hypothesi[sz]ed)\b"
     r"|^\W*(?:to (?:investigate|determine|assess|evaluate|examine|test|explore|study)|the (?:aim|purpose|objective))\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 # Words of one relation, so that "What limits X?" prefers the sentence naming a limit
 # ("... is insensitive to ...", "suffers from ...") and "Does X reduce Y?" the one saying it lowers Y.
-_RELATIONS = {name: re.compile(r"\b(?:" + words + r")\b", re.IGNORECASE) for name, words in {
-    "limit": r"limit\w*|bottleneck\w*|restrict\w*|hinder\w*|hamper\w*|imped\w*|prevent\w*|fail\w*|cannot|unable|"
-             r"insensitive|suffer\w*|issues?|problems?|drawbacks?|weakness\w*|struggl\w*|degrad\w*|challeng\w*",
-    "cause": r"caus\w*|leads? to|led to|leading to|results? in|resulted in|due to|because|driven by|attribut\w*|"
-             r"stems? from|origin\w*|responsible|induc\w*|trigger\w*|explain\w*",
-    "improve": r"improv\w*|boost\w*|enhanc\w*|outperform\w*|gains?|better|superior|surpass\w*|benefit\w*|help\w*",
-    "decrease": r"reduc\w*|decreas\w*|lower\w*|inhibit\w*|suppress\w*|diminish\w*|attenuat\w*|impair\w*|"
-                r"down-?regulat\w*|less|fewer",
-    "increase": r"increas\w*|elevat\w*|rais\w*|higher|promot\w*|up-?regulat\w*|more|greater|activat\w*",
-}.items()}
+_RELATIONS = {
+    name: re.compile(r"\b(?:" + words + r")\b", re.IGNORECASE)
+    for name, words in {
+        "limit": r"limit\w*|bottleneck\w*|restrict\w*|hinder\w*|hamper\w*|imped\w*|prevent\w*|fail\w*|cannot|unable|"
+        r"insensitive|suffer\w*|issues?|problems?|drawbacks?|weakness\w*|struggl\w*|degrad\w*|challeng\w*",
+        "cause": r"caus\w*|leads? to|led to|leading to|results? in|resulted in|due to|because|driven by|attribut\w*|"
+        r"stems? from|origin\w*|responsible|induc\w*|trigger\w*|explain\w*",
+        "improve": r"improv\w*|boost\w*|enhanc\w*|outperform\w*|gains?|better|superior|surpass\w*|benefit\w*|help\w*",
+        "decrease": r"reduc\w*|decreas\w*|lower\w*|inhibit\w*|suppress\w*|diminish\w*|attenuat\w*|impair\w*|"
+        r"down-?regulat\w*|less|fewer",
+        "increase": r"increas\w*|elevat\w*|rais\w*|higher|promot\w*|up-?regulat\w*|more|greater|activat\w*",
+    }.items()
+}
 
 
 # A sentence about other work: "Typical approaches urge models to predict ...", "In existing methods,
@@ -68,7 +75,9 @@ _OTHER_WORK = re.compile(
     r"^\W*(?:(?:however|but|yet|recently|currently|nowadays|unfortunately|to date|so far)\W+)?(?:in\s+)?"
     r"(?:(?:the|most|many|some|several|these)\s+)?(?:typical|existing|previous|prior|conventional|traditional|"
     r"current|recent|popular|mainstream|classical|earlier)\s+(?:[\w-]+\s+){0,3}?(?:approach|method|work|model|"
-    r"technique|stud|algorithm|system|solution|framework|research|literature|effort|paradigm)", re.IGNORECASE)
+    r"technique|stud|algorithm|system|solution|framework|research|literature|effort|paradigm)",
+    re.IGNORECASE,
+)
 _OWN_WORK = re.compile(r"\b(?:we|our|us|this (?:paper|work|study))\b", re.IGNORECASE)
 
 
@@ -99,8 +108,11 @@ def role(sentence: str, position: int, count: int, asked: frozenset[str]) -> flo
     often the answer). (Background, `is_background`, is weighed apart: it also lowers
     a paper whose best match is its background.)"""
     later = position / (count - 1) if count > 1 else 0.0
-    return (FINDING_BONUS * is_finding(sentence) + POSITION_BONUS * later
-            + RELATION_BONUS * bool(asked & relations(sentence)))
+    return (
+        FINDING_BONUS * is_finding(sentence)
+        + POSITION_BONUS * later
+        + RELATION_BONUS * bool(asked & relations(sentence))
+    )
 
 
 def _title_terms(title: str) -> frozenset[str]:

@@ -10,17 +10,15 @@ Both abstain, listing the closest papers, when the evidence is too weak."""
 
 from __future__ import annotations
 
-import html
 import logging
-import re
 import threading
 import time
-from typing import Any, Callable, Collection, Generator, Iterator
+from collections.abc import Callable, Collection, Generator
+from typing import Any
 
-from assistant.answer import abstain, accept, quotes, scoring
-from assistant.answer.accept import ABSTAIN_PHRASE
+from assistant.answer import abstain, accept, extractive, fallback, quotes, scoring
 from assistant.answer import citations as cites
-from assistant.answer import extractive, fallback
+from assistant.answer.accept import ABSTAIN_PHRASE
 from assistant.answer.blocks import neutralise, source_block
 from assistant.answer.evidence import Evidence, PaperTerms, SentenceVectors, gather
 from assistant.answer.evidence import confidence as paper_confidence
@@ -56,7 +54,7 @@ class AnswerStream:
         self.answer: Answer | None = None
         self.finishers: list = []  # callables applied to the answer when it is complete
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Generator[str, None, None]:
         answer = yield from self._events
         for finish in self.finishers:
             finish(answer)
@@ -78,12 +76,16 @@ def drain(events: Events) -> Answer:
 
 def check_question(question: Any, max_chars: int) -> tuple[str, list[str]]:
     if not isinstance(question, str) or not question.strip():
-        raise QueryError("empty question: ask something about the papers, e.g. "
-                         "\"What is hard patches mining in masked image modeling?\"")
+        raise QueryError(
+            "empty question: ask something about the papers, e.g. "
+            '"What is hard patches mining in masked image modeling?"'
+        )
     question, notices = clip_query(question, max_chars, "question")
     if not content_terms(question):
-        raise QueryError(f"the question {question[:80]!r} has no words to search for (only words like "
-                         f"'which', 'the', 'is'); say what the papers should be about")
+        raise QueryError(
+            f"the question {question[:80]!r} has no words to search for (only words like "
+            f"'which', 'the', 'is'); say what the papers should be about"
+        )
     return question, notices
 
 
@@ -102,15 +104,32 @@ class AnswerEngine:
         return f"llm:{self.llm.model}" if self.llm else "extractive"
 
     # --- evidence -------------------------------------------------------------
-    def evidence(self, question: str, filters: Filters | dict | None = None,
-                 restrict: list[str] | None = None, asked: str | None = None,
-                 exclude: Collection[str] = ()) -> Evidence:
-        return gather(self.index, self.vectors, self.paper_terms, question, self.settings.answer_papers, filters,
-                      restrict, asked, exclude)
+    def evidence(
+        self,
+        question: str,
+        filters: Filters | dict | None = None,
+        restrict: list[str] | None = None,
+        asked: str | None = None,
+        exclude: Collection[str] = (),
+    ) -> Evidence:
+        return gather(
+            self.index,
+            self.vectors,
+            self.paper_terms,
+            question,
+            self.settings.answer_papers,
+            filters,
+            restrict,
+            asked,
+            exclude,
+        )
 
     def abstains(self, evidence: Evidence) -> bool:
-        return (not evidence.sources or evidence.answerability < self.threshold(evidence.question)
-                or evidence.nothing_stated)
+        return (
+            not evidence.sources
+            or evidence.answerability < self.threshold(evidence.question)
+            or evidence.nothing_stated
+        )
 
     # --- the library's abstention threshold -----------------------------------------
     def threshold(self, question: str) -> float:
@@ -124,11 +143,27 @@ class AnswerEngine:
     def calibration_key(self) -> dict[str, Any]:
         """What the pseudo-questions' scores depend on: another key means recalibrate."""
         s = self.settings
-        return {"version": abstain.CALIBRATION_VERSION, "index": s.shaping_hash(), "weights": abstain.WEIGHTS,
-                "default": abstain.DEFAULT_THRESHOLD,
-                "quantiles": abstain.QUANTILES, "questions": abstain.PSEUDO_QUESTIONS,
-                **{k: getattr(s, k) for k in ("top_k", "candidates", "rrf_k", "dense_weight", "bm25_weight",
-                                             "sentence_weight", "answer_papers", "sentence_vectors")}}
+        return {
+            "version": abstain.CALIBRATION_VERSION,
+            "index": s.shaping_hash(),
+            "weights": abstain.WEIGHTS,
+            "default": abstain.DEFAULT_THRESHOLD,
+            "quantiles": abstain.QUANTILES,
+            "questions": abstain.PSEUDO_QUESTIONS,
+            **{
+                k: getattr(s, k)
+                for k in (
+                    "top_k",
+                    "candidates",
+                    "rrf_k",
+                    "dense_weight",
+                    "bm25_weight",
+                    "sentence_weight",
+                    "answer_papers",
+                    "sentence_vectors",
+                )
+            },
+        }
 
     def calibration(self, progress: Callable[[int, int], None] | None = None) -> abstain.Calibration:
         """The library's abstention calibration: kept in memory, read from the index folder,
@@ -152,8 +187,7 @@ class AnswerEngine:
                     try:
                         self.index.folder.write_calibration(current.to_dict())
                     except OSError as exc:  # kept in memory: answers go on, the next run recalibrates
-                        log.warning("could not store the abstention calibration in %s: %s",
-                                    self.index.folder.path, exc)
+                        log.warning("could not store the abstention calibration in %s: %s", self.index.folder.path, exc)
             self._calibration, self._calibrated_for = current, (papers, key)
             return current
 
@@ -164,15 +198,27 @@ class AnswerEngine:
         return evidence.answerability if evidence.sources else 0.0
 
     # --- answers ----------------------------------------------------------------
-    def ask(self, question: str, filters: Filters | dict | None = None, stream: bool = False,
-            restrict: list[str] | None = None, asked: str | None = None,
-            exclude: Collection[str] = ()) -> Answer | AnswerStream:
+    def ask(
+        self,
+        question: str,
+        filters: Filters | dict | None = None,
+        stream: bool = False,
+        restrict: list[str] | None = None,
+        asked: str | None = None,
+        exclude: Collection[str] = (),
+    ) -> Answer | AnswerStream:
         """`exclude`: paper ids answered as if not indexed (leave-gold-out evaluation)."""
         events = self.events(question, filters, restrict, asked, exclude)
         return AnswerStream(events) if stream else drain(events)
 
-    def events(self, question: str, filters=None, restrict: list[str] | None = None,
-               asked: str | None = None, exclude: Collection[str] = ()) -> Events:
+    def events(
+        self,
+        question: str,
+        filters=None,
+        restrict: list[str] | None = None,
+        asked: str | None = None,
+        exclude: Collection[str] = (),
+    ) -> Events:
         t0 = time.perf_counter()
         question, notices = check_question(question, self.settings.max_query_chars)
         evidence = self.evidence(question, filters, restrict, asked, exclude)
@@ -191,16 +237,23 @@ class AnswerEngine:
             for paragraph in answer.text.split("\n\n"):  # streamed paragraph by paragraph
                 yield paragraph + "\n\n"
         if evidence.unstated and not answer.abstained:
-            notices.append("The top abstracts give no value for: "
-                           + "; ".join(f.describe() for f in evidence.unstated) + ".")
+            notices.append(
+                "The top abstracts give no value for: " + "; ".join(f.describe() for f in evidence.unstated) + "."
+            )
         answer.notices = notices + answer.notices
         answer.filter_excluded = dict(evidence.filter_excluded)
         answer.timings = {**evidence.timings, **answer.timings, "total": time.perf_counter() - t0}
         return answer
 
-    def better_outside_filter(self, question: str, evidence: Evidence, filters: Filters | dict | None,
-                              restrict: list[str] | None = None, asked: str | None = None,
-                              exclude: Collection[str] = ()) -> list[Source]:
+    def better_outside_filter(
+        self,
+        question: str,
+        evidence: Evidence,
+        filters: Filters | dict | None,
+        restrict: list[str] | None = None,
+        asked: str | None = None,
+        exclude: Collection[str] = (),
+    ) -> list[Source]:
         """The papers a filter leaves out that answer clearly better (FILTER_MARGIN) than
         anything it keeps, best first; empty when no filter is set, when the unfiltered
         evidence would abstain too, or when its best paper passes the filter. Without this
@@ -222,26 +275,47 @@ class AnswerEngine:
         if best is None or filters.allows(best.paper):
             return []
         # The top papers (those the confidence looks at), each scored alone as it scores the best.
-        scored = [(paper_confidence(unfiltered.terms, [src], unfiltered.sentences)[0], src)
-                  for src in unfiltered.sources[:3] if not filters.allows(src.paper)]
-        return [src for value, src in sorted(scored, key=lambda vs: -vs[0])
-                if value >= evidence.confidence + FILTER_MARGIN]
+        scored = [
+            (paper_confidence(unfiltered.terms, [src], unfiltered.sentences)[0], src)
+            for src in unfiltered.sources[:3]
+            if not filters.allows(src.paper)
+        ]
+        return [
+            src for value, src in sorted(scored, key=lambda vs: -vs[0]) if value >= evidence.confidence + FILTER_MARGIN
+        ]
 
-    def filter_abstention(self, question: str, evidence: Evidence, filters: Filters,
-                          outside: list[Source]) -> Answer:
+    def filter_abstention(self, question: str, evidence: Evidence, filters: Filters, outside: list[Source]) -> Answer:
         """Say the filter leaves out the papers that answer, name them and why it leaves
         each out, and list the closest papers it keeps (the answer's sources)."""
-        lines = [f"Within the filter ({filters.describe()}), no paper answers this as well as papers "
-                 f"the filter leaves out:", ""]
+        lines = [
+            f"Within the filter ({filters.describe()}), no paper answers this as well as papers the filter leaves out:",
+            "",
+        ]
         lines += [f"- {extractive.paper_label(src.paper)}: {filters.why_not(src.paper)}" for src in outside]
         lacking = {name for src in outside for name in filters.lacking(src.paper)}
-        lines += ["", "Remove or widen the filter" + (", or include the papers that lack the filtered field"
-                                                      if lacking and not filters.include_unknown else "") + "."]
+        lines += [
+            "",
+            "Remove or widen the filter"
+            + (
+                ", or include the papers that lack the filtered field"
+                if lacking and not filters.include_unknown
+                else ""
+            )
+            + ".",
+        ]
         if evidence.sources:
             lines += ["", "The closest papers within the filter are:", ""]
             lines += [f"- {extractive.paper_label(src.paper)}" for src in evidence.sources[:5]]
-        return Answer(question, "\n".join(lines), [], evidence.sources, abstained=True, backend="extractive",
-                      confidence=evidence.answerability, outside_filter=list(outside))
+        return Answer(
+            question,
+            "\n".join(lines),
+            [],
+            evidence.sources,
+            abstained=True,
+            backend="extractive",
+            confidence=evidence.answerability,
+            outside_filter=list(outside),
+        )
 
     def abstention(self, question: str, evidence: Evidence, by_model: str | None = None) -> Answer:
         """The abstention: why, and the closest papers. `by_model`: the model's reason (it
@@ -255,21 +329,35 @@ class AnswerEngine:
                 why = by_model
             elif evidence.nothing_stated and (score >= threshold or evidence.signals.get("restricted")):
                 asked = "; ".join(f.describe() for f in evidence.unstated)
-                why = (f"The closest abstracts do not state this ({asked}): none of their sentences gives "
-                       f"a value for it.")
+                why = (
+                    f"The closest abstracts do not state this ({asked}): none of their sentences gives a value for it."
+                )
             else:
-                missing = abstain.missing_words(question, best.paper, self.paper_terms.counts(),
-                                                len(self.index.papers), terms=evidence.terms)
-                lacks = (f"does not mention {', '.join(f'“{w}”' for w in missing)}" if missing else
-                         "uses the question's words, but none of its sentences says what it asks")
-                why = (f"The indexed abstracts do not answer this question: the closest papers only share its "
-                       f"topic. The best match, {extractive.paper_label(best.paper)}, {lacks} (answerability "
-                       f"{score:.2f}, below the {threshold:.2f} this library needs to answer).")
+                missing = abstain.missing_words(
+                    question, best.paper, self.paper_terms.counts(), len(self.index.papers), terms=evidence.terms
+                )
+                lacks = (
+                    f"does not mention {', '.join(f'“{w}”' for w in missing)}"
+                    if missing
+                    else "uses the question's words, but none of its sentences says what it asks"
+                )
+                why = (
+                    f"The indexed abstracts do not answer this question: the closest papers only share its "
+                    f"topic. The best match, {extractive.paper_label(best.paper)}, {lacks} (answerability "
+                    f"{score:.2f}, below the {threshold:.2f} this library needs to answer)."
+                )
             lines = [f"{why} The closest papers are:", ""]
             lines += [f"- {extractive.paper_label(src.paper)}" for src in evidence.sources[:5]]
         # Written by the model's abstention only when it decided; the threshold's calls no model.
-        return Answer(question, "\n".join(lines), [], evidence.sources, abstained=True,
-                      backend=self.backend if by_model else "extractive", confidence=evidence.answerability)
+        return Answer(
+            question,
+            "\n".join(lines),
+            [],
+            evidence.sources,
+            abstained=True,
+            backend=self.backend if by_model else "extractive",
+            confidence=evidence.answerability,
+        )
 
     def extractive(self, question: str, evidence: Evidence, backend: str = "extractive") -> Answer:
         t = time.perf_counter()
@@ -279,8 +367,16 @@ class AnswerEngine:
         quoted = iter(i for i, marks in enumerate(per_sentence) for _ in marks)
         for c in citations:
             c.sentence = next(quoted, None)
-        return Answer(question, text, citations, evidence.sources, backend=backend, confidence=evidence.answerability,
-                      checks=checks, timings={"compose": time.perf_counter() - t})
+        return Answer(
+            question,
+            text,
+            citations,
+            evidence.sources,
+            backend=backend,
+            confidence=evidence.answerability,
+            checks=checks,
+            timings={"compose": time.perf_counter() - t},
+        )
 
     # --- LLM ----------------------------------------------------------------------
     # The model's answer: evidence scored by the model (scoring.py), quotes verified
@@ -293,8 +389,14 @@ class AnswerEngine:
         assert self.llm is not None
         return self.llm.context_window()
 
-    def fit_sources(self, prompt: str, values: dict[str, str], sources: list[Source], reply_tokens: int,
-                    quoted: list[list[str]] | None = None) -> tuple[list[dict], list[Source]]:
+    def fit_sources(
+        self,
+        prompt: str,
+        values: dict[str, str],
+        sources: list[Source],
+        reply_tokens: int,
+        quoted: list[list[str]] | None = None,
+    ) -> tuple[list[dict], list[Source]]:
         """Prompt `prompt` with as many of `sources` as fit the context window with
         `reply_tokens` to spare: their abstracts, or their `quoted` sentences (one list per
         source), within `llm.room_in_window`. When not even one source fits, the best one is cut (its abstract's
@@ -326,12 +428,15 @@ class AnswerEngine:
                     f"LLM endpoint {self.llm.base_url} (model {self.llm.model}): the prompt does not fit the model's "
                     f"context window: {window} tokens (from {where}) leave no room for a source after the "
                     f"instructions and the reply (up to {reply_tokens} tokens). Set PAPERS_LLM_CONTEXT_TOKENS to the "
-                    f"server's window, or lower PAPERS_LLM_MAX_TOKENS.", overflow=True)
+                    f"server's window, or lower PAPERS_LLM_MAX_TOKENS.",
+                    overflow=True,
+                )
             blocks, used = [block], [src]
         return render(prompt, self.settings, sources="\n\n".join(blocks[: len(used)]), **values), used
 
-    def _cut_notes(self, messages: list[dict], used: list[Source],
-                   quoted: dict[int, list[str]] | None = None) -> list[str]:
+    def _cut_notes(
+        self, messages: list[dict], used: list[Source], quoted: dict[int, list[str]] | None = None
+    ) -> list[str]:
         """A notice for a source `fit_sources` had to cut to fit the window (the only case
         where a prompt holds less of a source than it was given)."""
         prompt = messages[-1]["content"] if messages else ""
@@ -340,8 +445,10 @@ class AnswerEngine:
             whole = quoted.get(src.n, []) if quoted is not None else [src.paper.abstract]
             if any(neutralise(part) not in prompt for part in whole):
                 what = "quotes" if quoted is not None else "abstract"
-                out.append(f"Paper [{src.n}]'s {what} had to be cut to fit the model's context window "
-                           f"({self._window()[0]} tokens).")
+                out.append(
+                    f"Paper [{src.n}]'s {what} had to be cut to fit the model's context window "
+                    f"({self._window()[0]} tokens)."
+                )
         return out
 
     @property
@@ -349,8 +456,9 @@ class AnswerEngine:
         assert self.llm is not None and self._scorer is not None
         return self._scorer
 
-    def _fallback(self, question: str, evidence: Evidence, reason: str, ledger: Ledger,
-                  timings: dict[str, float]) -> Answer:
+    def _fallback(
+        self, question: str, evidence: Evidence, reason: str, ledger: Ledger, timings: dict[str, float]
+    ) -> Answer:
         """The extractive answer, shown because the model's was not: `reason` says why."""
         assert self.llm is not None
         answer = fallback.mark(self.extractive(question, evidence), reason, self.llm)
@@ -358,8 +466,14 @@ class AnswerEngine:
         answer.timings.update(timings)
         return answer
 
-    def _ask_model(self, step: str, build: Callable[[], tuple[list[dict], list[Source]]], ledger: Ledger,
-                   max_tokens: int, stream: bool) -> Generator[str, None, tuple[list[dict], list[Source], Any]]:
+    def _ask_model(
+        self,
+        step: str,
+        build: Callable[[], tuple[list[dict], list[Source]]],
+        ledger: Ledger,
+        max_tokens: int,
+        stream: bool,
+    ) -> Generator[str, None, tuple[list[dict], list[Source], Any]]:
         """One model step: the prompt `build()` fits to the context window, sent (its text
         yielded as it streams when `stream`); returns (messages, sources used, completion).
         When the request does not fit the server's window (an overflow error, or the empty
@@ -376,8 +490,7 @@ class AnswerEngine:
             if stream:
                 try:
                     reply = self.llm.stream(messages, max_tokens=max_tokens)
-                    for delta in reply:
-                        yield delta
+                    yield from reply
                     completion = reply.completion
                 except LLMError as exc:
                     if exc.mid_stream or not (exc.overflow or exc.empty_stream):
@@ -404,8 +517,9 @@ class AnswerEngine:
         ledger.record(step, completion)
         return messages, used, completion
 
-    def _model_abstention(self, question: str, evidence: Evidence, why: str, ledger: Ledger,
-                          timings: dict[str, float]) -> Answer:
+    def _model_abstention(
+        self, question: str, evidence: Evidence, why: str, ledger: Ledger, timings: dict[str, float]
+    ) -> Answer:
         answer = self.abstention(question, evidence, by_model=why)
         answer.usage = ledger.to_dict()
         answer.timings.update(timings)
@@ -454,8 +568,12 @@ class AnswerEngine:
             t = time.perf_counter()
             try:
                 messages, used, completion = yield from self._ask_model(
-                    "quotes", lambda: self.fit_sources("quotes", values, sources, s.llm_quote_max_tokens),
-                    ledger, s.llm_quote_max_tokens, stream=False)
+                    "quotes",
+                    lambda: self.fit_sources("quotes", values, sources, s.llm_quote_max_tokens),
+                    ledger,
+                    s.llm_quote_max_tokens,
+                    stream=False,
+                )
             except LLMError as exc:
                 timings["quotes"] = time.perf_counter() - t
                 answer = fail(fallback.reason_of(exc))
@@ -464,27 +582,44 @@ class AnswerEngine:
             timings["quotes"] = time.perf_counter() - t
             notices += self._cut_notes(messages, used)
             if len(used) < len(sources):
-                notices.append(f"Only {len(used)} of the {len(sources)} papers fit the model's context window "
-                               f"({self._window()[0]} tokens) for quoting.")
+                notices.append(
+                    f"Only {len(used)} of the {len(sources)} papers fit the model's context window "
+                    f"({self._window()[0]} tokens) for quoting."
+                )
             if accept.abstains(completion.text):
-                answer = self._model_abstention(question, evidence, f"The model ({llm.model}) found nothing in the "
-                                                f"closest abstracts that answers this.", ledger, spent())
+                answer = self._model_abstention(
+                    question,
+                    evidence,
+                    f"The model ({llm.model}) found nothing in the closest abstracts that answers this.",
+                    ledger,
+                    spent(),
+                )
                 answer.notices = notices + answer.notices
                 yield answer.text
                 return answer
             found = quotes.verify_all(quotes.parse(completion.text), used)
             groups = quotes.grouped(found, used)
             if not groups:
-                answer = fail(f"none of the model's {len(found)} quotes was found in the abstracts" if found else
-                              "the model listed no quote from the abstracts")
+                answer = fail(
+                    f"none of the model's {len(found)} quotes was found in the abstracts"
+                    if found
+                    else "the model listed no quote from the abstracts"
+                )
                 yield answer.text
                 return answer
             unverified = sum(not q.verified for q in found)
             if unverified:
-                notices.append(f"{unverified} of the model's {len(found)} quotes were not found in the abstracts "
-                               f"and were not used.")
-            build = lambda: self.fit_sources("answer", values, [src for src, _ in groups], s.llm_max_tokens,  # noqa: E731
-                                             quoted=[texts for _, texts in groups])
+                notices.append(
+                    f"{unverified} of the model's {len(found)} quotes were not found in the abstracts "
+                    f"and were not used."
+                )
+            build = lambda: self.fit_sources(  # noqa: E731
+                "answer",
+                values,
+                [src for src, _ in groups],
+                s.llm_max_tokens,
+                quoted=[texts for _, texts in groups],
+            )
             offered = len(groups)
             quoted = {src.n: texts for src, texts in groups}
         else:
@@ -494,7 +629,8 @@ class AnswerEngine:
         t = time.perf_counter()
         try:
             messages, used_for_answer, completion = yield from self._ask_model(
-                "answer", build, ledger, s.llm_max_tokens, stream=True)
+                "answer", build, ledger, s.llm_max_tokens, stream=True
+            )
         except LLMError as exc:
             timings["write"] = time.perf_counter() - t
             shown = " after part of it was streamed as a draft" if exc.mid_stream else ""
@@ -502,21 +638,37 @@ class AnswerEngine:
         timings["write"] = time.perf_counter() - t
         notices += [n for n in self._cut_notes(messages, used_for_answer, quoted) if n not in notices]
         if len(used_for_answer) < offered:
-            notices.append(f"Only {len(used_for_answer)} of the {offered} papers fit the model's context window "
-                           f"({self._window()[0]} tokens); the answer was written from those.")
+            notices.append(
+                f"Only {len(used_for_answer)} of the {offered} papers fit the model's context window "
+                f"({self._window()[0]} tokens); the answer was written from those."
+            )
         cut = completion.cut_reason if completion.cut else None
         tc = time.perf_counter()
         verdict = accept.answer(completion.text, used_for_answer, self.vectors, messages, cut=cut)
         timings["citations"] = time.perf_counter() - tc
         if verdict.abstained:
-            answer = self._model_abstention(question, evidence, f"The model ({llm.model}) said the closest "
-                                            f"abstracts do not answer this.", ledger, spent())
+            answer = self._model_abstention(
+                question,
+                evidence,
+                f"The model ({llm.model}) said the closest abstracts do not answer this.",
+                ledger,
+                spent(),
+            )
         elif not verdict.ok:
             return fail(verdict.reason or "it failed the checks")
         else:
-            answer = Answer(question, verdict.text, verdict.citations, evidence.sources, backend=self.backend,
-                            confidence=evidence.answerability, checks=verdict.checks, notices=verdict.notices,
-                            timings=spent(), usage=ledger.to_dict())
+            answer = Answer(
+                question,
+                verdict.text,
+                verdict.citations,
+                evidence.sources,
+                backend=self.backend,
+                confidence=evidence.answerability,
+                checks=verdict.checks,
+                notices=verdict.notices,
+                timings=spent(),
+                usage=ledger.to_dict(),
+            )
         answer.notices = notices + answer.notices
         return answer
 

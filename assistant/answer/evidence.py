@@ -7,9 +7,10 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any, Collection
+from typing import Any
 
 import numpy as np
 
@@ -39,8 +40,9 @@ DENSE_WEIGHT, LEXICAL_WEIGHT = 0.65, 0.35
 CONTRIBUTION_BONUS = 0.05
 # The other papers' sentences count for this fraction when a paper's title names what the question asks about.
 OTHER_THAN_NAMED = 0.5
-_CONTRIBUTION = re.compile(r"\b(?:we|this (?:paper|work)|our (?:work|method))\s+(?:propose|introduce|present|develop)",
-                           re.IGNORECASE)
+_CONTRIBUTION = re.compile(
+    r"\b(?:we|this (?:paper|work)|our (?:work|method))\s+(?:propose|introduce|present|develop)", re.IGNORECASE
+)
 
 
 @dataclass
@@ -63,7 +65,7 @@ class Sentence:
 
     @property
     def text(self) -> str:
-        return self.paper.abstract[self.start:self.end]
+        return self.paper.abstract[self.start : self.end]
 
 
 @dataclass
@@ -89,7 +91,6 @@ class Evidence:
     def nothing_stated(self) -> bool:
         """The question asks for quantities and the evidence states none of them."""
         return bool(self.asked) and len(self.unstated) == len(self.asked)
-
 
 
 class SentenceVectors:
@@ -150,7 +151,9 @@ class PaperTerms:
 # Text between a pair of quotes ("...", '...', “...”, ‘...’, «...»); overlapping (a
 # lookahead), so an apostrophe ("What's in 'Title'") cannot swallow the quote that opens
 # a title, and a double-quoted title may hold an apostrophe ("Attention Isn't ...").
-_QUOTED = re.compile(r"""(?=(?:"([^"]{6,400}?)"|'([^']{6,400}?)'|“([^”]{6,400}?)”|‘([^’]{6,400}?)’|«([^»]{6,400}?)»))""")
+_QUOTED = re.compile(
+    r"""(?=(?:"([^"]{6,400}?)"|'([^']{6,400}?)'|“([^”]{6,400}?)”|‘([^’]{6,400}?)’|«([^»]{6,400}?)»))"""
+)
 
 
 def quoted_papers(index: PaperIndex, question: str) -> list[str]:
@@ -161,10 +164,12 @@ def quoted_papers(index: PaperIndex, question: str) -> list[str]:
     return list(dict.fromkeys(pid for pid in map(paper_id, quoted) if pid in index.paper_by_id))
 
 
-def score_sentences(vectors: SentenceVectors, question_vec: np.ndarray, terms: frozenset[str],
-                    sources: list[Source]) -> list[Sentence]:
-    sentences = [Sentence(src, i, s, e) for src in sources
-                 for i, (s, e) in enumerate(sentence_spans(src.paper.abstract))]
+def score_sentences(
+    vectors: SentenceVectors, question_vec: np.ndarray, terms: frozenset[str], sources: list[Source]
+) -> list[Sentence]:
+    sentences = [
+        Sentence(src, i, s, e) for src in sources for i, (s, e) in enumerate(sentence_spans(src.paper.abstract))
+    ]
     if not sentences:
         return []
     matrix = vectors.get([(x.paper, x.start, x.end) for x in sentences])
@@ -192,16 +197,23 @@ def weigh(sentences: list[Sentence], terms: frozenset[str]) -> None:
         # (which also lowers a paper whose best match is its background).
         prior = 1.0 - 0.03 * (x.source.n - 1)
         background = is_background(x.text) or about_other_work(x.text)
-        x.score = max(0.0, DENSE_WEIGHT * x.dense + LEXICAL_WEIGHT * x.lexical
-                      + (CONTRIBUTION_BONUS if _CONTRIBUTION.search(x.text) else 0.0)
-                      - (BACKGROUND_PENALTY if background else 0.0)) * prior
+        x.score = (
+            max(
+                0.0,
+                DENSE_WEIGHT * x.dense
+                + LEXICAL_WEIGHT * x.lexical
+                + (CONTRIBUTION_BONUS if _CONTRIBUTION.search(x.text) else 0.0)
+                - (BACKGROUND_PENALTY if background else 0.0),
+            )
+            * prior
+        )
         x.match = x.score
         cued.append(x.score + role(x.text, x.position, count[x.source.n], asked) * prior)
     # The other cues (finding, place, relation: `cues.role`) choose among one paper's sentences, not
     # between papers: each paper's cued scores are scaled so that its best keeps its plain best
     # (added as they are, they let the finding of a wrong paper win: golden dev citation precision fell).
-    best_plain: Counter[int] = Counter()
-    best_cued: Counter[int] = Counter()
+    best_plain: defaultdict[int, float] = defaultdict(float)
+    best_cued: defaultdict[int, float] = defaultdict(float)
     for x, c in zip(sentences, cued):
         best_plain[x.source.n] = max(best_plain[x.source.n], x.score)
         best_cued[x.source.n] = max(best_cued[x.source.n], c)
@@ -219,8 +231,7 @@ def weigh(sentences: list[Sentence], terms: frozenset[str]) -> None:
                 x.match *= OTHER_THAN_NAMED
 
 
-def confidence(terms: frozenset[str], sources: list[Source],
-               sentences: list[Sentence]) -> tuple[float, dict[str, Any]]:
+def confidence(terms: frozenset[str], sources: list[Source], sentences: list[Sentence]) -> tuple[float, dict[str, Any]]:
     """How well the best source answers the question, 0-1: the mean of the best
     sentence's meaning match and the share of the question's content words the
     paper (title + abstract) contains, for the best of the top three papers."""
@@ -234,9 +245,17 @@ def confidence(terms: frozenset[str], sources: list[Source],
     return best, signals
 
 
-def gather(index: PaperIndex, vectors: SentenceVectors, paper_terms: PaperTerms, question: str, k: int,
-           filters: Filters | dict | None = None, restrict: list[str] | None = None,
-           asked: str | None = None, exclude: Collection[str] = ()) -> Evidence:
+def gather(
+    index: PaperIndex,
+    vectors: SentenceVectors,
+    paper_terms: PaperTerms,
+    question: str,
+    k: int,
+    filters: Filters | dict | None = None,
+    restrict: list[str] | None = None,
+    asked: str | None = None,
+    exclude: Collection[str] = (),
+) -> Evidence:
     """Retrieve `k` papers for `question` and score their sentences.
     `restrict`: only these paper ids (a follow-up about earlier sources; by default the
     papers whose exact title the question quotes, if any);
@@ -247,58 +266,96 @@ def gather(index: PaperIndex, vectors: SentenceVectors, paper_terms: PaperTerms,
     t0 = time.perf_counter()
     if restrict is None:  # a question that names its paper by title is answered from that paper
         allowed = Filters.coerce(filters)
-        restrict = [pid for pid in quoted_papers(index, asked or question)
-                    if allowed.allows(index.paper_by_id[pid]) and pid not in exclude] or None
-    result = search(index, question, k=k if restrict is None else max(k, len(restrict) * 3), filters=filters,
-                    exclude=exclude)
+        restrict = [
+            pid
+            for pid in quoted_papers(index, asked or question)
+            if allowed.allows(index.paper_by_id[pid]) and pid not in exclude
+        ] or None
+    result = search(
+        index, question, k=k if restrict is None else max(k, len(restrict) * 3), filters=filters, exclude=exclude
+    )
     hits = result.hits if restrict is None else [h for h in result.hits if h.paper_id in restrict]
     sources = [Source(0, h.paper, h.score) for h in hits]
     if restrict is not None:  # papers named by the conversation come even when the new words miss them
         have, allowed = {h.paper_id for h in hits}, Filters.coerce(filters)
-        sources += [Source(0, index.paper_by_id[pid], 0.0) for pid in restrict
-                    if pid not in have and pid in index.paper_by_id and pid not in exclude
-                    and allowed.allows(index.paper_by_id[pid])]
+        sources += [
+            Source(0, index.paper_by_id[pid], 0.0)
+            for pid in restrict
+            if pid not in have
+            and pid in index.paper_by_id
+            and pid not in exclude
+            and allowed.allows(index.paper_by_id[pid])
+        ]
     for n, src in enumerate(sources, start=1):
         src.n = n
     timings = {f"search_{k_}": v for k_, v in result.timings.items()}
     t = time.perf_counter()
     terms = content_terms(asked or question)
     # The search embedded the question already; a follow-up is scored on the words the user typed.
-    qvec = result.query_vector if asked is None and result.query_vector is not None \
+    qvec = (
+        result.query_vector
+        if asked is None and result.query_vector is not None
         else index.embedder.embed_query(asked or question)
+    )
     sentences = score_sentences(vectors, qvec, terms, sources)
     if asked is not None and restrict is not None:
         # A follow-up about earlier papers asks what *they* do ("What does the second one predict?"):
         # their background sentences about other work ("Typical approaches predict ...") do not say.
         sentences = [x for x in sentences if not about_other_work(x.text)] or sentences
     conf, signals = confidence(terms, sources, sentences)
-    dense = top_cosines(index, result.hits, sources, qvec) if restrict is not None else [
-        max((m.dense_score for m in h.chunks if m.dense_score is not None), default=0.0) for h in hits[:2]]
+    dense = (
+        top_cosines(index, result.hits, sources, qvec)
+        if restrict is not None
+        else [max((m.dense_score for m in h.chunks if m.dense_score is not None), default=0.0) for h in hits[:2]]
+    )
     signals["restricted"] = restrict is not None  # papers the user named (a follow-up, a quoted title)
-    signals["features"] = abstain.features(asked or question, terms, sources, hits, sentences,
-                                           signals.get("sentence_match", 0.0), conf, paper_terms.counts(),
-                                           len(index.papers), dense)
+    signals["features"] = abstain.features(
+        asked or question,
+        terms,
+        sources,
+        hits,
+        sentences,
+        signals.get("sentence_match", 0.0),
+        conf,
+        paper_terms.counts(),
+        len(index.papers),
+        dense,
+    )
     asked_for = asked_quantities(asked or question)
     unstated: list[Focus] = []
     if asked_for:
-        named = named_sources(terms - frozenset().union(*(f.terms for f in asked_for)), sources,
-                              paper_terms.counts())
+        named = named_sources(terms - frozenset().union(*(f.terms for f in asked_for)), sources, paper_terms.counts())
         scope = [x for x in sentences if (x.source in named if named else x.source.n <= STATED_PAPERS)]
         unstated = unstated_quantities(asked_for, scope)
         if len(unstated) < len(asked_for):  # sentences giving an asked-for value come first: they answer it
             for x in scope:
                 x.gives = any(states(f, x.text) for f in asked_for)
             sentences.sort(key=lambda x: (not x.gives, -x.score))
-        signals.update(asked=[f.describe() for f in asked_for], unstated=[f.describe() for f in unstated],
-                       named=[src.n for src in named])
+        signals.update(
+            asked=[f.describe() for f in asked_for],
+            unstated=[f.describe() for f in unstated],
+            named=[src.n for src in named],
+        )
     timings["sentences"] = time.perf_counter() - t
     timings["evidence"] = time.perf_counter() - t0
-    return Evidence(result.query, terms, sources, sentences, conf, list(result.notices), timings, signals,
-                    asked_for, unstated, filter_excluded=result.filter_excluded)
+    return Evidence(
+        result.query,
+        terms,
+        sources,
+        sentences,
+        conf,
+        list(result.notices),
+        timings,
+        signals,
+        asked_for,
+        unstated,
+        filter_excluded=result.filter_excluded,
+    )
 
 
-def top_cosines(index: PaperIndex, ranked: list, sources: list[Source], qvec: np.ndarray,
-                competitors: int = 5) -> list[float]:
+def top_cosines(
+    index: PaperIndex, ranked: list, sources: list[Source], qvec: np.ndarray, competitors: int = 5
+) -> list[float]:
     """[best chunk cosine of the first source, of its strongest competitor] to `qvec`, for
     evidence restricted to named papers (a follow-up, a quoted title): the search that
     found them ran on words that name them (a follow-up appends their titles), so its

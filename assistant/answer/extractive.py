@@ -4,17 +4,16 @@ No model writes anything: every word after a paper's name is quoted."""
 
 from __future__ import annotations
 
-import re
-
 from assistant.answer.asked import is_lookup
 from assistant.answer.citations import citation
-from assistant.answer.text import MARKER_RE
 from assistant.answer.evidence import Evidence, Sentence
+from assistant.answer.text import MARKER_RE
 from assistant.records import Citation, Paper
+
 
 def paper_label(paper: Paper) -> str:
     """'**Title** (Wang et al., 2023)'."""
-    return f"**{paper.title}**{paper.cited_as()[len(paper.title):]}"
+    return f"**{paper.title}**{paper.cited_as()[len(paper.title) :]}"
 
 
 def _quote(sentence: Sentence) -> str:

@@ -30,6 +30,7 @@ def mark(result: Any, reason: str, llm: Any, what: str = "answer") -> Any:
     shown.backend = BACKEND
     shown.fallback = reason
     kind = "table" if what == "table" else "answer"
-    shown.notices.append(f"The model's {what} is not shown: {reason}. This is the extractive {kind} "
-                         f"({llm.model} at {llm.base_url}).")
+    shown.notices.append(
+        f"The model's {what} is not shown: {reason}. This is the extractive {kind} ({llm.model} at {llm.base_url})."
+    )
     return result

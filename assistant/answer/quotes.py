@@ -28,8 +28,9 @@ from assistant.records import Source
 OVERLAP = 0.8
 MIN_WORDS = 4
 
-_LINE = re.compile(r"^\s*(?:[-*•]\s*)?(?:" + MARKER + r"|(?:source|paper)\s*#?\s*(\d+)\s*[:.)-])\s*[:.)-]?\s*(.+?)\s*$",
-                   re.IGNORECASE)
+_LINE = re.compile(
+    r"^\s*(?:[-*•]\s*)?(?:" + MARKER + r"|(?:source|paper)\s*#?\s*(\d+)\s*[:.)-])\s*[:.)-]?\s*(.+?)\s*$", re.IGNORECASE
+)
 
 
 @dataclass
@@ -129,7 +130,7 @@ def verify(quote: Quote, abstract: str) -> Quote:
             if share > best_share:
                 best, best_share = (s, e), share
         if best is not None and best_share >= OVERLAP:
-            quote.text, quote.how, quote.start, quote.end = abstract[best[0]:best[1]], "overlap", best[0], best[1]
+            quote.text, quote.how, quote.start, quote.end = abstract[best[0] : best[1]], "overlap", best[0], best[1]
     return quote
 
 

@@ -65,9 +65,9 @@ def parse_score(text: str, prompt: list[dict] | None = None) -> tuple[float | No
     text = accept.strip_trailing_end(text or "").strip()
     if accept.template_token(text) or accept.echo(text, prompt) or _SHAPE.search(text):
         return None, ""
-    for m in _JSON.finditer(text):
+    for block in _JSON.finditer(text):
         try:
-            obj = json.loads(m.group(0))
+            obj = json.loads(block.group(0))
         except ValueError:
             continue
         if isinstance(obj, dict):
@@ -145,11 +145,18 @@ class Scorer:
     def _one(self, question: str, src: Source, ledger: Ledger) -> PaperScore:
         p = src.paper
         # The abstract gets what the context window leaves, at most ABSTRACT_TOKENS.
-        room = room_in_window(self.llm.context_window()[0],
-                              render("evidence", self.settings, question=question, title=p.title, abstract=""),
-                              self.settings.llm_evidence_max_tokens)
-        messages = render("evidence", self.settings, question=question, title=p.title,
-                          abstract=_abstract(src, max(min(ABSTRACT_TOKENS, room), 32)))
+        room = room_in_window(
+            self.llm.context_window()[0],
+            render("evidence", self.settings, question=question, title=p.title, abstract=""),
+            self.settings.llm_evidence_max_tokens,
+        )
+        messages = render(
+            "evidence",
+            self.settings,
+            question=question,
+            title=p.title,
+            abstract=_abstract(src, max(min(ABSTRACT_TOKENS, room), 32)),
+        )
         try:
             completion = self.llm.complete(messages, max_tokens=self.settings.llm_evidence_max_tokens)
         except LLMError as exc:
@@ -167,6 +174,12 @@ class Scorer:
         return result
 
 
+def _score(s: PaperScore) -> float:
+    """The score of a paper `decide` counts as scored."""
+    assert s.score is not None
+    return s.score
+
+
 def decide(scores: list[PaperScore], minimum: float, model: str) -> Decision:
     """Re-rank by the model's scores: papers scored `minimum` or more first (best score
     first, ties in retrieval order), then unscored papers in retrieval order; papers
@@ -177,21 +190,30 @@ def decide(scores: list[PaperScore], minimum: float, model: str) -> Decision:
     notices = []
     if unscored:
         failed = [s for s in unscored if s.error]
-        what = (f"{len(failed)} failed ({failed[0].error})" if failed else "")
+        what = f"{len(failed)} failed ({failed[0].error})" if failed else ""
         unread = len(unscored) - len(failed)
         what = "; ".join(x for x in (what, f"{unread} gave no readable score" if unread else "") if x)
-        notices.append(f"The model scored {len(scored)} of {len(scores)} papers for relevance ({what}); "
-                       + ("the unscored ones follow the scored ones, in retrieval order." if scored else
-                          "the papers keep their retrieval order."))
-    passing = sorted((s for s in scored if s.score >= minimum), key=lambda s: -s.score)  # stable: ties keep rank
+        notices.append(
+            f"The model scored {len(scored)} of {len(scores)} papers for relevance ({what}); "
+            + (
+                "the unscored ones follow the scored ones, in retrieval order."
+                if scored
+                else "the papers keep their retrieval order."
+            )
+        )
+    passing = sorted((s for s in scored if _score(s) >= minimum), key=lambda s: -_score(s))  # stable: ties keep rank
     kept = [s.source for s in passing] + [s.source for s in unscored]
-    dropped = [s for s in scored if s.score < minimum]
+    dropped = [s for s in scored if _score(s) < minimum]
     if scored and not kept:
-        best = max(s.score for s in scored)
-        why = (f"The model ({model}) rated none of the {len(scores)} closest papers relevant enough to answer from "
-               f"(best score {best:g}/10; a paper needs {minimum:g}, PAPERS_LLM_EVIDENCE_MIN).")
+        best = max(_score(s) for s in scored)
+        why = (
+            f"The model ({model}) rated none of the {len(scores)} closest papers relevant enough to answer from "
+            f"(best score {best:g}/10; a paper needs {minimum:g}, PAPERS_LLM_EVIDENCE_MIN)."
+        )
         return Decision([], abstain=True, notices=notices, why=why)
     if dropped:
-        notices.append(f"The model rated {len(dropped)} of the {len(scores)} closest papers below {minimum:g}/10 "
-                       f"and they were not used: " + ", ".join(f"[{s.source.n}] ({s.score:g})" for s in dropped) + ".")
+        notices.append(
+            f"The model rated {len(dropped)} of the {len(scores)} closest papers below {minimum:g}/10 "
+            f"and they were not used: " + ", ".join(f"[{s.source.n}] ({s.score:g})" for s in dropped) + "."
+        )
     return Decision(kept, notices=notices)

@@ -9,7 +9,8 @@ import re
 from functools import lru_cache
 
 from assistant.index.lexical import tokenize
-from assistant.index.sentences import sentence_spans, sentences_of as sentences  # noqa: F401 (the splitter)
+from assistant.index.sentences import sentence_spans  # noqa: F401 (the splitter, re-exported)
+from assistant.index.sentences import sentences_of as sentences  # noqa: F401 (re-exported)
 
 # Words that say what kind of question it is, not what it is about.
 QUESTION_WORDS = frozenset(
@@ -18,7 +19,8 @@ QUESTION_WORDS = frozenset(
     "proposed introduce introduces present presents describe describes find finds found show shows report "
     "reports use uses used using author authors there any some one tell me about explain mean means "
     "compare comparison differ difference between versus vs its their collection indexed many much take "
-    "takes took".split())
+    "takes took".split()
+)
 # ... and their folded forms ("does" -> "doe", "studies" -> "study"), since terms are compared folded.
 _QUESTION_TERMS = QUESTION_WORDS | frozenset(t for w in QUESTION_WORDS for t in tokenize(w))
 
@@ -26,8 +28,9 @@ _QUESTION_TERMS = QUESTION_WORDS | frozenset(t for w in QUESTION_WORDS for t in 
 @lru_cache(maxsize=4096)
 def content_terms(text: str) -> frozenset[str]:
     """Stemmed content words (stopwords and question words removed)."""
-    return frozenset(t for t in tokenize(text)
-                     if t not in _QUESTION_TERMS and (not t.isdigit() or len(t) >= 4))  # keep years, not "2"
+    return frozenset(
+        t for t in tokenize(text) if t not in _QUESTION_TERMS and (not t.isdigit() or len(t) >= 4)
+    )  # keep years, not "2"
 
 
 def overlap(question_terms: frozenset[str], text: str) -> float:

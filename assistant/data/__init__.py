@@ -17,12 +17,15 @@ def _folder(package: str, *parts: str) -> Path:
     try:
         found = files(package).joinpath(*parts)
     except ModuleNotFoundError:
-        raise RuntimeError(f"{package} is not installed: the prompts and the bundled corpus come with the "
-                           f"installed package; install it (pip install -e . in the repository, or the wheel)"
-                           ) from None
+        raise RuntimeError(
+            f"{package} is not installed: the prompts and the bundled corpus come with the "
+            f"installed package; install it (pip install -e . in the repository, or the wheel)"
+        ) from None
     if not isinstance(found, Path):  # e.g. imported from a zip: the files have no path of their own
-        raise RuntimeError(f"{package}: the package data is not in a folder ({found}); "
-                           f"install paper-assistant unpacked (pip install) to use it")
+        raise RuntimeError(
+            f"{package}: the package data is not in a folder ({found}); "
+            f"install paper-assistant unpacked (pip install) to use it"
+        )
     return found
 
 

@@ -9,21 +9,21 @@ is committed atomically."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
+from assistant.errors import IndexMismatch
 from assistant.index.chunking import chunk_paper, text_hash
 from assistant.index.embed import Embedder, make_embedder
 from assistant.index.lexical import Bm25Chunks
 from assistant.index.sentences import SentenceTable, abstract_sentences, sentence_spans
+from assistant.index.store import CorruptIndex, IndexFolder
 from assistant.index.vectors import ChromaChunks, VectorStoreError
 from assistant.ingest.merge import merge_papers
 from assistant.records import Chunk, Paper
-from assistant.errors import IndexMismatch
 from assistant.settings import Settings
-from assistant.index.store import CorruptIndex, IndexFolder
 
 
 @dataclass
@@ -49,7 +49,7 @@ class _Laps:
     `name`. Loading the embedding model (the embedder's `load_seconds`, where it has
     one) is counted as "model load", not in the stage whose first batch triggered it."""
 
-    def __init__(self, index: "PaperIndex"):
+    def __init__(self, index: PaperIndex):
         self.index = index
         self.timings: dict[str, float] = {}
         self.t, self.loaded = time.perf_counter(), self._loaded()
@@ -92,12 +92,16 @@ class PaperIndex:
     def _check_settings(self, manifest: dict) -> None:
         built, wanted = manifest.get("shaping", {}), self.settings.shaping()
         if built != wanted:
-            diff = ", ".join(f"{k}: index has {built.get(k)!r}, settings ask {wanted[k]!r}"
-                             for k in wanted if built.get(k) != wanted[k])
+            diff = ", ".join(
+                f"{k}: index has {built.get(k)!r}, settings ask {wanted[k]!r}"
+                for k in wanted
+                if built.get(k) != wanted[k]
+            )
             raise IndexMismatch(
                 f"index {self.settings.index_path} was built with other settings ({diff}); "
                 f"vectors from different models cannot be mixed. Rebuild it with `papers ingest --rebuild ...` "
-                f"or choose another index with --index-name / PAPERS_INDEX_NAME")
+                f"or choose another index with --index-name / PAPERS_INDEX_NAME"
+            )
 
     @property
     def exists(self) -> bool:
@@ -131,15 +135,19 @@ class PaperIndex:
         if self._vectors is None:
             s, built = self.settings, (self.manifest or {}).get("chunks") or 0
             if built and not s.chroma_url and not self.chroma_path.is_dir():
-                raise CorruptIndex(f"{self.chroma_path}: missing (the vector store of this index); "
-                                   f"rebuild with `papers ingest --rebuild`")
+                raise CorruptIndex(
+                    f"{self.chroma_path}: missing (the vector store of this index); "
+                    f"rebuild with `papers ingest --rebuild`"
+                )
             vectors = ChromaChunks(self.collection_name, s.chroma_url, self.chroma_path, s.hnsw_ef_search)
             if built and vectors.count() == 0:
                 # Without this, search would quietly fall back to BM25 alone.
                 where = f"on the Chroma server {s.chroma_url}" if s.chroma_url else f"in {self.chroma_path}"
                 hint = " (is the server run with the --path it had when the index was built?)" if s.chroma_url else ""
-                message = (f"the vector collection {self.collection_name!r} {where} holds no vectors, but the "
-                           f"index names {built} chunks{hint}; rebuild with `papers ingest --rebuild`")
+                message = (
+                    f"the vector collection {self.collection_name!r} {where} holds no vectors, but the "
+                    f"index names {built} chunks{hint}; rebuild with `papers ingest --rebuild`"
+                )
                 raise VectorStoreError(message) if s.chroma_url else CorruptIndex(message)
             self._vectors = vectors
         return self._vectors
@@ -152,16 +160,19 @@ class PaperIndex:
             try:
                 self._bm25 = Bm25Chunks.load(self.folder.bm25_path(self.manifest))
             except (OSError, ValueError, KeyError) as exc:
-                raise CorruptIndex(f"{self.folder.bm25_path(self.manifest)}: unreadable BM25 index ({exc}); "
-                                   f"rebuild with `papers ingest --rebuild`") from None
+                raise CorruptIndex(
+                    f"{self.folder.bm25_path(self.manifest)}: unreadable BM25 index ({exc}); "
+                    f"rebuild with `papers ingest --rebuild`"
+                ) from None
         return self._bm25
 
     @property
     def sentences(self) -> SentenceTable:
         """Stored vectors of the abstracts' sentences (empty when the index has none)."""
         if self._sentences is None:
-            self._sentences = (self.folder.read_sentences(self.manifest) if self.manifest else None) \
-                or SentenceTable.empty()
+            self._sentences = (
+                self.folder.read_sentences(self.manifest) if self.manifest else None
+            ) or SentenceTable.empty()
         return self._sentences
 
     # --- building -------------------------------------------------------------
@@ -177,8 +188,9 @@ class PaperIndex:
         # the table is added, dropped or rebuilt.
         method = s.sentence_embedding if s.sentence_vectors else None
         built = self.manifest or {}
-        built_method = (built.get("sentence_embedding") or "separate") if built.get("files", {}).get("sentences") \
-            else None
+        built_method = (
+            (built.get("sentence_embedding") or "separate") if built.get("files", {}).get("sentences") else None
+        )
         table_as_wanted = built_method == method
         same = bool(self.manifest) and table_as_wanted and _same_records(records, self.records)
         laps.lap("compare records")
@@ -188,8 +200,17 @@ class PaperIndex:
             # have left some that no manifest names: prune them now.
             removed = self._prune(set(self.chunk_pos)) if self.folder.pending else 0
             laps.lap("prune")
-            return UpdateStats(len(self.papers), len(self.chunks), 0, 0, len(self.chunks), removed,
-                               time.perf_counter() - t0, False, timings=laps.timings)
+            return UpdateStats(
+                len(self.papers),
+                len(self.chunks),
+                0,
+                0,
+                len(self.chunks),
+                removed,
+                time.perf_counter() - t0,
+                False,
+                timings=laps.timings,
+            )
 
         papers, _ = merge_papers(records)
         old_by_paper: dict[str, list[Chunk]] = {}
@@ -201,8 +222,11 @@ class PaperIndex:
             old = old_by_paper.get(paper.id)
             digest = text_hash(paper, shaping)[:12]
             # Same text, same settings: same chunks (skip the tokenizer too).
-            chunks += old if old and old[0].id.rsplit(":", 2)[1] == digest else chunk_paper(
-                paper, s.chunk_size, s.chunk_overlap, shaping)
+            chunks += (
+                old
+                if old and old[0].id.rsplit(":", 2)[1] == digest
+                else chunk_paper(paper, s.chunk_size, s.chunk_overlap, shaping)
+            )
         new_ids = [c.id for c in chunks]
         live_before = set(self.chunk_pos)
         missing = [c for c in chunks if c.id not in live_before]
@@ -222,13 +246,14 @@ class PaperIndex:
         # sentences: the chunks embedded anyway, plus unchanged ones whose stored vectors
         # are kept (e.g. when an index switches from separate to pooled).
         # (A backend without span pooling, such as the openai one, embeds them on their own.)
-        pool = method == "pooled" and new_sentences and hasattr(self.embedder, "embed_with_spans")
+        embed_with_spans = getattr(self.embedder, "embed_with_spans", None)
+        pool = method == "pooled" and new_sentences and embed_with_spans is not None
         passed, spans = to_embed, None
         if pool:
             embedding = {c.id for c in to_embed}
             holders = [c for c in chunks if c.id not in embedding]
             spans_of = _sentences_in_chunks(to_embed + holders, {p.id: p for p in papers}, set(new_sentences))
-            extra = [(c, row) for c, row in zip(holders, spans_of[len(to_embed):]) if row]
+            extra = [(c, row) for c, row in zip(holders, spans_of[len(to_embed) :]) if row]
             passed = to_embed + [c for c, _ in extra]
             spans = spans_of[: len(to_embed)] + [row for _, row in extra]
         covered = {t for row in spans or [] for _, _, t in row}
@@ -248,8 +273,10 @@ class PaperIndex:
         laps.lap("sentence plan")
         if passed:
             if spans is not None:
-                vectors, by_chunk = self.embedder.embed_with_spans(
-                    texts_to_embed, [[(a, b) for a, b, _ in row] for row in spans], progress=tick)
+                assert embed_with_spans is not None  # spans are planned only for an embedder that has it
+                vectors, by_chunk = embed_with_spans(
+                    texts_to_embed, [[(a, b) for a, b, _ in row] for row in spans], progress=tick
+                )
                 for row, got in zip(spans, by_chunk):
                     for (_, _, text), vector in zip(row, got):
                         if text not in pooled and not np.isnan(vector[0]):
@@ -279,16 +306,20 @@ class PaperIndex:
         manifest = {
             **(self.manifest or {}),
             "shaping": s.shaping(),
-            "embedding": {"backend": s.embed_backend, "model": s.embed_model,
-                          "dim": (self.manifest or {}).get("embedding", {}).get("dim") or self._dim_known()},
+            "embedding": {
+                "backend": s.embed_backend,
+                "model": s.embed_model,
+                "dim": (self.manifest or {}).get("embedding", {}).get("dim") or self._dim_known(),
+            },
             "collection": self.collection_name,
             "chroma_dir": None if s.chroma_url else self.chroma_path.name,
             "chroma": s.chroma_url or "embedded",
             "papers": len(papers),
             "chunks": len(chunks),
             "sentence_embedding": method,
-            "embed_precision": (getattr(self._embedder, "precision", None) if passed or new_sentences
-                                else built.get("embed_precision")),
+            "embed_precision": (
+                getattr(self._embedder, "precision", None) if passed or new_sentences else built.get("embed_precision")
+            ),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         self.manifest = self.folder.commit(manifest, records, chunks, bm25.save, table)
@@ -301,8 +332,18 @@ class PaperIndex:
         # After the commit: prune vectors no manifest names (replaced, removed, or left by a crash).
         removed = self._prune(set(new_ids))
         laps.lap("prune")
-        return UpdateStats(len(papers), len(chunks), len(to_embed), new_sentences_count, len(chunks) - len(to_embed),
-                           removed, time.perf_counter() - t0, True, len(pooled), laps.timings)
+        return UpdateStats(
+            len(papers),
+            len(chunks),
+            len(to_embed),
+            new_sentences_count,
+            len(chunks) - len(to_embed),
+            removed,
+            time.perf_counter() - t0,
+            True,
+            len(pooled),
+            laps.timings,
+        )
 
     def _prune(self, keep: set[str]) -> int:
         """Delete vectors no manifest names (replaced, removed, or left by a crash)."""
@@ -318,12 +359,15 @@ class PaperIndex:
     def _check_dimension(self, dim: int) -> None:
         recorded = (self.manifest or {}).get("embedding", {}).get("dim")
         if recorded and recorded != dim:
-            raise IndexMismatch(f"index {self.settings.index_path} holds {recorded}-dimensional vectors but the "
-                                f"embedding model gives {dim}; rebuild with `papers ingest --rebuild`")
+            raise IndexMismatch(
+                f"index {self.settings.index_path} holds {recorded}-dimensional vectors but the "
+                f"embedding model gives {dim}; rebuild with `papers ingest --rebuild`"
+            )
 
 
-def _sentences_in_chunks(chunks: list[Chunk], paper_by_id: dict[str, Paper],
-                         wanted: set[str]) -> list[list[tuple[int, int, str]]]:
+def _sentences_in_chunks(
+    chunks: list[Chunk], paper_by_id: dict[str, Paper], wanted: set[str]
+) -> list[list[tuple[int, int, str]]]:
     """For each chunk, the `wanted` sentences of its paper's abstract that lie whole
     inside it, as (start, end, text) in the chunk's indexed text (title, newline, chunk)."""
     out = []
@@ -334,8 +378,13 @@ def _sentences_in_chunks(chunks: list[Chunk], paper_by_id: dict[str, Paper],
         if spans is None:
             spans = spans_of[c.paper_id] = sentence_spans(abstract)
         shift = len(c.title) + 1 - c.start
-        out.append([(a + shift, b + shift, abstract[a:b]) for a, b in spans
-                    if c.start <= a and b <= c.end and abstract[a:b] in wanted])
+        out.append(
+            [
+                (a + shift, b + shift, abstract[a:b])
+                for a, b in spans
+                if c.start <= a and b <= c.end and abstract[a:b] in wanted
+            ]
+        )
     return out
 
 

@@ -36,7 +36,16 @@ def chunk_paper(paper: Paper, chunk_size: int, chunk_overlap: int, shaping_hash:
             start = found if found >= 0 else cursor
             piece = paper.abstract[start : start + len(piece)]
         end = start + len(piece)
-        chunks.append(Chunk(id=f"{paper.id}:{digest}:{n}", paper_id=paper.id, n=n, text=piece,
-                            start=start, end=end, title=paper.title))
+        chunks.append(
+            Chunk(
+                id=f"{paper.id}:{digest}:{n}",
+                paper_id=paper.id,
+                n=n,
+                text=piece,
+                start=start,
+                end=end,
+                title=paper.title,
+            )
+        )
         cursor = start + 1
     return chunks

@@ -24,16 +24,15 @@ PyTorch is not loaded yet: an answer that embeds a few claims or sentences).
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
-from assistant import offline
 from assistant.errors import EmbeddingError
 from assistant.settings import Settings
 
@@ -46,8 +45,9 @@ class Embedder(Protocol):
     name: str
     dim: int
 
-    def embed_documents(self, texts: Sequence[str],
-                        progress: Callable[[int, int], None] | None = None) -> np.ndarray: ...
+    def embed_documents(
+        self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
+    ) -> np.ndarray: ...
 
     def embed_query(self, text: str) -> np.ndarray: ...
 
@@ -136,14 +136,20 @@ class NumpyMiniLM:
             p = f"encoder.layer.{i}."
             qkv_w = np.concatenate([w[p + f"attention.self.{n}.weight"] for n in ("query", "key", "value")]).T
             qkv_b = np.concatenate([w[p + f"attention.self.{n}.bias"] for n in ("query", "key", "value")])
-            self.layers.append((
-                np.ascontiguousarray(qkv_w), qkv_b,
-                np.ascontiguousarray(w[p + "attention.output.dense.weight"].T), w[p + "attention.output.dense.bias"],
-                (w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]),
-                np.ascontiguousarray(w[p + "intermediate.dense.weight"].T), w[p + "intermediate.dense.bias"],
-                np.ascontiguousarray(w[p + "output.dense.weight"].T), w[p + "output.dense.bias"],
-                (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]),
-            ))
+            self.layers.append(
+                (
+                    np.ascontiguousarray(qkv_w),
+                    qkv_b,
+                    np.ascontiguousarray(w[p + "attention.output.dense.weight"].T),
+                    w[p + "attention.output.dense.bias"],
+                    (w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]),
+                    np.ascontiguousarray(w[p + "intermediate.dense.weight"].T),
+                    w[p + "intermediate.dense.bias"],
+                    np.ascontiguousarray(w[p + "output.dense.weight"].T),
+                    w[p + "output.dense.bias"],
+                    (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]),
+                )
+            )
         self.tokenizer = _tokenizer(path)
 
     def _norm(self, x: np.ndarray, ln: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -184,7 +190,6 @@ class LocalEmbedder:
     answers questions never imports torch."""
 
     def __init__(self, settings: Settings):
-        offline.apply()
         self.name = settings.embed_model
         if self.name != "all-MiniLM-L6-v2":
             raise EmbeddingError(f"the local backend ships only all-MiniLM-L6-v2, not {self.name!r}")
@@ -194,9 +199,10 @@ class LocalEmbedder:
         self.threads = settings.embed_threads  # 0: torch's default (one per physical core)
         self.wanted_precision = settings.embed_precision
         self.cache_size = settings.query_cache
-        self._model = None
+        # transformers' model and tokenizers' Tokenizer, loaded on first use
+        self._model: Any = None
         self._query_model: NumpyMiniLM | None = None
-        self._tok = None
+        self._tok: Any = None
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
@@ -247,8 +253,11 @@ class LocalEmbedder:
         self.positions += int(mask.size)  # pieces + padding: what the model computes on
         self.flops += forward_flops(self._model.config, ids.shape[0], width)
         with torch.inference_mode(), torch.autocast("cpu", dtype=self._dtype, enabled=self._dtype is not None):
-            out = self._model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
-                              token_type_ids=torch.zeros_like(torch.from_numpy(ids)))
+            out = self._model(
+                input_ids=torch.from_numpy(ids),
+                attention_mask=torch.from_numpy(mask),
+                token_type_ids=torch.zeros_like(torch.from_numpy(ids)),
+            )
         return out.last_hidden_state.float().numpy(), mask.astype(np.float32)
 
     def _batches(self, texts: Sequence[str]):
@@ -271,8 +280,12 @@ class LocalEmbedder:
         vectors, _ = self.embed_with_spans(texts, None, progress)
         return vectors
 
-    def embed_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[Span]] | None,
-                         progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+    def embed_with_spans(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[Span]] | None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Vectors of `texts` and, for each text, the vectors of its character `spans`
         (mean of the token vectors inside the span, from the text's own pass). A span
         cut off by the model's window gets a row of NaN: embed it on its own."""
@@ -337,8 +350,9 @@ class OpenAIEmbedder:
             raise EmbeddingError("embed_backend=openai needs OPENAI_API_KEY and/or OPENAI_BASE_URL")
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
         # The client's own retries are off: the LLM's retry policy (tenacity) retries here too.
-        self.client = OpenAI(api_key=key, base_url=settings.openai_base_url, max_retries=0,
-                             timeout=settings.llm_timeout)
+        self.client = OpenAI(
+            api_key=key, base_url=settings.openai_base_url, max_retries=0, timeout=settings.llm_timeout
+        )
         self.settings = settings
         self.name = settings.embed_model
         self.batch_size = settings.embed_batch_size or 128  # 0 = auto: fewer, larger requests

@@ -9,8 +9,8 @@ docstore and persists on its own."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -42,7 +42,7 @@ class Bm25Chunks:
         self.vocab = vocab
 
     @classmethod
-    def build(cls, texts: Sequence[str]) -> "Bm25Chunks":
+    def build(cls, texts: Sequence[str]) -> Bm25Chunks:
         import bm25s
 
         vocab: dict[str, int] = {}
@@ -58,7 +58,7 @@ class Bm25Chunks:
         (folder / "vocab.json").write_text(json.dumps(self.vocab), encoding="utf-8")
 
     @classmethod
-    def load(cls, folder: Path) -> "Bm25Chunks":
+    def load(cls, folder: Path) -> Bm25Chunks:
         import json
 
         import bm25s

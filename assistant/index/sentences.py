@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -23,7 +23,9 @@ import numpy as np
 _BOUNDARY = re.compile(r"[.!?][\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
 _NOT_AN_END = re.compile(
     r"(?:\b(?:e\.g|i\.e|et al|vs|etc|cf|fig|figs|eq|eqs|sec|resp|approx|incl|w\.r\.t|i\.i\.d|no|dr|mr|ms|st)\.|"
-    r"\b[A-Z]\.|\d\.)$", re.IGNORECASE)
+    r"\b[A-Z]\.|\d\.)$",
+    re.IGNORECASE,
+)
 MIN_SENTENCE = 12  # shorter pieces ("(Fig. 2).", "Why?") are glued to the previous sentence
 
 
@@ -32,7 +34,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     start = 0
     for m in _BOUNDARY.finditer(text):
-        piece = text[start:m.end()].rstrip()
+        piece = text[start : m.end()].rstrip()
         if _NOT_AN_END.search(piece):
             continue
         spans.append((start, start + len(piece)))
@@ -79,7 +81,7 @@ class SentenceTable:
         self._rows_of: dict[str, np.ndarray] = {}  # abstract text -> its stored sentences' rows
 
     @classmethod
-    def empty(cls) -> "SentenceTable":
+    def empty(cls) -> SentenceTable:
         return cls([], np.zeros((0, 0), dtype=np.float32))
 
     def __len__(self) -> int:
@@ -94,8 +96,9 @@ class SentenceTable:
                 out[text] = np.asarray(self.vectors[i], dtype=np.float32)
         return out
 
-    def best_match(self, abstract: str, vector: np.ndarray,
-                   aggregate: Callable[[np.ndarray], float] | None = None) -> float | None:
+    def best_match(
+        self, abstract: str, vector: np.ndarray, aggregate: Callable[[np.ndarray], float] | None = None
+    ) -> float | None:
         """The highest cosine between `vector` and the stored sentences of `abstract`
         (None when none is stored); `aggregate`: another score of the cosines, sorted
         highest first (experiments compare ways of scoring a paper by its sentences)."""
@@ -108,12 +111,12 @@ class SentenceTable:
         cosines = self.vectors[rows] @ vector
         return float(np.max(cosines)) if aggregate is None else float(aggregate(np.sort(cosines)[::-1]))
 
-    def plan(self, texts: Sequence[str]) -> "SentencePlan":
+    def plan(self, texts: Sequence[str]) -> SentencePlan:
         """Which of `texts` (distinct) the table holds already; `build` makes the new table."""
         keys = [sentence_key(t) for t in texts]
         return SentencePlan(list(texts), keys, np.array([self.row.get(k, -1) for k in keys], dtype=np.int64))
 
-    def build(self, plan: "SentencePlan", embed: Callable[[list[str]], np.ndarray]) -> "SentenceTable":
+    def build(self, plan: SentencePlan, embed: Callable[[list[str]], np.ndarray]) -> SentenceTable:
         """A table of exactly the plan's texts: stored rows copied, the new texts embedded with `embed`."""
         new = plan.new
         fresh = embed(new) if new else np.zeros((0, 0), dtype=np.float32)

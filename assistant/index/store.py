@@ -32,12 +32,14 @@ import re
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
+from assistant import jsonl
 from assistant.errors import CorruptIndex
 from assistant.index.sentences import SentenceTable
 from assistant.records import Chunk, Paper
@@ -55,7 +57,7 @@ def atomic_file(path: Path, mode: str = "w"):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as handle:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -76,21 +78,16 @@ def _write_array(path: Path, array: np.ndarray) -> None:
 
 
 def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    atomic_write_text(path, jsonl.dumps(list(rows)))
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows, number = [], 1
+    if not path.exists():
+        raise CorruptIndex(f"{path}: missing (the manifest names it); rebuild with `papers ingest --rebuild`")
     try:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if line.strip():
-                    rows.append(json.loads(line))
-    except FileNotFoundError:
-        raise CorruptIndex(f"{path}: missing (the manifest names it); rebuild with `papers ingest --rebuild`") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CorruptIndex(f"{path}:{number}: unreadable ({exc}); rebuild with `papers ingest --rebuild`") from None
-    return rows
+        return [row for _, row in jsonl.objects(path, CorruptIndex)]
+    except CorruptIndex as exc:
+        raise CorruptIndex(f"unreadable {exc}; rebuild with `papers ingest --rebuild`") from None
 
 
 class IndexFolder:
@@ -133,29 +130,38 @@ class IndexFolder:
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
-            raise CorruptIndex(f"{path}: unreadable ({exc}); delete the folder or run `papers ingest --rebuild`") from None
+            raise CorruptIndex(
+                f"{path}: unreadable ({exc}); delete the folder or run `papers ingest --rebuild`"
+            ) from None
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION or "files" not in manifest:
             raise CorruptIndex(f"{path}: not a manifest of this version; run `papers ingest --rebuild`")
         files = manifest["files"]
-        if (not isinstance(files, dict) or not all(isinstance(files.get(k), str) for k in ("records", "chunks", "bm25"))
-                or not isinstance(manifest.get("shaping"), dict)):
-            raise CorruptIndex(f"{path}: incomplete manifest (no file names or settings); "
-                               f"run `papers ingest --rebuild`")
+        if (
+            not isinstance(files, dict)
+            or not all(isinstance(files.get(k), str) for k in ("records", "chunks", "bm25"))
+            or not isinstance(manifest.get("shaping"), dict)
+        ):
+            raise CorruptIndex(
+                f"{path}: incomplete manifest (no file names or settings); run `papers ingest --rebuild`"
+            )
         return manifest
 
     def read_records(self, manifest: dict[str, Any]) -> list[Paper]:
         try:
             return [Paper.from_dict(r) for r in _read_jsonl(self.path / manifest["files"]["records"])]
         except (TypeError, KeyError, AttributeError) as exc:
-            raise CorruptIndex(f"{self.path / manifest['files']['records']}: bad record ({exc}); "
-                               f"rebuild with `papers ingest --rebuild`") from None
+            raise CorruptIndex(
+                f"{self.path / manifest['files']['records']}: bad record ({exc}); "
+                f"rebuild with `papers ingest --rebuild`"
+            ) from None
 
     def read_chunks(self, manifest: dict[str, Any]) -> list[Chunk]:
         try:
             return [Chunk(**r) for r in _read_jsonl(self.path / manifest["files"]["chunks"])]
         except (TypeError, KeyError, AttributeError) as exc:
-            raise CorruptIndex(f"{self.path / manifest['files']['chunks']}: bad chunk ({exc}); "
-                               f"rebuild with `papers ingest --rebuild`") from None
+            raise CorruptIndex(
+                f"{self.path / manifest['files']['chunks']}: bad chunk ({exc}); rebuild with `papers ingest --rebuild`"
+            ) from None
 
     def bm25_path(self, manifest: dict[str, Any]) -> Path:
         return self.path / manifest["files"]["bm25"]
@@ -176,19 +182,31 @@ class IndexFolder:
                 raise ValueError(f"{len(keys)} keys for an array of shape {vectors.shape}")
             dim = manifest.get("embedding", {}).get("dim")
             if vectors.dtype != np.float32 or (len(keys) and dim and vectors.shape[1] != dim):
-                raise ValueError(f"{vectors.dtype} vectors of width {vectors.shape[1]}; the index's model gives "
-                                 f"float32 of width {dim}")
+                raise ValueError(
+                    f"{vectors.dtype} vectors of width {vectors.shape[1]}; the index's model gives "
+                    f"float32 of width {dim}"
+                )
         except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise CorruptIndex(f"{path}: unreadable sentence vectors ({exc}); "
-                               f"rebuild with `papers ingest --rebuild`") from None
+            raise CorruptIndex(
+                f"{path}: unreadable sentence vectors ({exc}); rebuild with `papers ingest --rebuild`"
+            ) from None
         return SentenceTable(keys, vectors)
 
-    def commit(self, manifest: dict[str, Any], records: list[Paper], chunks: list[Chunk],
-               write_bm25: Callable[[Path], None], sentences: SentenceTable | None = None) -> dict[str, Any]:
+    def commit(
+        self,
+        manifest: dict[str, Any],
+        records: list[Paper],
+        chunks: list[Chunk],
+        write_bm25: Callable[[Path], None],
+        sentences: SentenceTable | None = None,
+    ) -> dict[str, Any]:
         """Write a new generation and switch the manifest to it."""
         generation = int(manifest.get("generation", 0)) + 1
-        files = {"records": f"records.{generation}.jsonl", "chunks": f"chunks.{generation}.jsonl",
-                 "bm25": f"bm25.{generation}"}
+        files = {
+            "records": f"records.{generation}.jsonl",
+            "chunks": f"chunks.{generation}.jsonl",
+            "bm25": f"bm25.{generation}",
+        }
         if sentences is not None:
             files["sentences"] = f"sentences.{generation}"
             folder = self.path / files["sentences"]
@@ -209,8 +227,12 @@ class IndexFolder:
     def _remove_other_generations(self, live: dict[str, str]) -> None:
         keep = set(live.values()) | {MANIFEST}
         for entry in self.path.iterdir():
-            generational = (entry.name.split(".")[0] in ("records", "chunks", "bm25", "sentences")
-                            or entry.name.startswith("."))
+            generational = entry.name.split(".")[0] in (
+                "records",
+                "chunks",
+                "bm25",
+                "sentences",
+            ) or entry.name.startswith(".")
             if generational and entry.name not in keep:
                 if entry.is_dir():
                     shutil.rmtree(entry, ignore_errors=True)

@@ -5,24 +5,21 @@ filters need (`paper_id`, `n`); queries ask for ids and distances only."""
 from __future__ import annotations
 
 import logging
-import os
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
 
-from assistant import offline
 from assistant.errors import VectorStoreError
 from assistant.records import Chunk
-
 
 log = logging.getLogger("assistant.index")
 
 
 def _client(chroma_url: str | None, path: Path):
-    offline.apply()
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -31,13 +28,16 @@ def _client(chroma_url: str | None, path: Path):
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     url = urlparse(chroma_url if "://" in chroma_url else f"http://{chroma_url}")
     try:
-        client = chromadb.HttpClient(host=url.hostname or "127.0.0.1", port=url.port or 8000,
-                                     ssl=url.scheme == "https", settings=chroma_settings)
+        client = chromadb.HttpClient(
+            host=url.hostname or "127.0.0.1", port=url.port or 8000, ssl=url.scheme == "https", settings=chroma_settings
+        )
         client.heartbeat()
     except Exception as exc:  # chromadb raises several types for "not there"
-        raise VectorStoreError(f"Chroma server at {chroma_url} is not reachable ({type(exc).__name__}); "
-                               f"start it with `chroma run --path DIR --port {url.port or 8000}` "
-                               f"or unset PAPERS_CHROMA_URL to use the embedded store") from None
+        raise VectorStoreError(
+            f"Chroma server at {chroma_url} is not reachable ({type(exc).__name__}); "
+            f"start it with `chroma run --path DIR --port {url.port or 8000}` "
+            f"or unset PAPERS_CHROMA_URL to use the embedded store"
+        ) from None
     return client
 
 
@@ -49,19 +49,24 @@ class ChromaChunks:
         try:
             self.client = _client(chroma_url, path)
             self.collection = self.client.get_or_create_collection(
-                collection_name, configuration={"hnsw": {"space": "cosine", "ef_search": ef_search}},
-                embedding_function=None)
+                collection_name,
+                configuration={"hnsw": {"space": "cosine", "ef_search": ef_search}},
+                embedding_function=None,
+            )
             hnsw = (self.collection.configuration or {}).get("hnsw") or {}
             if hnsw.get("space", "cosine") != "cosine":
-                raise VectorStoreError(f"Chroma collection {collection_name!r} at {self.where} is not "
-                                       f"cosine-spaced; rebuild with `papers ingest --rebuild`")
+                raise VectorStoreError(
+                    f"Chroma collection {collection_name!r} at {self.where} is not "
+                    f"cosine-spaced; rebuild with `papers ingest --rebuild`"
+                )
             if hnsw.get("ef_search") != ef_search:
                 self._store_ef_search(collection_name, ef_search)
         except VectorStoreError:
             raise
         except Exception as exc:
-            raise VectorStoreError(f"cannot open Chroma collection {collection_name!r} at {self.where} "
-                                   f"({type(exc).__name__}: {exc})") from None
+            raise VectorStoreError(
+                f"cannot open Chroma collection {collection_name!r} at {self.where} ({type(exc).__name__}: {exc})"
+            ) from None
 
     def _store_ef_search(self, collection_name: str, ef_search: int) -> None:
         """A collection made before the setting existed (or with another value) gets it
@@ -71,8 +76,14 @@ class ChromaChunks:
         try:
             self.collection.modify(configuration={"hnsw": {"ef_search": ef_search}})
         except Exception as exc:
-            log.warning("could not set ef_search=%d on Chroma collection %r at %s (%s: %s); searching with "
-                        "its stored value", ef_search, collection_name, self.where, type(exc).__name__, exc)
+            log.warning(
+                "could not set ef_search=%d on Chroma collection %r at %s (%s: %s); searching with its stored value",
+                ef_search,
+                collection_name,
+                self.where,
+                type(exc).__name__,
+                exc,
+            )
 
     @contextmanager
     def _calling(self, what: str):
@@ -93,9 +104,11 @@ class ChromaChunks:
         time of an add and made Chroma build a full-text index nothing uses."""
         for i in range(0, len(chunks), 4000):
             with self._calling("add"):
-                self.collection.add(ids=[c.id for c in chunks[i : i + 4000]],
-                                    embeddings=np.asarray(vectors[i : i + 4000], dtype=np.float32),
-                                    metadatas=list(metadata[i : i + 4000]))
+                self.collection.add(
+                    ids=[c.id for c in chunks[i : i + 4000]],
+                    embeddings=np.asarray(vectors[i : i + 4000], dtype=np.float32),
+                    metadatas=list(metadata[i : i + 4000]),
+                )
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors by chunk id (to reuse them without re-embedding)."""
@@ -137,6 +150,7 @@ class ChromaChunks:
             return []
         where = {"paper_id": {"$in": list(paper_ids)}} if paper_ids is not None else None
         with self._calling("query"):
-            got = self.collection.query(query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=k,
-                                        where=where, include=["distances"])
+            got = self.collection.query(
+                query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=k, where=where, include=["distances"]
+            )
         return [(cid, 1.0 - float(d)) for cid, d in zip(got["ids"][0], got["distances"][0])]

@@ -1,21 +1,21 @@
 """Ingestion: read files in any supported layout into clean `Paper` records.
 
-    result = ingest_paths(["indexes/sources"])
-    result.papers        # merged, unique papers
-    result.files         # one FileReport per file (format, records, skipped, warnings)
+result = ingest_paths(["indexes/sources"])
+result.papers        # merged, unique papers
+result.files         # one FileReport per file (format, records, skipped, warnings)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 from assistant.ingest.base import Collector
-from assistant.ingest.detect import BY_NAME, LAYOUTS, detect_layout, describe_layouts
+from assistant.ingest.detect import BY_NAME, LAYOUTS, describe_layouts, detect_layout
 from assistant.ingest.merge import merge_papers
 from assistant.ingest.reader import UnreadableFile, read_text
-from assistant.records import FileReport, Paper, Problem
+from assistant.records import FileReport, Paper
 
 SUPPORTED_SUFFIXES = {".txt", ".jsonl", ".json", ".csv", ".tsv", ".bib", ".md", ""}
 
@@ -55,8 +55,7 @@ def ingest_file(path: Path, label: str | None = None, layout: str | None = None)
     lines = text.splitlines()
     chosen = BY_NAME[layout] if layout else detect_layout(lines, path.suffix)
     if chosen is None:
-        return FileReport(file=label, format=None,
-                          error=f"unknown layout; expected one of: {describe_layouts()}")
+        return FileReport(file=label, format=None, error=f"unknown layout; expected one of: {describe_layouts()}")
     col = Collector(file=label, format=chosen.name)
     chosen.parse(lines, col)
     col.report.warnings[:0] = warnings
@@ -87,10 +86,18 @@ def expand_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
-                           and p.suffix.lower() in SUPPORTED_SUFFIXES and p.stem.upper() != "README")
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and not p.name.startswith(".")
+                and p.suffix.lower() in SUPPORTED_SUFFIXES
+                and p.stem.upper() != "README"
+            )
             if not found:
-                errors.append(f"{path}: folder holds no supported files ({', '.join(sorted(s for s in SUPPORTED_SUFFIXES if s))})")
+                errors.append(
+                    f"{path}: folder holds no supported files ({', '.join(sorted(s for s in SUPPORTED_SUFFIXES if s))})"
+                )
             files += found
         elif path.exists():
             files.append(path)
@@ -102,8 +109,11 @@ def expand_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
     return list(unique.values()), errors
 
 
-def ingest_paths(paths: Iterable[str | Path], layout: str | None = None,
-                 progress: Callable[[Iterable[Path]], Iterable[Path]] | None = None) -> IngestResult:
+def ingest_paths(
+    paths: Iterable[str | Path],
+    layout: str | None = None,
+    progress: Callable[[Iterable[Path]], Iterable[Path]] | None = None,
+) -> IngestResult:
     files, errors = expand_paths(paths)
     reports = [ingest_file(p, layout=layout) for p in (progress(files) if progress else files)]
     papers, merged = merge_papers([paper for r in reports for paper in r.papers])

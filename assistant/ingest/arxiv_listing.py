@@ -16,7 +16,9 @@ from assistant.ingest.base import MONTH_RE, Collector, parse_month_date
 
 NAME = "arxiv-listing"
 
-HEADER_RE = re.compile(rf"^(?P<cat>[A-Z]{{2,6}}(?:\.[A-Z]{{2}})?)(?P<date>{MONTH_RE} \d{{1,2}}(?:, \d{{4}})?)(?P<code>Code)?\s*$")
+HEADER_RE = re.compile(
+    rf"^(?P<cat>[A-Z]{{2,6}}(?:\.[A-Z]{{2}})?)(?P<date>{MONTH_RE} \d{{1,2}}(?:, \d{{4}})?)(?P<code>Code)?\s*$"
+)
 
 # One person's name: two to five capitalised words, initials ("N.") allowed,
 # with hyphens/apostrophes inside words and lowercase particles (van, de, ...).
@@ -73,12 +75,16 @@ def parse(lines: list[str], col: Collector) -> None:
             col.skip(lineno, "truncated entry: a date line with no title or abstract after it")
             continue
         split = split_title_authors(body[0].strip())
+        authors: list[str]
+        affil: list[str]
         if split is None:
             title, authors, et_al, affil = body[0], [], False, []
-            col.warn(lineno + 1, "could not separate the author list from the title; kept the whole line as title",
-                     col.next_entry)
+            col.warn(
+                lineno + 1,
+                "could not separate the author list from the title; kept the whole line as title",
+                col.next_entry,
+            )
         else:
             title, authors, et_al, affil = split
         abstract = " ".join(body[1:])
-        col.add(lineno, title, abstract, authors=authors, authors_et_al=et_al,
-                affiliations=affil, **meta)
+        col.add(lineno, title, abstract, authors=authors, authors_et_al=et_al, affiliations=affil, **meta)

@@ -4,7 +4,6 @@ and small text helpers (dates, whitespace)."""
 from __future__ import annotations
 
 import html
-
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -12,8 +11,10 @@ from typing import Any
 
 from assistant.records import FileReport, Paper, Problem, SourceRef
 
-MONTHS = {m: i for i, m in enumerate(
-    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1)}
+MONTHS = {
+    m: i
+    for i, m in enumerate(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1)
+}
 MONTH_RE = "(?:" + "|".join(MONTHS) + ")"
 # "Oct 7, 2022", "Sep 29" (no year), "Jun 12, 2024"
 MONTH_DATE_RE = re.compile(rf"(?P<mon>{MONTH_RE}) (?P<day>\d{{1,2}})(?:, (?P<year>\d{{4}}))?")
@@ -82,8 +83,12 @@ class Collector:
         if not abstract:
             self.skip(line, f"title with no abstract: {preview(title)!r}", entry)
             return None
-        paper = Paper(title=title, abstract=abstract, **meta,
-                      sources=[SourceRef(file=self.file, format=self.format, entry=entry, line=line)])
+        paper = Paper(
+            title=title,
+            abstract=abstract,
+            **meta,
+            sources=[SourceRef(file=self.file, format=self.format, entry=entry, line=line)],
+        )
         self.report.papers.append(paper)
         return paper
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 
 from assistant.ingest.base import Collector
 from assistant.ingest.mapping import add_mapping
@@ -13,13 +14,39 @@ NAME = "bibtex"
 
 ENTRY_RE = re.compile(r"@(?P<type>[A-Za-z]+)\s*[{(]")
 SKIP_TYPES = {"comment", "preamble", "string"}
-_ACCENTS = {'"': "\u0308", "'": "\u0301", "`": "\u0300", "^": "\u0302", "~": "\u0303", "=": "\u0304", ".": "\u0307",
-            "c": "\u0327", "v": "\u030c", "u": "\u0306", "H": "\u030b", "k": "\u0328"}
+_ACCENTS = {
+    '"': "\u0308",
+    "'": "\u0301",
+    "`": "\u0300",
+    "^": "\u0302",
+    "~": "\u0303",
+    "=": "\u0304",
+    ".": "\u0307",
+    "c": "\u0327",
+    "v": "\u030c",
+    "u": "\u0306",
+    "H": "\u030b",
+    "k": "\u0328",
+}
 # An accent on a letter: \'e, \'{e}, {\'e}, \c{c}, \v c, {\'\i} (dotless i). Letter commands
 # (\c, \v, ...) must not run into a letter: \cdot or \chi in math are other commands.
-_ACCENT_RE = re.compile(r"\{?\\(?:([\"'`^~=.])|([cvuHk])(?![A-Za-z]))\s*\{?\s*(?:\\(?=[ij](?![A-Za-z])))?([A-Za-z])\}?\}?")
+_ACCENT_RE = re.compile(
+    r"\{?\\(?:([\"'`^~=.])|([cvuHk])(?![A-Za-z]))\s*\{?\s*(?:\\(?=[ij](?![A-Za-z])))?([A-Za-z])\}?\}?"
+)
 # Letters that are commands of their own: {\o}, \ss, {\L}ukasz.
-_LETTERS = {"o": "ø", "O": "Ø", "ss": "ß", "ae": "æ", "AE": "Æ", "oe": "œ", "OE": "Œ", "aa": "å", "AA": "Å", "l": "ł", "L": "Ł"}
+_LETTERS = {
+    "o": "ø",
+    "O": "Ø",
+    "ss": "ß",
+    "ae": "æ",
+    "AE": "Æ",
+    "oe": "œ",
+    "OE": "Œ",
+    "aa": "å",
+    "AA": "Å",
+    "l": "ł",
+    "L": "Ł",
+}
 _LETTER_RE = re.compile(r"\{?\\(" + "|".join(sorted(_LETTERS, key=len, reverse=True)) + r")(?![A-Za-z])\s*\}?")
 # Font and link commands whose argument is plain text: \emph{word} -> word.
 _TEXT_CMD_RE = re.compile(r"\\(?:emph|text(?:bf|it|tt|sc|rm|sf|up|sl|normal)|url|mbox)\s*(?=\{)")
@@ -89,7 +116,7 @@ def _read_value(text: str, i: int) -> tuple[str, int]:
             elif text[j] == '"' and depth == 0 and text[j - 1] != "\\":
                 return text[i + 1 : j], j + 1
             j += 1
-        raise ValueError('unclosed \'"\'')
+        raise ValueError("unclosed '\"'")
     m = re.compile(r"[\w.:-]+").match(text, i)
     if not m:
         raise ValueError(f"unexpected {text[i]!r}")
@@ -112,7 +139,7 @@ def _parse_fields(text: str, i: int) -> tuple[dict[str, str], int]:
             return fields, i + 1
         m = field_re.match(text, i)
         if not m:
-            raise ValueError(f"expected 'name = value' near {text[i:i + 20]!r}")
+            raise ValueError(f"expected 'name = value' near {text[i : i + 20]!r}")
         value, i = _read_value(text, m.end())
         parts = [value]
         while (m2 := re.compile(r"\s*#\s*").match(text, i)) and m2.end() < len(text):
@@ -134,7 +161,7 @@ def parse(lines: list[str], col: Collector) -> None:
         except ValueError as exc:
             col.skip(line, f"truncated or malformed @{m['type']} entry: {exc}")
             continue
-        record = {k: latex_to_text(v) for k, v in fields.items()}
+        record: dict[str, Any] = {k: latex_to_text(v) for k, v in fields.items()}
         if "author" in record:
             record["authors"] = [_first_last(name) for name in re.split(r"\s+and\s+", record.pop("author"))]
         if "url" not in record and "doi" in record:

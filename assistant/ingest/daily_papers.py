@@ -60,17 +60,24 @@ def parse(lines: list[str], col: Collector) -> None:
             prev_end = j + 1
         else:
             prev_end = idx + 1
-        count = int(AUTHORS_RE.match(lines[idx])["n"])
+        header = AUTHORS_RE.match(lines[idx])
+        assert header  # `markers` holds only the lines it matches
+        count = int(header["n"])
         if len(paras) < 2:
             line = paras[0][0] if paras else idx + 1
-            what = f"title {preview(paras[0][1])!r} has no abstract" if paras else "author line with no title or abstract"
+            what = (
+                f"title {preview(paras[0][1])!r} has no abstract" if paras else "author line with no title or abstract"
+            )
             col.skip(line, f"truncated entry: {what}")
             continue
         if n > 0 and len(paras) > 2:
             # Text between two entries is an entry cut short (its author line and date are missing).
             (line, text), extra = paras[0], len(paras) - 2
-            col.skip(line, f"truncated entry: {preview(text)!r} has no '• N authors' line after it"
-                           + (f" ({extra} paragraphs skipped)" if extra > 1 else ""))
+            col.skip(
+                line,
+                f"truncated entry: {preview(text)!r} has no '• N authors' line after it"
+                + (f" ({extra} paragraphs skipped)" if extra > 1 else ""),
+            )
         (title_line, title), (_, abstract) = paras[-2], paras[-1]
         if year is None and date is None:
             col.warn(idx + 1, "no date after the author count", col.next_entry)

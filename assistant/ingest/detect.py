@@ -3,8 +3,8 @@ that a file is in its layout; the best score above zero wins."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from assistant.ingest import arxiv_listing, bibtex, csvfmt, daily_papers, jsonfmt, paper_search, profile
 from assistant.ingest.base import Collector
@@ -23,10 +23,18 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout(jsonfmt.JSON, "JSON list of paper objects", jsonfmt.detect_json, jsonfmt.parse_json),
     Layout(bibtex.NAME, "BibTeX with abstract fields", bibtex.detect, bibtex.parse),
     Layout(csvfmt.NAME, "CSV with title and abstract columns", csvfmt.detect, csvfmt.parse),
-    Layout(arxiv_listing.NAME, "arXiv-style listing (category+date line, title+authors, abstract)",
-           arxiv_listing.detect, arxiv_listing.parse),
-    Layout(daily_papers.NAME, "daily-papers page (title, abstract, '• N authors', date)",
-           daily_papers.detect, daily_papers.parse),
+    Layout(
+        arxiv_listing.NAME,
+        "arXiv-style listing (category+date line, title+authors, abstract)",
+        arxiv_listing.detect,
+        arxiv_listing.parse,
+    ),
+    Layout(
+        daily_papers.NAME,
+        "daily-papers page (title, abstract, '• N authors', date)",
+        daily_papers.detect,
+        daily_papers.parse,
+    ),
     Layout(profile.NAME, "researcher profile ('preprint2024arXiv', title, abstract)", profile.detect, profile.parse),
     Layout(paper_search.NAME, "paper-search page (title line, abstract line)", paper_search.detect, paper_search.parse),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+
 from assistant.records import Paper
 
 

@@ -42,7 +42,7 @@ def parse(lines: list[str], col: Collector) -> None:
         if not line or BOILERPLATE_RE.match(line):
             continue
         if not body and line.startswith("Subscribe") and len(line) > 9 and not line[9].islower():
-            line = line[len("Subscribe"):].strip()
+            line = line[len("Subscribe") :].strip()
         body.append((number, line))
     i = 0
     while i < len(body):

@@ -1,10 +1,10 @@
 """Researcher profile page: navigation text, then per paper
 
-    preprint2026arXiv
+preprint2026arXiv
 
-    <title>
+<title>
 
-    <abstract>
+<abstract>
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ from assistant.ingest.base import Collector
 
 NAME = "profile"
 
-MARKER_RE = re.compile(r"^(?P<kind>preprint|article|conference|journal|inproceedings|book|chapter|thesis|other)"
-                       r"(?P<year>(?:19|20)\d{2})(?P<venue>.*)$", re.IGNORECASE)
+MARKER_RE = re.compile(
+    r"^(?P<kind>preprint|article|conference|journal|inproceedings|book|chapter|thesis|other)"
+    r"(?P<year>(?:19|20)\d{2})(?P<venue>.*)$",
+    re.IGNORECASE,
+)
 
 
 def detect(lines: list[str], suffix: str) -> float:

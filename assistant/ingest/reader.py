@@ -7,7 +7,6 @@ from pathlib import Path
 from assistant.errors import UnreadableFile
 from assistant.records import Problem
 
-
 _TEXT_CONTROL = {9, 10, 12, 13}
 
 
@@ -34,7 +33,9 @@ def read_text(path: Path, label: str) -> tuple[str, list[Problem]]:
     if not data.strip():
         raise UnreadableFile(f"{label}: empty file")
     if looks_binary(data):
-        raise UnreadableFile(f"{label}: binary file, not text (expected a page saved as text, JSON/JSONL, CSV or BibTeX)")
+        raise UnreadableFile(
+            f"{label}: binary file, not text (expected a page saved as text, JSON/JSONL, CSV or BibTeX)"
+        )
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
@@ -48,5 +49,7 @@ def read_text(path: Path, label: str) -> tuple[str, list[Problem]]:
             lines.append(raw.decode("utf-8"))
         except UnicodeDecodeError:
             lines.append(raw.decode("cp1252", errors="replace"))
-            warnings.append(Problem(label, number, "not valid UTF-8; decoded as Windows-1252, check accents on this line"))
+            warnings.append(
+                Problem(label, number, "not valid UTF-8; decoded as Windows-1252, check accents on this line")
+            )
     return "\n".join(lines), warnings

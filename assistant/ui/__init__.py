@@ -15,17 +15,21 @@ Gradio), `handlers` (`PaperUI`, the event handlers), `app` (`build_app`,
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any
-
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 
 __all__ = ["build_app", "serve"]
 
 # Where each name lives (the public two, and the names callers of the former ui.py module use).
-_NAMES = {"build_app": "app", "serve": "app", "PaperBlocks": "app", "PaperUI": "handlers",
-          "render_answer": "render", "render_partial": "render", "usage_line": "render",
-          "INCLUDE_UNKNOWN_LABEL": "render"}
+_NAMES = {
+    "build_app": "app",
+    "serve": "app",
+    "PaperBlocks": "app",
+    "PaperUI": "handlers",
+    "render_answer": "render",
+    "render_partial": "render",
+    "usage_line": "render",
+    "INCLUDE_UNKNOWN_LABEL": "render",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -31,14 +31,22 @@ class PaperUI:
     """Event handlers around one shared PaperAssistant. Each returns what the
     components show; none holds retrieval or answer logic."""
 
-    def __init__(self, pa: PaperAssistant, workdir: Path | None = None):
+    def __init__(self, pa: PaperAssistant, workdir: Path | None = None, write_wait: float = WRITE_WAIT_SECONDS):
+        """`write_wait`: seconds an upload waits for running questions before it reports "busy"."""
         self.pa = pa
+        self.write_wait = write_wait
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="paper-assistant-ui-"))
 
     # chat --------------------------------------------------------------------------------------
     @staticmethod
-    def filters(year_from: Any = None, year_to: Any = None, category: Any = None, author: Any = None,
-                has_code: Any = None, include_unknown: Any = None) -> dict[str, Any]:
+    def filters(
+        year_from: Any = None,
+        year_to: Any = None,
+        category: Any = None,
+        author: Any = None,
+        has_code: Any = None,
+        include_unknown: Any = None,
+    ) -> dict[str, Any]:
         """The filter widgets as api filters; empty widgets are left out."""
         out: dict[str, Any] = {}
         for name, value in (("year_from", year_from), ("year_to", year_to)):
@@ -46,7 +54,7 @@ class PaperUI:
                 try:
                     out[name] = int(float(value))
                 except (TypeError, ValueError):
-                    raise QueryError(f"{name.replace('_', ' ')} must be a year, e.g. 2022 (got {value!r})")
+                    raise QueryError(f"{name.replace('_', ' ')} must be a year, e.g. 2022 (got {value!r})") from None
         if isinstance(category, str) and category.strip():
             out["category"] = category.strip()
         if isinstance(author, str) and author.strip():
@@ -57,9 +65,18 @@ class PaperUI:
             out["include_unknown"] = True
         return out
 
-    def respond(self, message: str, chat: list | None, answers: list[Answer] | None, year_from: Any = None,
-                year_to: Any = None, category: Any = None, author: Any = None, has_code: Any = None,
-                include_unknown: Any = None):
+    def respond(
+        self,
+        message: str,
+        chat: list | None,
+        answers: list[Answer] | None,
+        year_from: Any = None,
+        year_to: Any = None,
+        category: Any = None,
+        author: Any = None,
+        has_code: Any = None,
+        include_unknown: Any = None,
+    ):
         """Chat handler (a generator): yields (chat messages, textbox value, answers)."""
         chat = list(chat or [])
         answers = list(answers or [])
@@ -76,11 +93,20 @@ class PaperUI:
         try:
             filters = self.filters(year_from, year_to, category, author, has_code, include_unknown)
             if self.pa.lock.busy:  # pa.chat waits for the upload: say why
-                yield show(notice("info", "The library is being updated with new papers; your question runs "
-                                          "as soon as that is done.")), "", answers
+                yield (
+                    show(
+                        notice(
+                            "info",
+                            "The library is being updated with new papers; your question runs as soon as that is done.",
+                        )
+                    ),
+                    "",
+                    answers,
+                )
             # The stream holds the index's read lock until it is consumed or closed: closing the
             # iteration in `finally` frees it at once when the session goes away mid-answer.
             stream = self.pa.chat(message, history=answers, filters=filters or None, stream=True)
+            assert not isinstance(stream, Answer)  # stream=True returns an AnswerStream
             deltas = iter(stream)
             try:
                 text = ""
@@ -110,8 +136,12 @@ class PaperUI:
             return render_error(exc, "the comparison"), "", hidden, hidden
         table, notes = render.comparison_views(comparison)
         md_path, csv_path = self._write_comparison(comparison)
-        return (table, notes, gr.DownloadButton(value=str(md_path), visible=True),
-                gr.DownloadButton(value=str(csv_path), visible=True))
+        return (
+            table,
+            notes,
+            gr.DownloadButton(value=str(md_path), visible=True),
+            gr.DownloadButton(value=str(csv_path), visible=True),
+        )
 
     def _write_comparison(self, comparison) -> tuple[Path, Path]:
         folder = self.workdir / "compare" / uuid.uuid4().hex[:12]
@@ -140,27 +170,41 @@ class PaperUI:
         stats = self.stats()
         frame, count = self.paper_rows(query)
         years = render.year_choices(stats)
-        return (self.header(stats), render.stats_markdown(stats), render.year_frame(stats),
-                render.category_frame(stats), frame, count,
-                gr.Dropdown(choices=render.category_choices(stats)), gr.Dropdown(choices=years),
-                gr.Dropdown(choices=years))
+        return (
+            self.header(stats),
+            render.stats_markdown(stats),
+            render.year_frame(stats),
+            render.category_frame(stats),
+            frame,
+            count,
+            gr.Dropdown(choices=render.category_choices(stats)),
+            gr.Dropdown(choices=years),
+            gr.Dropdown(choices=years),
+        )
 
     def ingest(self, files: Any, query: str | None = None, progress: gr.Progress = gr.Progress()):
         """Upload handler: index the files, then report per file and refresh the counts."""
         paths = [Path(f) for f in (files if isinstance(files, list) else [files]) if f]
         if not paths:
-            return (notice("info", "Choose one or more files first (" + ", ".join(UPLOAD_TYPES) + ")."),
-                    *self.refresh(query))
+            return (
+                notice("info", "Choose one or more files first (" + ", ".join(UPLOAD_TYPES) + ")."),
+                *self.refresh(query),
+            )
         try:
             progress(0, desc="Waiting for running questions to finish")
             result, update = self.pa.add_files(
-                paths, wait=WRITE_WAIT_SECONDS,
+                paths,
+                wait=self.write_wait,
                 progress=lambda items: progress.tqdm(list(items), desc="Reading files", unit="file"),
-                embed_progress=lambda done, total: progress((done, total), desc="Embedding passages",
-                                                            unit="characters"))
+                embed_progress=lambda done, total: progress(
+                    (done, total), desc="Embedding passages", unit="characters"
+                ),
+            )
         except IndexBusy:
-            return (notice("warn", "The assistant is busy answering; try the upload again in a minute."),
-                    *self.refresh(query))
+            return (
+                notice("warn", "The assistant is busy answering; try the upload again in a minute."),
+                *self.refresh(query),
+            )
         except Exception as exc:
             if not isinstance(exc, friendly_errors()):
                 log.exception("ingesting %s failed", paths)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from assistant.answer import accept
 from assistant.answer.text import MARKER, marker_numbers
@@ -22,8 +23,10 @@ from assistant.records import Answer, Citation, Paper, Source, author_list
 from assistant.retrieve import Filters, excluded_lines
 
 TITLE = "Paper Assistant"
-TAGLINE = ("Ask questions across research-paper abstracts. Every answer sentence cites the paper "
-           "and quotes the sentence it comes from; when the abstracts do not answer, it says so.")
+TAGLINE = (
+    "Ask questions across research-paper abstracts. Every answer sentence cites the paper "
+    "and quotes the sentence it comes from; when the abstracts do not answer, it says so."
+)
 EXAMPLES = [
     "What is hard patches mining in masked image modeling?",
     "Which paper proposes an adaptive second order optimizer that estimates the Hessian diagonal?",
@@ -130,17 +133,24 @@ _SECRET_KEY = re.compile(r"key|secret|token|password|auth", re.IGNORECASE)
 
 def kv_list(data: dict[str, Any]) -> str:
     """Key/value pairs as a Markdown list (keys that could name a secret are left out)."""
-    return "\n".join(f"- **{esc(k).replace('_', ' ')}**: {esc(v)}" for k, v in data.items()
-                     if not _SECRET_KEY.search(str(k)) and v not in (None, ""))
+    return "\n".join(
+        f"- **{esc(k).replace('_', ' ')}**: {esc(v)}"
+        for k, v in data.items()
+        if not _SECRET_KEY.search(str(k)) and v not in (None, "")
+    )
 
 
 # --- sources ------------------------------------------------------------------------------------
 
 
 def paper_meta(paper: Paper) -> str:
-    parts = [author_list(paper.authors, paper.authors_et_al, most=CARD_AUTHORS),
-             str(paper.year) if paper.year else "", paper.venue or "", paper.category or "",
-             "code available" if paper.has_code else ""]
+    parts = [
+        author_list(paper.authors, paper.authors_et_al, most=CARD_AUTHORS),
+        str(paper.year) if paper.year else "",
+        paper.venue or "",
+        paper.category or "",
+        "code available" if paper.has_code else "",
+    ]
     return " · ".join(esc(p) for p in parts if p)
 
 
@@ -152,12 +162,13 @@ def source_card(n: int, paper: Paper | None, citation: Citation | None = None, q
     if paper is not None:
         meta = paper_meta(paper)
     elif citation is not None:
-        meta = " · ".join(esc(x) for x in (author_list(citation.authors, most=CARD_AUTHORS), citation.year or "")
-                          if x)
+        meta = " · ".join(esc(x) for x in (author_list(citation.authors, most=CARD_AUTHORS), citation.year or "") if x)
     else:
         meta = ""
-    body = [f'<div class="pa-card pa-src-{n}">',
-            f'<div class="pa-card-title"><span class="pa-n">[{n}]</span>{head}</div>']
+    body = [
+        f'<div class="pa-card pa-src-{n}">',
+        f'<div class="pa-card-title"><span class="pa-n">[{n}]</span>{head}</div>',
+    ]
     if meta:
         body.append(f'<div class="pa-meta">{meta}</div>')
     for quote in quotes:
@@ -175,8 +186,9 @@ def cited_quotes(citations: list[Citation]) -> dict[int, list[str]]:
     return out
 
 
-def sources_block(sources: list[Source], citations: list[Citation], abstained: bool = False,
-                  with_quotes: bool = True) -> str:
+def sources_block(
+    sources: list[Source], citations: list[Citation], abstained: bool = False, with_quotes: bool = True
+) -> str:
     """Numbered source cards under an answer: the cited papers (with the
     sentences quoted), then the other papers read, folded."""
     by_n = {s.n: s for s in sources}
@@ -186,17 +198,21 @@ def sources_block(sources: list[Source], citations: list[Citation], abstained: b
         first_citation.setdefault(c.n, c)
     if abstained:
         cards = "".join(source_card(s.n, s.paper) for s in sources)
-        return (f'<details class="pa-sources"><summary>Closest papers ({len(sources)})</summary>'
-                f"{cards}</details>") if sources else ""
+        return (
+            (f'<details class="pa-sources"><summary>Closest papers ({len(sources)})</summary>{cards}</details>')
+            if sources
+            else ""
+        )
     cited = sorted(quotes)
-    cards = "".join(source_card(n, by_n[n].paper if n in by_n else None, first_citation.get(n),
-                                quotes[n] if with_quotes else ()) for n in cited)
+    cards = "".join(
+        source_card(n, by_n[n].paper if n in by_n else None, first_citation.get(n), quotes[n] if with_quotes else ())
+        for n in cited
+    )
     others = [s for s in sources if s.n not in quotes]
     more = ""
     if others:
         items = "".join(source_card(s.n, s.paper) for s in others)
-        more = (f'<details class="pa-more"><summary>Also read, not cited ({len(others)})</summary>'
-                f"{items}</details>")
+        more = f'<details class="pa-more"><summary>Also read, not cited ({len(others)})</summary>{items}</details>'
     if not cited and not others:
         return ""
     label = f"Sources ({len(cited)} cited)" if cited else "Papers read"
@@ -227,14 +243,29 @@ def render_answer(answer: Answer, filters: dict[str, Any] | None = None) -> str:
     styled), numbered source cards, and a small footer."""
     out = []
     if answer.outside_filter:
-        out.append(notice("abstain", "<b>Not answered within the filters.</b> Papers the filters leave out "
-                                     "answer this better; they are named below."))
+        out.append(
+            notice(
+                "abstain",
+                "<b>Not answered within the filters.</b> Papers the filters leave out "
+                "answer this better; they are named below.",
+            )
+        )
     elif answer.abstained:
-        out.append(notice("abstain", "<b>Not answered.</b> The indexed abstracts do not answer this question, "
-                                     "so nothing is made up. The closest papers are listed as a starting point."))
+        out.append(
+            notice(
+                "abstain",
+                "<b>Not answered.</b> The indexed abstracts do not answer this question, "
+                "so nothing is made up. The closest papers are listed as a starting point.",
+            )
+        )
     if answer.fallback:
-        out.append(notice("warn", "<b>The language model's answer was not used</b> (the reason is below), so "
-                                  "this is the extractive answer: sentences quoted from the abstracts."))
+        out.append(
+            notice(
+                "warn",
+                "<b>The language model's answer was not used</b> (the reason is below), so "
+                "this is the extractive answer: sentences quoted from the abstracts.",
+            )
+        )
     if answer.standalone_question:
         out.append(notice("info", f"Follow-up read as: <i>{esc(answer.standalone_question)}</i>"))
     for text in answer.notices:
@@ -243,8 +274,9 @@ def render_answer(answer: Answer, filters: dict[str, Any] | None = None) -> str:
         out.append(notice("info", esc(f"{text}; tick “{INCLUDE_UNKNOWN_LABEL}” to include them.")))
     titles = {s.n: s.paper.title for s in answer.sources}
     out.append(mark_citations(_answer_body(answer), titles))
-    block = sources_block(answer.sources, answer.citations, abstained=answer.abstained,
-                          with_quotes=answer.table is None)
+    block = sources_block(
+        answer.sources, answer.citations, abstained=answer.abstained, with_quotes=answer.table is None
+    )
     if block:
         out.append(block)
     foot = [f"answered by: {esc(answer.backend)}"]
@@ -264,8 +296,10 @@ def render_partial(text: str, draft: bool = False) -> str:
         return THINKING
     if draft:  # not yet checked: its links and images stay text (an image would load its URL)
         inert = accept.MARKUP.sub(lambda m: re.sub(r"([!\[\]()])", r"\\\1", m.group(0)), text)
-        return ('<div class="pa-draft-label">Draft from the model, not yet checked: the checked answer '
-                'replaces it.</div>\n\n' + mark_citations(esc(inert)) + "\n\n" + THINKING)
+        return (
+            '<div class="pa-draft-label">Draft from the model, not yet checked: the checked answer '
+            "replaces it.</div>\n\n" + mark_citations(esc(inert)) + "\n\n" + THINKING
+        )
     return mark_citations(text) + "\n\n" + THINKING
 
 
@@ -274,8 +308,11 @@ def render_error(exc: BaseException, what: str = "that question") -> str:
         return notice("error", f"<b>I could not run {what}:</b> {esc(exc)}")
     if isinstance(exc, friendly_errors()):
         return notice("error", f"<b>The assistant could not answer:</b> {esc(exc)}")
-    return notice("error", f"<b>Something went wrong</b> ({esc(type(exc).__name__)}). "
-                           "The details are in the server log; please try again.")
+    return notice(
+        "error",
+        f"<b>Something went wrong</b> ({esc(type(exc).__name__)}). "
+        "The details are in the server log; please try again.",
+    )
 
 
 # --- comparison ---------------------------------------------------------------------------------
@@ -321,21 +358,23 @@ def comparison_csv_rows(comparison) -> list[list[Any]]:
 
 
 def header_html(stats: dict[str, Any], backend: dict[str, Any]) -> str:
-    return (f'<div class="pa-status"><b>{stats["papers"]:,} papers</b> indexed · '
-            f'{esc(backend_label(backend))}</div>')
+    return f'<div class="pa-status"><b>{stats["papers"]:,} papers</b> indexed · {esc(backend_label(backend))}</div>'
 
 
 def stats_markdown(stats: dict[str, Any]) -> str:
     years = stats["years"]
     span = f"{min(years)}–{max(years)}" if years else "none"
-    lines = [f"**{stats['papers']:,} papers** in {len(stats['sources'])} source file(s), "
-             f"{stats['chunks']:,} searchable passages.",
-             "",
-             f"- Years: {span} ({stats['papers'] - stats['no_year']:,} papers have a year, "
-             f"{stats['no_year']:,} do not)",
-             "- Categories: " + (", ".join(f"{c} ({n})" for c, n in stats["categories"].items()) or "none"),
-             f"- With code: {stats['with_code']:,}",
-             "", "| Source file | Papers |", "|---|---:|"]
+    lines = [
+        f"**{stats['papers']:,} papers** in {len(stats['sources'])} source file(s), "
+        f"{stats['chunks']:,} searchable passages.",
+        "",
+        f"- Years: {span} ({stats['papers'] - stats['no_year']:,} papers have a year, {stats['no_year']:,} do not)",
+        "- Categories: " + (", ".join(f"{c} ({n})" for c, n in stats["categories"].items()) or "none"),
+        f"- With code: {stats['with_code']:,}",
+        "",
+        "| Source file | Papers |",
+        "|---|---:|",
+    ]
     lines += [f"| {esc(name)} | {count:,} |" for name, count in stats["sources"].items()]
     return "\n".join(lines)
 
@@ -343,10 +382,13 @@ def stats_markdown(stats: dict[str, Any]) -> str:
 def filter_note(stats: dict[str, Any]) -> str:
     """The note under the filter widgets: what a filter leaves out, and how many papers have a year."""
     years = stats["years"]
-    return (f"<small>Filters leave out papers that lack the filtered field (unless "
-            f"“{INCLUDE_UNKNOWN_LABEL}” is ticked), and the answer says how many: "
-            f"{stats['papers'] - stats['no_year']:,} of {stats['papers']:,} have a year"
-            + (f" ({min(years)}–{max(years)})" if years else "") + ".</small>")
+    return (
+        f"<small>Filters leave out papers that lack the filtered field (unless "
+        f"“{INCLUDE_UNKNOWN_LABEL}” is ticked), and the answer says how many: "
+        f"{stats['papers'] - stats['no_year']:,} of {stats['papers']:,} have a year"
+        + (f" ({min(years)}–{max(years)})" if years else "")
+        + ".</small>"
+    )
 
 
 def year_choices(stats: dict[str, Any]) -> list[tuple[str, str]]:
@@ -377,8 +419,10 @@ def paper_table(papers: list[Paper], query: str | None, most: int):
     needle = " ".join((query or "").lower().split())
     matched = [p for p in papers if needle in " ".join(p.title.lower().split())] if needle else list(papers)
     matched.sort(key=lambda p: (-(p.year or 0), p.title.lower()))
-    rows = [[p.title, str(p.year or ""), author_list(p.authors, p.authors_et_al, most=LIST_AUTHORS),
-             p.category or ""] for p in matched[:most]]
+    rows = [
+        [p.title, str(p.year or ""), author_list(p.authors, p.authors_et_al, most=LIST_AUTHORS), p.category or ""]
+        for p in matched[:most]
+    ]
     frame = pd.DataFrame(rows, columns=["Title", "Year", "Authors", "Category"])
     shown = f"first {most} of " if len(matched) > most else ""
     what = f"matching “{esc((query or '').strip())}”" if needle else "in the index"
@@ -390,9 +434,14 @@ def ingest_report(result, update) -> str:
     row per file, then the problems (files not ingested, skipped entries, warnings)."""
     report: list[str] = []
     if result.papers:
-        report.append(notice("ok", f"<b>{update.added} new paper(s)</b>, {update.updated} updated, "
-                                   f"{update.unchanged} unchanged: the index now holds "
-                                   f"<b>{update.total:,} papers</b>."))
+        report.append(
+            notice(
+                "ok",
+                f"<b>{update.added} new paper(s)</b>, {update.updated} updated, "
+                f"{update.unchanged} unchanged: the index now holds "
+                f"<b>{update.total:,} papers</b>.",
+            )
+        )
     else:
         report.append(notice("error", "<b>No usable paper</b> was found in the upload; the index is unchanged."))
     table = "| File | Format | Papers | Skipped |\n|---|---|---:|---:|"
@@ -416,17 +465,24 @@ def ingest_report(result, update) -> str:
 
 def backend_markdown(info: dict[str, Any], stats: dict[str, Any]) -> str:
     embedding = stats.get("embedding") or {}
-    index = {"index": stats["index"], "vector store": stats.get("vector_store") or "embedded",
-             "embedding model": embedding.get("model", "?") if isinstance(embedding, dict) else embedding}
-    return (f"**Answers:** {esc(backend_label(info))}\n\n{kv_list(info)}\n\n**Index**\n\n{kv_list(index)}\n\n"
-            "Configure an LLM with `OPENAI_BASE_URL` / `OPENAI_API_KEY` and `PAPERS_LLM_MODEL` "
-            "(see the README); keys are never shown here.")
+    index = {
+        "index": stats["index"],
+        "vector store": stats.get("vector_store") or "embedded",
+        "embedding model": embedding.get("model", "?") if isinstance(embedding, dict) else embedding,
+    }
+    return (
+        f"**Answers:** {esc(backend_label(info))}\n\n{kv_list(info)}\n\n**Index**\n\n{kv_list(index)}\n\n"
+        "Configure an LLM with `OPENAI_BASE_URL` / `OPENAI_API_KEY` and `PAPERS_LLM_MODEL` "
+        "(see the README); keys are never shown here."
+    )
 
 
 def health_markdown(result: dict[str, Any]) -> str:
     ok = bool(result.get("ok"))
     detail = result.get("detail") or ""
     shown = {k: v for k, v in result.items() if k not in ("ok", "detail")}
-    head = notice("ok" if ok else "error",
-                  f"<b>{'Backend OK' if ok else 'Backend not reachable'}</b>" + (f": {esc(detail)}" if detail else ""))
+    head = notice(
+        "ok" if ok else "error",
+        f"<b>{'Backend OK' if ok else 'Backend not reachable'}</b>" + (f": {esc(detail)}" if detail else ""),
+    )
     return head + "\n\n" + kv_list(shown)

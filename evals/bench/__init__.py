@@ -74,7 +74,9 @@ QUERIES = [
     "link prediction on graphs",
 ]
 
-SYNTHETIC_NOTE = ("synthetic corpus: chunk vectors are real MiniLM vectors of the donor papers + Gaussian noise "
-                  "(not embeddings of the synthetic text); queries are embedded by the real MiniLM model")
+SYNTHETIC_NOTE = (
+    "synthetic corpus: chunk vectors are real MiniLM vectors of the donor papers + Gaussian noise "
+    "(not embeddings of the synthetic text); queries are embedded by the real MiniLM model"
+)
 
 BUSY_CORES = 0.15  # foreign CPU load above which a step counts as contaminated

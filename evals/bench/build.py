@@ -65,17 +65,29 @@ def cold_build(args, record: dict, settings, paths: list):
     stats = update.index
     breakdown = ingest_breakdown(stage.seconds, open_s, update)
     embedder = pa.index.embedder
-    record.update({
-        "papers": len(pa.papers), "chunks": len(pa.index.chunks), "records": len(pa.index.records),
-        "embedded": stats.embedded, "sentences_embedded": stats.sentences_embedded,
-        "sentences_pooled": stats.sentences_pooled, "seconds": stage.seconds, "breakdown": breakdown,
-        "embed_s": embed_seconds(breakdown),
-        "embed_tokens": embedder.pieces, "embed_positions": embedder.positions, "embed_flops": embedder.flops,
-        "precision": embedder.precision, "sentence_embedding": settings.sentence_embedding,
-        "embed_batch_size": embedder.batch_size,
-        "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
-        "torch_threads": torch.get_num_threads(), "index_mib": dir_mib(settings.index_path),
-    })
+    record.update(
+        {
+            "papers": len(pa.papers),
+            "chunks": len(pa.index.chunks),
+            "records": len(pa.index.records),
+            "embedded": stats.embedded,
+            "sentences_embedded": stats.sentences_embedded,
+            "sentences_pooled": stats.sentences_pooled,
+            "seconds": stage.seconds,
+            "breakdown": breakdown,
+            "embed_s": embed_seconds(breakdown),
+            "embed_tokens": embedder.pieces,
+            "embed_positions": embedder.positions,
+            "embed_flops": embedder.flops,
+            "precision": embedder.precision,
+            "sentence_embedding": settings.sentence_embedding,
+            "embed_batch_size": embedder.batch_size,
+            "chunk_size": settings.chunk_size,
+            "chunk_overlap": settings.chunk_overlap,
+            "torch_threads": torch.get_num_threads(),
+            "index_mib": dir_mib(settings.index_path),
+        }
+    )
     return pa
 
 
@@ -113,8 +125,7 @@ def _token_count(tokenizer, texts: list[str], max_length: int) -> int:
 def worker_llamaindex(args, record: dict) -> None:
     """LlamaIndex's default path over the same abstracts (title + abstract as Documents):
     `VectorStoreIndex.from_documents` with `HuggingFaceEmbedding` of the same MiniLM."""
-    import_heavy(record, ["torch", "sentence_transformers", "llama_index.core",
-                          "llama_index.embeddings.huggingface"])
+    import_heavy(record, ["torch", "sentence_transformers", "llama_index.core", "llama_index.embeddings.huggingface"])
     import torch
     import transformers
     from llama_index.core import Document, VectorStoreIndex
@@ -135,11 +146,11 @@ def worker_llamaindex(args, record: dict) -> None:
     callbacks = CallbackManager([events])
     with Stage(record, "cold build") as stage:
         t = time.perf_counter()
-        embed_model = HuggingFaceEmbedding(model_name=str(local_model_path()), device="cpu",
-                                           callback_manager=callbacks)
+        embed_model = HuggingFaceEmbedding(model_name=str(local_model_path()), device="cpu", callback_manager=callbacks)
         load = time.perf_counter() - t
-        index = VectorStoreIndex.from_documents(docs, embed_model=embed_model, callback_manager=callbacks,
-                                                show_progress=args.progress)
+        index = VectorStoreIndex.from_documents(
+            docs, embed_model=embed_model, callback_manager=callbacks, show_progress=args.progress
+        )
     embed = events.get_event_time_info(CBEventType.EMBEDDING).total_secs
     if not embed:
         raise SystemExit("LlamaIndex reported no embedding events: its callback manager was not used")
@@ -147,12 +158,19 @@ def worker_llamaindex(args, record: dict) -> None:
     texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
     model = embed_model._model
     breakdown = {"model load": load, "embed": embed, "split + store + other": stage.seconds - load - embed}
-    record.update({
-        "papers": len(docs), "chunks": len(nodes), "seconds": stage.seconds, "breakdown": breakdown,
-        "embed_s": embed, "embed_tokens": _token_count(model.tokenizer, texts, model.max_seq_length),
-        "embed_batch_size": embed_model.embed_batch_size, "torch_threads": torch.get_num_threads(),
-        "chunks_truncated": sum(1 for t in texts if len(model.tokenizer(t)["input_ids"]) > model.max_seq_length),
-    })
+    record.update(
+        {
+            "papers": len(docs),
+            "chunks": len(nodes),
+            "seconds": stage.seconds,
+            "breakdown": breakdown,
+            "embed_s": embed,
+            "embed_tokens": _token_count(model.tokenizer, texts, model.max_seq_length),
+            "embed_batch_size": embed_model.embed_batch_size,
+            "torch_threads": torch.get_num_threads(),
+            "chunks_truncated": sum(1 for t in texts if len(model.tokenizer(t)["input_ids"]) > model.max_seq_length),
+        }
+    )
     # Extra context (not comparable to hybrid search): dense-only retrieval latency
     # of that in-memory index, after one warm-up query.
     retriever = index.as_retriever(similarity_top_k=10)
@@ -162,8 +180,11 @@ def worker_llamaindex(args, record: dict) -> None:
         t = time.perf_counter()
         retriever.retrieve(q)
         walls.append((time.perf_counter() - t) * 1000)
-    record["retrieve_dense_only"] = {"p50_ms": percentile(walls, 50), "p95_ms": percentile(walls, 95),
-                                     "searches": len(walls)}
+    record["retrieve_dense_only"] = {
+        "p50_ms": percentile(walls, 50),
+        "p95_ms": percentile(walls, 95),
+        "searches": len(walls),
+    }
 
 
 def worker_scale_build(args, record: dict) -> None:
@@ -177,8 +198,9 @@ def worker_scale_build(args, record: dict) -> None:
     shutil.rmtree(settings.index_dir, ignore_errors=True)  # a cold build, also when a step is retried
     base, base_vectors = base_corpus(Path(args.workdir), settings)
     with Stage(record, "generate corpus"):
-        papers, vectors, chunks = synthetic_papers(base, base_vectors, None, size, args.seed, str(size),
-                                                   settings, args.progress)
+        papers, vectors, chunks = synthetic_papers(
+            base, base_vectors, None, size, args.seed, str(size), settings, args.progress
+        )
     embedder = SyntheticEmbedder(settings, vectors)
     with Stage(record, "build") as stage:
         t = time.perf_counter()
@@ -187,6 +209,15 @@ def worker_scale_build(args, record: dict) -> None:
         stats = index.update(papers)
     breakdown = {"open": open_s, **stats.timings}
     breakdown["other"] = stage.seconds - sum(breakdown.values())
-    record.update({"papers": len(papers), "chunks": stats.chunks, "embedded": stats.embedded,
-                   "seconds": stage.seconds, "breakdown": breakdown, "index_mib": dir_mib(settings.index_path),
-                   "n_papers": len(papers), "vectors": "synthetic"})
+    record.update(
+        {
+            "papers": len(papers),
+            "chunks": stats.chunks,
+            "embedded": stats.embedded,
+            "seconds": stage.seconds,
+            "breakdown": breakdown,
+            "index_mib": dir_mib(settings.index_path),
+            "n_papers": len(papers),
+            "vectors": "synthetic",
+        }
+    )

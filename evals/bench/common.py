@@ -22,8 +22,14 @@ def bar(enabled: bool, **kwargs):
     from tqdm import tqdm
 
     interactive = sys.stderr.isatty()
-    return tqdm(disable=not enabled, position=1, leave=False, dynamic_ncols=True,
-                mininterval=0.2 if interactive else 10.0, **kwargs)
+    return tqdm(
+        disable=not enabled,
+        position=1,
+        leave=False,
+        dynamic_ncols=True,
+        mininterval=0.2 if interactive else 10.0,
+        **kwargs,
+    )
 
 
 def percentile(values: list[float], q: float) -> float | None:

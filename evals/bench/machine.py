@@ -10,8 +10,17 @@ from typing import Any
 
 import psutil
 
-VERSIONED = ("torch", "sentence-transformers", "transformers", "chromadb", "llama-index-core",
-             "llama-index-embeddings-huggingface", "bm25s", "numpy", "psutil")
+VERSIONED = (
+    "torch",
+    "sentence-transformers",
+    "transformers",
+    "chromadb",
+    "llama-index-core",
+    "llama-index-embeddings-huggingface",
+    "bm25s",
+    "numpy",
+    "psutil",
+)
 
 
 def cpu_model() -> str:

@@ -48,9 +48,12 @@ def search_latency(pa, queries: list[str], rounds: int, progress: bool) -> dict[
         "first_query_ms": first_ms,
         "searches": len(walls),
         "distinct_queries": len(queries),
-        "p50_ms": percentile(walls, 50), "p95_ms": percentile(walls, 95), "max_ms": max(walls),
+        "p50_ms": percentile(walls, 50),
+        "p95_ms": percentile(walls, 95),
+        "max_ms": max(walls),
         # Round 1: the first time these questions' candidate papers are seen in this process.
-        "first_round_p50_ms": percentile(first_round, 50), "first_round_p95_ms": percentile(first_round, 95),
+        "first_round_p50_ms": percentile(first_round, 50),
+        "first_round_p95_ms": percentile(first_round, 95),
         "parts_p50_ms": {k: percentile(v, 50) for k, v in parts.items()},
         "parts_p95_ms": {k: percentile(v, 95) for k, v in parts.items()},
         "min_hits": min_hits,
@@ -60,9 +63,14 @@ def search_latency(pa, queries: list[str], rounds: int, progress: bool) -> dict[
 
 
 def _warm(record: dict, open_s: float, stats) -> dict[str, Any]:
-    return {"open_s": open_s, "ingest_s": record["stages"]["warm re-ingest"]["seconds"] - open_s,
-            "embedded": stats.embedded if stats else None, "committed": stats.committed if stats else None,
-            "update_s": stats.seconds if stats else None, "timings": stats.timings if stats else None}
+    return {
+        "open_s": open_s,
+        "ingest_s": record["stages"]["warm re-ingest"]["seconds"] - open_s,
+        "embedded": stats.embedded if stats else None,
+        "committed": stats.committed if stats else None,
+        "update_s": stats.seconds if stats else None,
+        "timings": stats.timings if stats else None,
+    }
 
 
 def worker_bundled_search(args, record: dict) -> None:
@@ -96,8 +104,9 @@ def worker_scale_search(args, record: dict) -> None:
     settings = bench_settings(args, f"scale-{size}", query_cache=0)
     built = json.loads((Path(args.workdir) / f"scale-build-{size}.json").read_text())
     base, base_vectors = base_corpus(Path(args.workdir), settings)
-    papers, vectors, _ = synthetic_papers(base, base_vectors, built["n_papers"], None, args.seed, str(size),
-                                          settings, args.progress)  # the same corpus again, untimed
+    papers, vectors, _ = synthetic_papers(
+        base, base_vectors, built["n_papers"], None, args.seed, str(size), settings, args.progress
+    )  # the same corpus again, untimed
     embedder = SyntheticEmbedder(settings, vectors)
     with Stage(record, "warm re-ingest"):
         t = time.perf_counter()
@@ -134,8 +143,12 @@ def worker_ask_startup(args, record: dict) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "PAPERS_"))}  # extractive
     env.update(PAPERS_INDEX_DIR=str(settings.index_dir.resolve()), PAPERS_INDEX_NAME=settings.index_name)
     script = Path(sys.executable).with_name("papers")  # the installed entry point, as a user runs it
-    cmd = [str(script) if script.exists() else sys.executable, *([] if script.exists() else ["-m", "assistant.cli"]),
-           "ask", QUESTION]
+    cmd = [
+        str(script) if script.exists() else sys.executable,
+        *([] if script.exists() else ["-m", "assistant.cli"]),
+        "ask",
+        QUESTION,
+    ]
     walls = []
     for _ in range(args.startup_runs):
         t = time.perf_counter()
@@ -143,11 +156,22 @@ def worker_ask_startup(args, record: dict) -> None:
         walls.append(time.perf_counter() - t)
         if proc.returncode != 0 or "[1]" not in proc.stdout:
             raise SystemExit(f"papers ask failed: {proc.stderr[-500:]}")
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "assistant.cli", "ask", QUESTION],
-                          cwd=PROJECT_DIR, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "assistant.cli", "ask", QUESTION],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         raise SystemExit(f"papers ask under -X importtime failed: {proc.stderr[-500:]}")
     tops, imported = import_times(proc.stderr)
-    record.update({"walls_s": walls, "best_s": min(walls), "median_s": percentile(walls, 50),
-                   "imports_s": dict(sorted(tops.items(), key=lambda kv: -kv[1])[:8]),
-                   "torch_imported": any(k == "torch" or k.startswith("torch.") for k in imported)})
+    record.update(
+        {
+            "walls_s": walls,
+            "best_s": min(walls),
+            "median_s": percentile(walls, 50),
+            "imports_s": dict(sorted(tops.items(), key=lambda kv: -kv[1])[:8]),
+            "torch_imported": any(k == "torch" or k.startswith("torch.") for k in imported),
+        }
+    )

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from assistant import offline
 from evals.bench import BUSY_CORES, PROJECT_DIR, QUERIES
 from evals.bench.build import worker_bundled_build, worker_llamaindex, worker_scale_build, worker_scifact_build
 from evals.bench.common import write_json
@@ -34,8 +35,7 @@ WORKERS = {
     "scale-search": worker_scale_search,
 }
 
-ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False",
-       "TOKENIZERS_PARALLELISM": "false"}
+ENV = {**offline.ENV, "TOKENIZERS_PARALLELISM": "false"}
 
 
 def run_worker(args) -> int:
@@ -55,9 +55,13 @@ def steps_for(sizes: list[str | int]) -> list[tuple[str, int | None, str]]:
     jobs: list[tuple[str, int | None, str]] = []
     for size in sizes:
         if size == "bundled":
-            jobs += [("peak", None, "peak"), ("bundled-build", None, "bundled-build"),
-                     ("llamaindex", None, "llamaindex"), ("bundled-search", None, "bundled-search"),
-                     ("ask-startup", None, "ask-startup")]
+            jobs += [
+                ("peak", None, "peak"),
+                ("bundled-build", None, "bundled-build"),
+                ("llamaindex", None, "llamaindex"),
+                ("bundled-search", None, "bundled-search"),
+                ("ask-startup", None, "ask-startup"),
+            ]
         elif size == "scifact":
             jobs += [("scifact-build", None, "scifact-build")]
         else:
@@ -74,9 +78,27 @@ def _run_step(args, workdir: Path, worker: str, size: int | None, key: str) -> d
     for attempt in range(1 + args.retry_busy):
         result_path = workdir / f"{key}.json"
         result_path.unlink(missing_ok=True)
-        cmd = [sys.executable, "-m", "evals.bench", "--worker", worker, "--workdir", str(workdir),
-               "--result", str(result_path), "--queries", str(args.queries), "--rounds", str(args.rounds),
-               "--seed", str(args.seed), "--scifact", str(args.scifact), "--startup-runs", str(args.startup_runs)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "evals.bench",
+            "--worker",
+            worker,
+            "--workdir",
+            str(workdir),
+            "--result",
+            str(result_path),
+            "--queries",
+            str(args.queries),
+            "--rounds",
+            str(args.rounds),
+            "--seed",
+            str(args.seed),
+            "--scifact",
+            str(args.scifact),
+            "--startup-runs",
+            str(args.startup_runs),
+        ]
         if size is not None:
             cmd += ["--size", str(size)]
         if not args.progress:
@@ -96,12 +118,16 @@ def _run_step(args, workdir: Path, worker: str, size: int | None, key: str) -> d
         attempts.append(record)
         if record.get("error") or step.foreign_cores <= BUSY_CORES or attempt == args.retry_busy:
             break
-        tqdm.write(f"  {key}: other processes used {step.foreign_cores:.2f} cores; running the step again",
-                   file=sys.stderr)
+        tqdm.write(
+            f"  {key}: other processes used {step.foreign_cores:.2f} cores; running the step again", file=sys.stderr
+        )
     # Later steps read files of the last attempt (indexes, vectors): equivalent, since
     # every attempt builds the same thing.
-    record = min((a for a in attempts if not a.get("error")), default=attempts[-1],
-                 key=lambda a: a.get("foreign_cpu_cores") or 0.0)
+    record = min(
+        (a for a in attempts if not a.get("error")),
+        default=attempts[-1],
+        key=lambda a: a.get("foreign_cpu_cores") or 0.0,
+    )
     record["attempts"] = len(attempts)
     record["foreign_cpu_cores_all_attempts"] = [a.get("foreign_cpu_cores") for a in attempts]
     return record
@@ -126,9 +152,12 @@ def orchestrate(args, argv: list[str]) -> int:
         record = results[key] = _run_step(args, workdir, worker, size, key)
         write_json(workdir / f"{key}.json", record)
         foreign = record.get("foreign_cpu_cores")
-        tqdm.write(f"  {key}: done in {record['process_seconds']:.0f} s"
-                   + (f", other processes used {foreign:.2f} cores meanwhile" if foreign is not None else "")
-                   + (f" ({record['error']})" if record.get("error") else ""), file=sys.stderr)
+        tqdm.write(
+            f"  {key}: done in {record['process_seconds']:.0f} s"
+            + (f", other processes used {foreign:.2f} cores meanwhile" if foreign is not None else "")
+            + (f" ({record['error']})" if record.get("error") else ""),
+            file=sys.stderr,
+        )
     progress.close()
     total = time.perf_counter() - started
     machine = machine_info()
@@ -140,9 +169,20 @@ def orchestrate(args, argv: list[str]) -> int:
     if args.out:
         out = Path(args.out)
         if out.suffix.lower() == ".json":
-            write_json(out, {"format": 1, "date": time.strftime("%Y-%m-%d"), "command": command, "machine": machine,
-                             "total_seconds": total, "queries": QUERIES[: args.queries], "rounds": args.rounds,
-                             "steps": results, "summary": summary})
+            write_json(
+                out,
+                {
+                    "format": 1,
+                    "date": time.strftime("%Y-%m-%d"),
+                    "command": command,
+                    "machine": machine,
+                    "total_seconds": total,
+                    "queries": QUERIES[: args.queries],
+                    "rounds": args.rounds,
+                    "steps": results,
+                    "summary": summary,
+                },
+            )
         else:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(report, encoding="utf-8")

@@ -86,7 +86,7 @@ class Sampler:
             except psutil.Error:  # the process is gone
                 return
 
-    def __enter__(self) -> "Sampler":
+    def __enter__(self) -> Sampler:
         self.rss_before = self.process.memory_info().rss
         self.sample()
         self.busy0, self.cpu0 = system_busy_seconds(), cpu_seconds(self.process, self.children)

@@ -14,12 +14,23 @@ from pathlib import Path
 from evals.bench.common import bar
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9$\\(\[])")
-_TITLE_FORMS = ["{a}: {b}", "{a} with {b}", "{b} for {a}", "{a} via {b}", "Revisiting {a}",
-                "Towards {a}", "{a} Beyond {b}", "On {b} in {a}", "{a} and {b}", "Rethinking {b} for {a}"]
+_TITLE_FORMS = [
+    "{a}: {b}",
+    "{a} with {b}",
+    "{b} for {a}",
+    "{a} via {b}",
+    "Revisiting {a}",
+    "Towards {a}",
+    "{a} Beyond {b}",
+    "On {b} in {a}",
+    "{a} and {b}",
+    "Rethinking {b} for {a}",
+]
 
 
-def synthetic_papers(base, base_vectors, n_papers: int | None, target_chunks: int | None, seed: int,
-                     label: str, settings, progress: bool):
+def synthetic_papers(
+    base, base_vectors, n_papers: int | None, target_chunks: int | None, seed: int, label: str, settings, progress: bool
+):
     """Papers recombined from real abstracts, up to `n_papers` papers or `target_chunks`
     chunks. Returns (papers, base vector per title, chunk count or None). Deterministic
     for a given seed."""
@@ -34,8 +45,9 @@ def synthetic_papers(base, base_vectors, n_papers: int | None, target_chunks: in
     shaping = settings.shaping_hash()
     papers, vectors, keys = [], {}, set()
     chunks = 0
-    progress_bar = bar(progress, total=target_chunks or n_papers, desc="generate corpus",
-                       unit="chunk" if target_chunks else "paper")
+    progress_bar = bar(
+        progress, total=target_chunks or n_papers, desc="generate corpus", unit="chunk" if target_chunks else "paper"
+    )
     i = 0
     while (n_papers is not None and i < n_papers) or (target_chunks is not None and chunks < target_chunks):
         d0, d1, d2 = rng.randrange(len(base)), rng.randrange(len(base)), rng.randrange(len(base))
@@ -57,9 +69,16 @@ def synthetic_papers(base, base_vectors, n_papers: int | None, target_chunks: in
                 break
         keys.add(normalize_title(title))
         src = base[d0]
-        paper = Paper(title=title, abstract=" ".join(body), authors=list(src.authors), year=src.year,
-                      date=src.date, category=src.category, has_code=src.has_code,
-                      sources=[SourceRef(file=f"synthetic/{label}.jsonl", format="synthetic", entry=i + 1, line=i + 1)])
+        paper = Paper(
+            title=title,
+            abstract=" ".join(body),
+            authors=list(src.authors),
+            year=src.year,
+            date=src.date,
+            category=src.category,
+            has_code=src.has_code,
+            sources=[SourceRef(file=f"synthetic/{label}.jsonl", format="synthetic", entry=i + 1, line=i + 1)],
+        )
         papers.append(paper)
         mix = 0.7 * base_vectors[d0] + 0.15 * base_vectors[d1] + 0.15 * base_vectors[d2]
         vectors[title] = (mix / np.linalg.norm(mix)).astype(np.float32)

@@ -63,8 +63,12 @@ def _open(dataset: str, split: str):
 
 def _row(pa, question: str, exclude, kind: str) -> dict:
     evidence = pa.engine.evidence(question, exclude=exclude)
-    return {"kind": kind, "question": question, "stated": not evidence.nothing_stated,
-            **evidence.signals.get("features", {})}
+    return {
+        "kind": kind,
+        "question": question,
+        "stated": not evidence.nothing_stated,
+        **evidence.signals.get("features", {}),
+    }
 
 
 def collect(args) -> int:
@@ -119,16 +123,23 @@ def fit(args) -> int:
     rows, weights, labels = [], [], []
     for file in args.files:
         data = json.loads(Path(file).read_text())
-        use = [{**r, "_file": len(args.files[:args.files.index(file)])} for r in data["rows"]
-               if r["kind"] in ("answerable", "left_out", "unanswerable") and r["stated"]]
+        use = [
+            {**r, "_file": len(args.files[: args.files.index(file)])}
+            for r in data["rows"]
+            if r["kind"] in ("answerable", "left_out", "unanswerable") and r["stated"]
+        ]
         n = len(use)
         rows += use
         weights += [1.0 / n] * n  # each dataset counts the same
         labels += [1.0 if r["kind"] == "answerable" else 0.0 for r in use]
     x, y, w = _matrix(rows, names), np.array(labels), np.array(weights) * len(rows) / len(args.files)
     beta = fit_logistic(x, y, w, l2=args.l2)
-    print(json.dumps({"intercept": round(float(beta[0]), 4),
-                      **{n: round(float(b), 4) for n, b in zip(names, beta[1:])}}, indent=1))
+    print(
+        json.dumps(
+            {"intercept": round(float(beta[0]), 4), **{n: round(float(b), 4) for n, b in zip(names, beta[1:])}},
+            indent=1,
+        )
+    )
     # How it carries over: fitted on each file alone, AUC on the others.
     for i, file in enumerate(args.files):
         own = [j for j, r in enumerate(rows) if r["_file"] == i]
@@ -137,8 +148,9 @@ def fit(args) -> int:
             if k != i:
                 idx = [j for j, r in enumerate(rows) if r["_file"] == k]
                 z = b[0] + x[idx] @ b[1:]
-                print(f"fitted on {file} alone -> AUC on {other}: "
-                      f"{auc(list(z[y[idx] == 1]), list(z[y[idx] == 0])):.3f}")
+                print(
+                    f"fitted on {file} alone -> AUC on {other}: {auc(list(z[y[idx] == 1]), list(z[y[idx] == 0])):.3f}"
+                )
     return 0
 
 
@@ -150,35 +162,47 @@ def report(args) -> int:
         rows = data["rows"]
         for r in rows:
             r["score"] = score(r) if r["stated"] else -1.0
-        by = {k: [r for r in rows if r["kind"] == k] for k in
-              ("answerable", "left_out", "unanswerable", "pseudo_answerable", "pseudo_left_out")}
+        by = {
+            k: [r for r in rows if r["kind"] == k]
+            for k in ("answerable", "left_out", "unanswerable", "pseudo_answerable", "pseudo_left_out")
+        }
         print(f"\n## {data['dataset']} {data['split']}: " + ", ".join(f"{k} {len(v)}" for k, v in by.items()))
         print("| signal | AUC answerable vs left out | vs real unanswerable | pseudo AUC |")
         print("|---|---:|---:|---:|")
         for name in FEATURES + ["score"]:
             a = [r[name] for r in by["answerable"]]
-            print(f"| {name} | {auc(a, [r[name] for r in by['left_out']]):.3f} | "
-                  f"{auc(a, [r[name] for r in by['unanswerable']]):.3f} | "
-                  f"{auc([r[name] for r in by['pseudo_answerable']], [r[name] for r in by['pseudo_left_out']]):.3f} |")
+            print(
+                f"| {name} | {auc(a, [r[name] for r in by['left_out']]):.3f} | "
+                f"{auc(a, [r[name] for r in by['unanswerable']]):.3f} | "
+                f"{auc([r[name] for r in by['pseudo_answerable']], [r[name] for r in by['pseudo_left_out']]):.3f} |"
+            )
         pos = [r["score"] for r in by["answerable"]]
         neg = [r["score"] for r in by["left_out"] + by["unanswerable"]]
         grid = sorted(set(pos + neg))
-        best = max(grid, key=lambda t: (np.mean([v < t for v in neg]) - np.mean([v < t for v in pos])))
-        print(f"best single threshold (labels, Youden): {best:.3f} -> abstention recall "
-              f"{np.mean([v < best for v in neg]):.3f}, false abstention {np.mean([v < best for v in pos]):.3f}")
+        best = max(grid, key=lambda t: np.mean([v < t for v in neg]) - np.mean([v < t for v in pos]))
+        print(
+            f"best single threshold (labels, Youden): {best:.3f} -> abstention recall "
+            f"{np.mean([v < best for v in neg]):.3f}, false abstention {np.mean([v < best for v in pos]):.3f}"
+        )
         rates = _own_rates(rows, QUANTILES)
-        print(f"self-calibrated (QUANTILES {QUANTILES}): thresholds {rates['thresholds']} -> abstention recall "
-              f"{rates['recall']:.3f}, false abstention {rates['false']:.3f}")
+        print(
+            f"self-calibrated (QUANTILES {QUANTILES}): thresholds {rates['thresholds']} -> abstention recall "
+            f"{rates['recall']:.3f}, false abstention {rates['false']:.3f}"
+        )
         old = lambda r: not r["stated"] or r["confidence"] < 0.34  # noqa: E731 - session 5's fixed rule
-        print(f"session-5 rule (confidence < 0.34): leave-gold-out abstention recall "
-              f"{np.mean([old(r) for r in by['left_out']]):.3f}, false abstention "
-              f"{np.mean([old(r) for r in by['answerable']]):.3f}")
+        print(
+            f"session-5 rule (confidence < 0.34): leave-gold-out abstention recall "
+            f"{np.mean([old(r) for r in by['left_out']]):.3f}, false abstention "
+            f"{np.mean([old(r) for r in by['answerable']]):.3f}"
+        )
         for f in ("lookup", "other"):
             found = _label_best(rows, f, budget=0.10)
             if found:
                 t, recall, false, n = found
-                print(f"best with labels, {f} ({n} answerable), false abstention <= 0.10: threshold {t:.3f} -> "
-                      f"abstention recall {recall:.3f}, false abstention {false:.3f}")
+                print(
+                    f"best with labels, {f} ({n} answerable), false abstention <= 0.10: threshold {t:.3f} -> "
+                    f"abstention recall {recall:.3f}, false abstention {false:.3f}"
+                )
     return 0
 
 
@@ -188,8 +212,9 @@ def _label_best(rows: list[dict], form_: str, budget: float) -> tuple[float, flo
     from assistant.answer.abstain import form
 
     pos = np.array([r["score"] for r in rows if r["kind"] == "answerable" and form(r["question"]) == form_])
-    neg = np.array([r["score"] for r in rows
-                    if r["kind"] in ("left_out", "unanswerable") and form(r["question"]) == form_])
+    neg = np.array(
+        [r["score"] for r in rows if r["kind"] in ("left_out", "unanswerable") and form(r["question"]) == form_]
+    )
     if len(pos) < 5:
         return None
     best = None
@@ -206,13 +231,20 @@ def _own_rates(rows: list[dict], quantiles: dict[str, float]) -> dict:
     from assistant.answer.abstain import choose_threshold, form
 
     left = [r for r in rows if r["kind"] == "pseudo_left_out" and r["stated"]]
-    thresholds = {f: choose_threshold([r["score"] for r in left if form(r["question"]) == f], q)
-                  for f, q in quantiles.items()}
-    below = lambda r: not r["stated"] or r["score"] < thresholds[form(r["question"])]
+    thresholds = {
+        f: choose_threshold([r["score"] for r in left if form(r["question"]) == f], q) for f, q in quantiles.items()
+    }
+
+    def below(r: dict) -> bool:
+        return not r["stated"] or r["score"] < thresholds[form(r["question"])]
+
     pos = [below(r) for r in rows if r["kind"] == "answerable"]
     neg = [below(r) for r in rows if r["kind"] in ("left_out", "unanswerable")]
-    return {"thresholds": {f: round(float(t), 3) for f, t in thresholds.items()}, "recall": float(np.mean(neg)),
-            "false": float(np.mean(pos))}
+    return {
+        "thresholds": {f: round(float(t), 3) for f, t in thresholds.items()},
+        "recall": float(np.mean(neg)),
+        "false": float(np.mean(pos)),
+    }
 
 
 def quantiles(args) -> int:
@@ -234,15 +266,22 @@ def quantiles(args) -> int:
             if all(r["false"] <= args.max_false for r in rates):
                 found.append((float(np.mean([r["recall"] for r in rates])), q_lookup, q_other, rates))
     for recall, q_lookup, q_other, rates in sorted(found, key=lambda x: -x[0])[:5]:
-        print(f"lookup {q_lookup}, other {q_other}: mean recall {recall:.3f} | " + " | ".join(
-            f"{Path(f).stem}: {r['thresholds']} recall {r['recall']:.3f} false {r['false']:.3f}"
-            for f, r in zip(args.files, rates)))
+        print(
+            f"lookup {q_lookup}, other {q_other}: mean recall {recall:.3f} | "
+            + " | ".join(
+                f"{Path(f).stem}: {r['thresholds']} recall {r['recall']:.3f} false {r['false']:.3f}"
+                for f, r in zip(args.files, rates)
+            )
+        )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.experiments.abstention_signals", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.experiments.abstention_signals",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("collect")
     c.add_argument("--dataset", default="golden")

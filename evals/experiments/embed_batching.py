@@ -16,17 +16,20 @@ import time
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.experiments.embed_batching", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.experiments.embed_batching",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--chunks", type=int, default=512)
     parser.add_argument("--sentences", type=int, default=2000)
     args = parser.parse_args(argv)
 
+    import os
+
     import numpy as np
 
     from assistant.index.chunking import chunk_paper
-    import os
-
     from assistant.index.embed import LocalEmbedder
     from assistant.index.sentences import abstract_sentences
     from assistant.ingest import ingest_paths
@@ -37,12 +40,20 @@ def main(argv: list[str] | None = None) -> int:
     chunks = [c.indexed_text for p in papers for c in chunk_paper(p, settings.chunk_size, settings.chunk_overlap, "x")]
     sentences = abstract_sentences(p.abstract for p in papers)
     rng = np.random.default_rng(0)
-    sets = {"chunks": [chunks[i] for i in rng.permutation(len(chunks))[: args.chunks]],
-            "sentences": [sentences[i] for i in rng.permutation(len(sentences))[: args.sentences]]}
+    sets = {
+        "chunks": [chunks[i] for i in rng.permutation(len(chunks))[: args.chunks]],
+        "sentences": [sentences[i] for i in rng.permutation(len(sentences))[: args.sentences]],
+    }
     cores = len(os.sched_getaffinity(0))
-    configs = [("bf16", 16, cores, True), ("bf16", 32, cores, True), ("bf16", 64, cores, True),
-               ("bf16", 128, cores, True), ("bf16", 64, 1, True), ("bf16", 64, cores, False),
-               ("fp32", 64, cores, True)]
+    configs = [
+        ("bf16", 16, cores, True),
+        ("bf16", 32, cores, True),
+        ("bf16", 64, cores, True),
+        ("bf16", 128, cores, True),
+        ("bf16", 64, 1, True),
+        ("bf16", 64, cores, False),
+        ("fp32", 64, cores, True),
+    ]
     print(f"{len(sets['chunks'])} chunks, {len(sets['sentences'])} sentences; {cores} cores")
     print("| precision | batch | threads | order | kind | s | pieces/s | padding |")
     print("|---|---:|---:|---|---|---:|---:|---:|")
@@ -59,9 +70,11 @@ def main(argv: list[str] | None = None) -> int:
                 for i in range(0, len(texts), batch):
                     embedder.embed_documents(texts[i : i + batch])
             seconds = time.perf_counter() - t
-            print(f"| {precision} | {batch} | {threads} | {'by length' if ordered else 'unsorted'} | {kind} | "
-                  f"{seconds:.1f} | {embedder.pieces / seconds:,.0f} | "
-                  f"{1 - embedder.pieces / embedder.positions:.1%} |")
+            print(
+                f"| {precision} | {batch} | {threads} | {'by length' if ordered else 'unsorted'} | {kind} | "
+                f"{seconds:.1f} | {embedder.pieces / seconds:,.0f} | "
+                f"{1 - embedder.pieces / embedder.positions:.1%} |"
+            )
     return 0
 
 

@@ -28,13 +28,15 @@ def signals(pa, question: str, leave_out: set[str]) -> dict[str, float]:
     hits = [h for h in result.hits if h.paper_id not in leave_out]
     s1 = hits[0].sentence_score or 0.0
     s2 = (hits[1].sentence_score or 0.0) if len(hits) > 1 else 0.0
-    return {"confidence": evidence.confidence,
-            "sentence_match": evidence.signals.get("sentence_match", 0.0),
-            "coverage": evidence.signals.get("coverage", 0.0),
-            "best_sentence": s1,
-            "sentence_gap": s1 - s2,
-            "fused_score": hits[0].score,
-            "fused_gap": hits[0].score - (hits[1].score if len(hits) > 1 else 0.0)}
+    return {
+        "confidence": evidence.confidence,
+        "sentence_match": evidence.signals.get("sentence_match", 0.0),
+        "coverage": evidence.signals.get("coverage", 0.0),
+        "best_sentence": s1,
+        "sentence_gap": s1 - s2,
+        "fused_score": hits[0].score,
+        "fused_gap": hits[0].score - (hits[1].score if len(hits) > 1 else 0.0),
+    }
 
 
 def auc(pos: list[float], neg: list[float]) -> float:
@@ -50,14 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     kept = [signals(pa, i.question, set()) for i in lookups]
     left = [signals(pa, i.question, set(i.gold)) for i in lookups]
     absent = [signals(pa, i.question, set()) for i in items if i.type == "unanswerable"]
-    print(f"{args.split}: {len(lookups)} lookups, each with and without its gold papers; "
-          f"{len(absent)} real unanswerables")
+    print(
+        f"{args.split}: {len(lookups)} lookups, each with and without its gold papers; {len(absent)} real unanswerables"
+    )
     print("| signal | AUC (lookup vs gold left out) | lookups p10 / p50 | left out p50 / p90 | real unanswerable p50 |")
     print("|---|---:|---|---|---:|")
     for name in kept[0]:
         a, b, c = ([r[name] for r in rows] for rows in (kept, left, absent))
-        print(f"| {name} | {auc(a, b):.3f} | {np.percentile(a, 10):.3f} / {np.median(a):.3f} | "
-              f"{np.median(b):.3f} / {np.percentile(b, 90):.3f} | {np.median(c):.3f} |")
+        print(
+            f"| {name} | {auc(a, b):.3f} | {np.percentile(a, 10):.3f} / {np.median(a):.3f} | "
+            f"{np.median(b):.3f} / {np.percentile(b, 90):.3f} | {np.median(c):.3f} |"
+        )
     return 0
 
 

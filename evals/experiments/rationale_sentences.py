@@ -25,9 +25,9 @@ claims of SciFact's dev split.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from assistant import jsonl
 from evals.metrics import same_sentence
 
 overlaps = same_sentence  # kept under the name the figures in docs/benchmarks.md were made with
@@ -38,16 +38,18 @@ def claims_with_rationales(folder: Path, split: str) -> list[dict]:
 
     wanted = CLAIM_SPLITS[split]
     out = []
-    for line in (folder / "claims.jsonl").read_text(encoding="utf-8").splitlines():
-        claim = json.loads(line)
+    for _, claim in jsonl.objects(folder / "claims.jsonl"):
         if claim["split"] == wanted and claim.get("evidence"):
             out.append(claim)
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.experiments.rationale_sentences", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.experiments.rationale_sentences",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--dataset", type=Path, required=True, help="the SciFact folder (with claims.jsonl)")
     parser.add_argument("--index-dir", type=Path, required=True)
     parser.add_argument("--index-name", required=True)
@@ -63,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     from evals.beir import doc_title
 
     corpus = {}
-    for line in (args.dataset / "corpus.jsonl").read_text(encoding="utf-8").splitlines():
-        doc = json.loads(line)
+    for _, doc in jsonl.objects(args.dataset / "corpus.jsonl"):
         corpus[str(doc["_id"])] = doc
     claims = claims_with_rationales(args.dataset, args.split)[: args.limit or None]
     pa = PaperAssistant(Settings(index_dir=args.index_dir, index_name=args.index_name))
@@ -97,8 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         quotes = [c.quote for c in answer.citations if c.quote]
         answer_hits += (not answer.abstained) and any(overlaps(qt, r) for qt in quotes for r in rationales)
     settings = index.manifest or {}
-    print(f"index {args.index_dir / args.index_name}: sentence_embedding={settings.get('sentence_embedding')}, "
-          f"precision={settings.get('embed_precision')}")
+    print(
+        f"index {args.index_dir / args.index_name}: sentence_embedding={settings.get('sentence_embedding')}, "
+        f"precision={settings.get('embed_precision')}"
+    )
     print(f"split {args.split}: {len(claims)} claims with rationales")
     print(f"top sentence overlaps a rationale: {top_hits}/{top_n} = {top_hits / max(top_n, 1):.3f}")
     print(f"answer quotes a rationale: {answer_hits}/{len(claims)} = {answer_hits / max(len(claims), 1):.3f}")

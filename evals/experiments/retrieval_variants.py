@@ -37,14 +37,22 @@ def _mean_metrics(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args, pa = setup("evals.experiments.retrieval_variants", __doc__, argv)
     from assistant.retrieve import search
+
     items = [i for i in load_golden(split=args.split) if i.gold]
 
     for name, aggregate in AGGREGATES.items():
         for weight in (1.0, 2.0):
             variant = pa.settings.model_copy(update={"sentence_weight": weight})
-            rows = [M.retrieval_metrics([h.paper_id for h in search(pa.index, i.question, k=10, settings=variant,
-                                                                     sentence_aggregate=aggregate).hits], i.gold)
-                    for i in items]
+            rows = [
+                M.retrieval_metrics(
+                    [
+                        h.paper_id
+                        for h in search(pa.index, i.question, k=10, settings=variant, sentence_aggregate=aggregate).hits
+                    ],
+                    i.gold,
+                )
+                for i in items
+            ]
             print(f"sentence ranking by {name:14s} weight {weight}: {_mean_metrics(rows)}")
 
     for alpha, depth in ((0.0, 3), (0.3, 1), (0.3, 3), (0.6, 3), (1.0, 3)):

@@ -28,8 +28,11 @@ def _mib(path: Path) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.experiments.sentence_vectors", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.experiments.sentence_vectors",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--workdir", type=Path, help="where to build the two indexes (default: a temp dir)")
     args = parser.parse_args(argv)
 
@@ -49,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings(index_dir=workdir / ("on" if on else "off"), sentence_vectors=on, sentence_weight=0.0)
         shutil.rmtree(settings.index_dir, ignore_errors=True)
         t = time.perf_counter()
-        PaperAssistant(settings, index=PaperIndex(settings, embedder=embedder), llm=False).ingest(
-            [settings.corpus_dir])
+        PaperAssistant(settings, index=PaperIndex(settings, embedder=embedder), llm=False).ingest([settings.corpus_dir])
         build = time.perf_counter() - t
         pa = PaperAssistant(settings, index=PaperIndex(settings, embedder=embedder), llm=False)
         pa.ask("warm-up question about masked image modeling")
@@ -61,20 +63,30 @@ def main(argv: list[str] | None = None) -> int:
             a = pa.ask(q)
             latencies.append(time.perf_counter() - t)
             out.append((a.abstained, [c.paper_id for c in a.citations]))
-        rows[on] = {"build": build, "mib": _mib(settings.index_path), **M.percentiles(latencies),
-                    "embedded": pa.engine.vectors.embedded}
+        rows[on] = {
+            "build": build,
+            "mib": _mib(settings.index_path),
+            **M.percentiles(latencies),
+            "embedded": pa.engine.vectors.embedded,
+        }
         answers[on] = out
     same = sum(a == b for a, b in zip(answers[False], answers[True]))
     print(f"bundled corpus, {len(questions)} golden questions (lookup, factual, unanswerable), extractive\n")
-    print("| sentence_vectors | build s | index MiB | answer p50 s | answer p95 s | sentences embedded while answering |")
+    print(
+        "| sentence_vectors | build s | index MiB | answer p50 s | answer p95 s | sentences embedded while answering |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for on in (False, True):
         r = rows[on]
-        print(f"| {'on' if on else 'off'} | {r['build']:.1f} | {r['mib']:.1f} | {r['p50']:.3f} | {r['p95']:.3f} | "
-              f"{r['embedded']} |")
-    print(f"\nbuild on/off {rows[True]['build'] / rows[False]['build']:.2f}x; answer p50 off/on "
-          f"{rows[False]['p50'] / rows[True]['p50']:.1f}x, p95 off/on {rows[False]['p95'] / rows[True]['p95']:.1f}x; "
-          f"same abstention and citations for {same} of {len(questions)} questions")
+        print(
+            f"| {'on' if on else 'off'} | {r['build']:.1f} | {r['mib']:.1f} | {r['p50']:.3f} | {r['p95']:.3f} | "
+            f"{r['embedded']} |"
+        )
+    print(
+        f"\nbuild on/off {rows[True]['build'] / rows[False]['build']:.2f}x; answer p50 off/on "
+        f"{rows[False]['p50'] / rows[True]['p50']:.1f}x, p95 off/on {rows[False]['p95'] / rows[True]['p95']:.1f}x; "
+        f"same abstention and citations for {same} of {len(questions)} questions"
+    )
     if not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0

@@ -82,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{how}, {mix} x best sentence + {1 - mix} x soft coverage")
             by_type: dict[str, list[tuple[float, str]]] = {}
             for iid, kind, per_paper in rows:
-                best = max((mix * top + (1 - mix) * aggregate(per, how, len(pa.index.papers))
-                            for top, per in per_paper), default=0.0)
+                best = max(
+                    (mix * top + (1 - mix) * aggregate(per, how, len(pa.index.papers)) for top, per in per_paper),
+                    default=0.0,
+                )
                 by_type.setdefault(kind, []).append((round(best, 3), iid))
             for kind, values in sorted(by_type.items()):
                 print(f"  {kind:12s} " + " ".join(f"{v:.3f}" for v, _ in sorted(values)))

@@ -22,8 +22,11 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.experiments.title_in_chunks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.experiments.title_in_chunks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--dataset", default="golden", help="'golden' or beir:FOLDER")
     parser.add_argument("--split", default="dev")
     parser.add_argument("--index-dir", type=Path, help="default: the settings' index_dir")
@@ -55,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     from assistant.index.sentences import sentence_spans
 
     table = index.sentences
-    title_vectors = dict(zip(sorted({c.title for c in chunks}),
-                             embedder.embed_documents(sorted({c.title for c in chunks}))))
+    title_vectors = dict(
+        zip(sorted({c.title for c in chunks}), embedder.embed_documents(sorted({c.title for c in chunks})))
+    )
     composed = np.zeros_like(with_title)
     for row, c in enumerate(chunks):
         abstract = index.paper_by_id[c.paper_id].abstract
@@ -77,10 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         best = {p: float(sims[rows].max()) for p, rows in rows_of.items()}
         return sorted(best, key=lambda p: -best[p])
 
-    print(f"{args.dataset} {args.split}: {len(items)} questions with gold papers; {len(chunks)} chunks; "
-          f"titles add {title_pieces:,} word pieces to {pieces_without:,} ({title_pieces / pieces_without:.1%})")
-    for name, matrix in (("title + chunk (stored)", with_title), ("chunk only", without_title),
-                         ("composed", composed)):
+    print(
+        f"{args.dataset} {args.split}: {len(items)} questions with gold papers; {len(chunks)} chunks; "
+        f"titles add {title_pieces:,} word pieces to {pieces_without:,} ({title_pieces / pieces_without:.1%})"
+    )
+    for name, matrix in (("title + chunk (stored)", with_title), ("chunk only", without_title), ("composed", composed)):
         scores = [M.retrieval_metrics(ranked(matrix, embedder.embed_query(i.question)), i.gold) for i in items]
         mean = {k: sum(s[k] for s in scores) / len(scores) for k in ("hit@1", "hit@10", "mrr", "ndcg@10")}
         print(f"  {name:24s} " + "  ".join(f"{k} {v:.3f}" for k, v in mean.items()))
