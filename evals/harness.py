@@ -193,7 +193,7 @@ class Judge:
     in the item's `Ledger` (step "judge")."""
 
     def __init__(self, llm, settings):
-        from assistant.prompts import render
+        from assistant.llm.prompts import render
 
         self.llm, self.settings, self._render = llm, settings, render
         render("judge", settings, claim="claim", evidence="evidence")  # a broken prompt file stops the run now

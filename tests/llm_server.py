@@ -9,7 +9,10 @@ Routes: POST /v1/chat/completions (JSON, or SSE when `"stream": true`:
 `data: {chunk}\\n\\n` ... `data: [DONE]\\n\\n`, with a final usage chunk when
 `stream_options.include_usage` is set), GET /v1/models (each entry with `max_model_len`
 when `server.max_model_len` is set, as vLLM does), and, only when scripted, GET /props
-(llama.cpp's native server) and POST /api/show (Ollama). Every other path, including
+(llama.cpp's native server) and POST /api/show (Ollama), and POST /v1/embeddings, answered
+with the vectors of `server.embedder` (the FAKE hashing embedder of tests/fake_embedder.py
+by default; floats, or base64 as the openai client asks), so a `papers` process can
+search an index built with that fake (`embed_backend=openai`). Every other path, including
 /chat/completions without /v1, is answered 404 `{"detail": "Not Found"}` as FastAPI-based
 servers (llama-cpp-python, vLLM) do.
 
@@ -41,6 +44,8 @@ Scripting:
     server.reply = lambda request_json: "text"              # default when no plan is queued
     server.api_key = "test-key"                             # then other keys get 401
     server.requests                                         # every chat request body (parsed JSON)
+    server.embedding_requests                               # every /v1/embeddings request body
+    server.plan(route="/v1/embeddings", status=500)         # an embedding request that fails
     server.hits                                             # (method, path) of every request
     server.count("GET", "/props")                           # how many of those hit one route
 
@@ -65,6 +70,7 @@ from typing import Any, Callable
 import pytest
 
 CHAT = "/v1/chat/completions"
+EMBEDDINGS = "/v1/embeddings"
 MODELS = "/v1/models"
 PROPS = "/props"
 SHOW = "/api/show"
@@ -127,6 +133,10 @@ class LLMTestServer:
         self.ollama_show: dict | None = None     # POST /api/show answer (None: 404)
         self.api_key: str | None = None
         self.requests: list[Any] = []
+        self.embedding_requests: list[Any] = []
+        from fake_embedder import HashingFakeEmbedder  # tests/ is on sys.path (see tests/conftest.py)
+
+        self.embedder = HashingFakeEmbedder()  # what POST /v1/embeddings answers with
         self.hits: list[tuple[str, str]] = []
         self._plans: deque[Plan] = deque()
         self._lock = threading.Lock()
@@ -323,6 +333,8 @@ class _Handler(BaseHTTPRequestHandler):
             if plan is not None:
                 self._json(200, self.owner.ollama_show, plan.headers)
             return
+        if path == EMBEDDINGS:
+            return self._embeddings(raw)
         if path != CHAT:
             return self._not_found()
         try:
@@ -353,6 +365,35 @@ class _Handler(BaseHTTPRequestHandler):
             if usage is not None:
                 body["usage"] = usage
             self._json(200, body, plan.headers)
+
+    def _embeddings(self, raw: bytes) -> None:
+        """OpenAI's /v1/embeddings: `input` a string or a list of strings; `encoding_format`
+        "float" (lists) or "base64" (little-endian float32, what the openai client asks for
+        unless told otherwise)."""
+        import base64
+
+        try:
+            request = json.loads(raw or b"null")
+        except ValueError:
+            request = None
+        self.owner.embedding_requests.append(request)
+        texts = request.get("input") if isinstance(request, dict) else None
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            if self._authorized():
+                self._error(400, "input must be a string or a list of strings")
+            return
+        plan = self._planned(EMBEDDINGS)
+        if plan is None:
+            return
+        vectors = self.owner.embedder.embed_documents(texts)
+        as_base64 = request.get("encoding_format") == "base64"
+        data = [{"object": "embedding", "index": i,
+                 "embedding": base64.b64encode(v.astype("<f4").tobytes()).decode() if as_base64 else v.tolist()}
+                for i, v in enumerate(vectors)]
+        tokens = sum(len(t.split()) for t in texts)
+        self._json(200, {"object": "list", "data": data, "model": request.get("model") or "unknown",
+                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}, plan.headers)
 
     @staticmethod
     def _usage(plan: Plan, request: dict, chunks: list[str]) -> dict | None:

@@ -1,6 +1,8 @@
 """The answer engine over the whole bundled corpus, extractive backend (no key):
 grounded answers with checked citations, abstention, comparison tables,
-follow-ups, bad questions, and the CLI. Real index, real MiniLM."""
+follow-ups, bad questions, and the CLI. Real index, real MiniLM (slow), except where
+only the CLI's handling of bad input is checked (the corpus indexed with the FAKE
+embedder of tests/fake_embedder.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from assistant.answer.text import markers, sentence_spans, sentences
 from assistant.answer.compare import NOT_STATED, ROW_NAMES, methods_in_question
 from assistant.records import Answer, Source, paper_id
 from assistant.retrieve import QueryError
+from fake_embedder import fake_model_env
 
 HPM_Q = "What is hard patches mining in masked image modeling?"
 HPM = paper_id("Hard Patches Mining for Masked Image Modeling")
@@ -237,23 +240,27 @@ def test_a_new_question_in_a_chat_is_not_rewritten(pa, hpm_answer):
 # --- CLI ------------------------------------------------------------------------------------------
 
 
-def test_cli_ask_and_compare(papers_cli, pa):
+def test_cli_ask_and_compare(papers_main, pa):
     index = ["--index-dir", pa.settings.index_dir]
-    proc = papers_cli("ask", HPM_Q, *index)
+    proc = papers_main("ask", HPM_Q, *index)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("**Hard Patches Mining for Masked Image Modeling**")
     assert "\nSources:\n[1] Hard Patches Mining for Masked Image Modeling" in proc.stdout
-    proc = papers_cli("ask", "Who won the 2026 football world cup?", "--json", *index)
+    proc = papers_main("ask", "Who won the 2026 football world cup?", "--json", *index)
     data = json.loads(proc.stdout)
     assert data["abstained"] is True and data["citations"] == [] and data["sources"]
-    proc = papers_cli("compare", "ADAHESSIAN", "M-FAC", "--json", *index)
+    proc = papers_main("compare", "ADAHESSIAN", "M-FAC", "--json", *index)
     data = json.loads(proc.stdout)
     assert data["methods"] == ["ADAHESSIAN", "M-FAC"] and data["markdown"].startswith("| | ADAHESSIAN | M-FAC |")
     assert all(c["citations"] for r in data["rows"] for c in r["cells"].values() if c["text"] != NOT_STATED)
-    for args, message in ((("ask", "  "), "empty question"), (("compare", "ADAHESSIAN"), "at least two methods")):
-        proc = papers_cli(*args, *index)
-        assert proc.returncode == 2 and proc.stderr.startswith("error: ") and message in proc.stderr
-        assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("args, message", [(("ask", "  "), "empty question"),
+                                           (("compare", "ADAHESSIAN"), "at least two methods")])
+def test_cli_bad_questions_exit_2_with_a_message(corpus_index, papers_main, llm_server, args, message):
+    proc = papers_main(*args, "--index-dir", corpus_index.settings.index_dir, env=fake_model_env(llm_server))
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and message in proc.stderr
+    assert proc.stdout == ""
 
 
 @pytest.mark.parametrize("message, picked", [
@@ -282,14 +289,31 @@ def test_follow_up_references(message, picked):
     assert resolved.compare == (picked == ["A", "B"])
 
 
-def test_concurrent_questions_get_their_own_answers(pa, monkeypatch):
-    """The UI answers several sessions at once on one PaperAssistant. Run as on an index
+def without_sentence_vectors(pa, folder, make_assistant):
+    """A copy of the index as an older version wrote it: no sentence vectors in the folder
+    (the manifest names no table), so answers embed sentences on demand."""
+    import shutil
+
+    copy = folder / pa.settings.index_name
+    shutil.copytree(pa.settings.index_path, copy)
+    manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+    shutil.rmtree(copy / manifest["files"].pop("sentences"))
+    manifest.pop("sentence_embedding", None)
+    (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    old = make_assistant(folder)
+    assert old.index.exists and len(old.index.sentences) == 0
+    return old
+
+
+def test_concurrent_questions_get_their_own_answers(pa, make_real_assistant, tmp_path):
+    """The UI answers several sessions at once on one PaperAssistant. Run on an index
     without stored sentence vectors, so the threads share the on-demand cache and its lock."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from assistant.index.sentences import SentenceTable
-
-    monkeypatch.setattr(pa.index, "_sentences", SentenceTable.empty())
+    pa = without_sentence_vectors(pa, tmp_path, make_real_assistant)
+    # The vector store opened first, as in a UI that has answered before. (Opened for the first
+    # time from three threads at once, chromadb's client cache raised KeyError: a race of its own.)
+    assert pa.index.vectors.count() == len(pa.index.chunks)
     before = pa.engine.vectors.embedded
     questions = [HPM_Q, "Which paper proposes an adaptive second order optimizer that estimates the Hessian diagonal?",
                  "What ImageNet top-1 accuracy does EfficientNet-B7 reach?"] * 2

@@ -29,7 +29,6 @@ from assistant.api import PaperAssistant
 from assistant.answer.compare import NOT_STATED
 from assistant.llm import ChatLLM
 from assistant.records import paper_id
-from assistant.settings import Settings
 
 HPM_Q = "What is hard patches mining in masked image modeling?"
 HPM_TITLE = "Hard Patches Mining for Masked Image Modeling"
@@ -204,7 +203,7 @@ def llm_pa(full_index, llm_server):
 
 
 def test_the_script_tells_the_prompts_apart():
-    from assistant.prompts import EXPECTED, render
+    from assistant.llm.prompts import EXPECTED, render
 
     for name in ("evidence", "quotes", "answer", "condense", "compare"):
         assert step({"messages": render(name, **{k: "x" for k in EXPECTED[name]})}) == name
@@ -384,7 +383,11 @@ def test_quotes_not_in_the_abstracts_give_the_extractive_answer(llm_pa, quotes, 
 ])
 def test_the_model_can_abstain(llm_pa, where, reply):
     pa, server = llm_pa
-    setattr(hpm_model(server), where, reply)
+    model = hpm_model(server)
+    if where == "quotes":
+        model.quotes = reply
+    else:
+        model.answer = reply
     a = pa.ask(HPM_Q)
     assert a.abstained and not a.citations and a.backend == "llm:test-model" and a.fallback is None
     said = ("found nothing in the closest abstracts that answers this" if where == "quotes" else

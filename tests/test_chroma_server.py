@@ -1,5 +1,8 @@
 """The scale-out path: vectors on a real `chroma run` server (Settings.chroma_url),
-everything else in the index folder. Then the server goes away."""
+everything else in the index folder. Then the server goes away (stopped for real, at
+a chosen moment: between two calls of the embedder, or between two steps of a test).
+The indexes are built with the FAKE embedder (tests/fake_embedder.py): these tests
+judge where vectors go and what happens when the store fails, not ranking."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from assistant.index import PaperIndex
 from assistant.index.vectors import VectorStoreError
 from assistant.records import paper_id
 from assistant.retrieve import search
+from fake_embedder import Scripted, fake_model_env
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +97,7 @@ def served(server, tmp_path, make_assistant, sample_rows, write_jsonl):
     return pa, rows, source, update
 
 
-def test_index_with_vectors_on_a_chroma_server(served, server, embedder, write_jsonl):
+def test_index_with_vectors_on_a_chroma_server(served, server, fake_embedder, write_jsonl):
     pa, rows, source, update = served
     manifest = json.loads((pa.settings.index_path / "manifest.json").read_text())
     assert manifest["chroma"] == server.url
@@ -107,7 +111,7 @@ def test_index_with_vectors_on_a_chroma_server(served, server, embedder, write_j
     assert first.hits[0].chunks[0].dense_rank == 1
 
     # A new reader (its own HTTP client) finds the same.
-    reopened = PaperIndex(pa.settings, embedder=embedder)
+    reopened = PaperIndex(pa.settings, embedder=fake_embedder)
     again = search(reopened, query, k=5)
     assert [h.paper_id for h in again.hits] == [h.paper_id for h in first.hits]
     assert [m.dense_rank for m in again.hits[0].chunks] == [m.dense_rank for m in first.hits[0].chunks]
@@ -125,15 +129,27 @@ def test_index_with_vectors_on_a_chroma_server(served, server, embedder, write_j
     assert set(on_server.get(include=[])["ids"]) == {c.id for c in pa.index.chunks}
 
 
-def test_a_server_without_the_collection_is_reported(served, server, embedder):
+def test_a_server_without_the_collection_is_reported(served, server, fake_embedder):
     """E.g. the server was restarted with another --path: no silent BM25-only search."""
     pa = served[0]
     server.client().delete_collection(pa.index.collection_name)
     with pytest.raises(VectorStoreError, match="holds no vectors.*--path"):
-        search(PaperIndex(pa.settings, embedder=embedder), "adversarial robustness")
+        search(PaperIndex(pa.settings, embedder=fake_embedder), "adversarial robustness")
 
 
-def test_a_server_that_is_down(served, server, embedder, write_jsonl, papers_cli, make_assistant, monkeypatch):
+class NoModel:
+    """An embedder that must not be used: the test fails if anything is embedded."""
+
+    name, dim = "no-model", 384
+
+    def embed_documents(self, texts, progress=None):
+        raise AssertionError("a text was embedded before the vector store was opened")
+
+    def embed_query(self, text):
+        raise AssertionError("the query was embedded before the vector store was opened")
+
+
+def test_a_server_that_is_down(served, server, write_jsonl, papers_main, llm_server, make_assistant):
     pa, rows, source, _ = served
     manifest = (pa.settings.index_path / "manifest.json").read_bytes()
     query = rows[4]["title"]
@@ -145,14 +161,9 @@ def test_a_server_that_is_down(served, server, embedder, write_jsonl, papers_cli
         pa.search(query)
     assert server.url in str(info.value)
 
-    # A new reader: refused at once (before the embedding model is even loaded), with what to do.
-    def no_model(settings):
-        raise AssertionError("the model was loaded before the vector store was opened")
-
-    monkeypatch.setattr("assistant.index.make_embedder", no_model)
+    # A new reader: refused at once (before anything is embedded), with what to do.
     with pytest.raises(VectorStoreError) as info:
-        search(PaperIndex(pa.settings), query)
-    monkeypatch.undo()
+        search(PaperIndex(pa.settings, embedder=NoModel()), query)
     message = str(info.value)
     assert f"Chroma server at {server.url} is not reachable" in message and "chroma run" in message
 
@@ -165,9 +176,9 @@ def test_a_server_that_is_down(served, server, embedder, write_jsonl, papers_cli
     assert len(pa.papers) == 12
 
     # The CLI: a message and exit code 2, no traceback.
-    proc = papers_cli("search", query, "--index-dir", pa.settings.index_dir,
-                      env_extra={"PAPERS_CHROMA_URL": server.url})
-    assert proc.returncode == 2
+    proc = papers_main("search", query, "--index-dir", pa.settings.index_dir,
+                       env={**fake_model_env(llm_server), "PAPERS_CHROMA_URL": server.url})
+    assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith(f"error: Chroma server at {server.url} is not reachable"), proc.stderr
 
     # Back up (same data folder, same port): the previous state is all there.
@@ -179,7 +190,7 @@ def test_a_server_that_is_down(served, server, embedder, write_jsonl, papers_cli
 
 
 def test_rebuilds_and_a_second_project_share_one_server_safely(served, server, tmp_path, make_assistant,
-                                                               embedder, write_jsonl, monkeypatch):
+                                                               fake_embedder, write_jsonl):
     """Two index folders with the same index name on one server keep their own
     collections, and rebuilding one (twice: the second rebuild once pruned the
     live collection) leaves both whole."""
@@ -189,10 +200,9 @@ def test_rebuilds_and_a_second_project_share_one_server_safely(served, server, t
     assert other.index.collection_name != pa.index.collection_name
     assert other.settings.index_name == pa.settings.index_name
 
-    monkeypatch.setattr("assistant.index.make_embedder", lambda settings: embedder)
     names = {pa.index.collection_name}
     for round_ in range(2):
-        rebuilt, _, update = PaperAssistant.rebuild([source], pa.settings)
+        rebuilt, _, update = PaperAssistant.rebuild([source], pa.settings, embedder=fake_embedder)
         assert update.total == 12 and update.index.embedded == update.index.chunks
         names.add(rebuilt.index.collection_name)
         assert len(names) == round_ + 2  # a new collection each time
@@ -206,3 +216,30 @@ def test_rebuilds_and_a_second_project_share_one_server_safely(served, server, t
     reopened = make_assistant(tmp_path / "other-project", chroma_url=server.url)
     assert reopened.index.vectors.ids() == {c.id for c in reopened.index.chunks}
     assert reopened.search(rows[1]["title"], k=3).hits[0].paper_id == paper_id(rows[1]["title"])
+
+
+def test_a_server_gone_after_the_commit_leaves_a_consistent_object(served, server, fake_embedder, write_jsonl):
+    """The server stops while the ingest embeds the sentences (after the new vectors were
+    added): the new generation is committed, then pruning the old vectors fails. The object
+    must describe what is on disk, and once the server is back a later ingest prunes what
+    was left."""
+    pa, rows, source, _ = served
+    kept = {paper_id(r["title"]) for r in rows[:8]}
+    rows[0]["abstract"] += " A new section on long-tailed data."  # something to embed
+    write_jsonl(source, rows[:8])  # 4 papers dropped: their vectors become orphans
+    stopping = Scripted(fake_embedder, 2, server.stop)  # 2: the sentence pass, after the add
+    broken = PaperAssistant(pa.settings, index=PaperIndex(pa.settings, embedder=stopping), llm=False)
+    with pytest.raises(VectorStoreError, match=server.url):
+        broken.ingest([source])
+    assert json.loads((pa.settings.index_path / "manifest.json").read_text())["papers"] == 8
+    assert {p.id for p in broken.papers} == kept == {c.paper_id for c in broken.index.chunks}
+
+    server.start()
+    dropped = rows[10]["title"]
+    assert not {h.paper_id for h in broken.search(dropped, k=20).hits} - kept  # the orphans are never returned
+    assert broken.index.vectors.ids() - {c.id for c in broken.index.chunks}  # but still stored
+    rows[1]["abstract"] += " Code is released."
+    write_jsonl(source, rows[:8])
+    _, update = broken.ingest([source])
+    assert update.index.removed > 0
+    assert broken.index.vectors.ids() == {c.id for c in broken.index.chunks}

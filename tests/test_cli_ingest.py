@@ -1,7 +1,11 @@
-"""`papers ingest` as a user runs it: in a subprocess, via `python -m assistant.cli`.
+"""`papers ingest` as a user runs it: `assistant.cli.main([...])` in this process (its
+output captured), and once, with the real model, in a new process via
+`python -m assistant.cli` (slow).
 
 Exit status 0 when something usable was found (even with bad files in the
-batch), 1 when nothing was; never a stack trace for a user error."""
+batch), 1 when nothing was; never a stack trace for a user error. A real ingest
+embeds with the FAKE model of tests/fake_embedder.py, served over HTTP by the test
+server's /v1/embeddings (`embed_backend=openai`): what is checked is the bookkeeping."""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from fake_embedder import fake_model_env
+
 ARXIV = "000_7b93b8b2ecf15c87.txt"
 SEARCH = "002_155326858a143be8.txt"
 CORPUS_FILES = ["000_7b93b8b2ecf15c87.txt", "001_31d6d93f2181969b.txt", "002_155326858a143be8.txt",
@@ -21,19 +27,13 @@ CORPUS_FILES = ["000_7b93b8b2ecf15c87.txt", "001_31d6d93f2181969b.txt", "002_155
 
 
 @pytest.fixture
-def cli(project_dir, tmp_path):
-    """Run `papers ingest ARGS...`; the default index folder points into
+def cli(papers_main, tmp_path):
+    """Run `papers ingest ARGS...` in this process; the default index folder points into
     tmp_path so no test can touch the project's own index."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERS_")}
-    env.update(PAPERS_INDEX_DIR=str(tmp_path / "default-index-dir"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               ANONYMIZED_TELEMETRY="False", PYTHONIOENCODING="utf-8")
+    env = {"PAPERS_INDEX_DIR": str(tmp_path / "default-index-dir")}
 
-    def run(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "assistant.cli", "ingest", *map(str, args)],
-                              cwd=project_dir, env=env, capture_output=True, text=True, timeout=timeout)
-        assert "Traceback" not in proc.stderr, proc.stderr
-        assert "Traceback" not in proc.stdout
-        return proc
+    def run(*args: str | Path, extra: dict | None = None):
+        return papers_main("ingest", *args, env={**env, **(extra or {})})
 
     return run
 
@@ -195,20 +195,50 @@ def test_usage_errors_are_reported_without_traceback(cli, tmp_path):
 # --- real ingest into a temporary index --------------------------------------
 
 
-def test_ingest_into_temporary_index_then_reingest_adds_nothing(cli, tmp_path):
+def two_papers(tmp_path) -> Path:
     source = tmp_path / "two.jsonl"
     source.write_text(json.dumps({"title": "Sparse Experts at Scale", "abstract": "Mixtures of experts scale."}) + "\n"
                       + json.dumps({"title": "Pruning Without Retraining", "abstract": "Prune once, keep accuracy."})
                       + "\n", encoding="utf-8")
+    return source
+
+
+def test_ingest_into_temporary_index_then_reingest_adds_nothing(cli, tmp_path, llm_server):
+    source = two_papers(tmp_path)
     index_dir = tmp_path / "idx"
 
-    first = cli("--index-dir", index_dir, source)
+    first = cli("--index-dir", index_dir, source, extra=fake_model_env(llm_server))
     assert first.returncode == 0, first.stderr
     assert f"  {label(source)}: jsonl, 2 records, 0 merged duplicates, 0 skipped" in first.stdout.splitlines()
     assert re.search(r"^Index .*: 2 added, 0 updated\b.*\b2 papers in all$", first.stdout, re.M), first.stdout
     assert (index_dir / "default").is_dir()
 
-    again = cli("--index-dir", index_dir, source)
+    again = cli("--index-dir", index_dir, source, extra=fake_model_env(llm_server))
     assert again.returncode == 0, again.stderr
     assert re.search(r"^Index .*: 0 added, 0 updated, 2 unchanged\b.*\b2 papers in all$", again.stdout, re.M), \
         again.stdout
+    # The chunks and sentences went through the endpoint (the query-less ingest embeds documents only).
+    assert llm_server.embedding_requests and all(r["model"] for r in llm_server.embedding_requests)
+    assert "chunks: 2 embedded" in first.stdout and "chunks: 0 embedded, 2 reused" in again.stdout
+
+
+@pytest.mark.slow  # the real model, in a new process
+def test_ingest_in_a_new_process_with_the_real_model(project_dir, tmp_path):
+    source = two_papers(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERS_", "OPENAI_"))}
+    env.update(PAPERS_INDEX_DIR=str(tmp_path / "default-index-dir"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               ANONYMIZED_TELEMETRY="False", PYTHONIOENCODING="utf-8")
+
+    def run() -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, "-m", "assistant.cli", "ingest", "--index-dir", str(tmp_path / "idx"),
+                               str(source)], cwd=project_dir, env=env, capture_output=True, text=True, timeout=300)
+        assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout, proc.stderr
+        return proc
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    assert re.search(r"^Index .*: 2 added, 0 updated\b.*\b2 papers in all$", first.stdout, re.M), first.stdout
+    manifest = json.loads((tmp_path / "idx" / "default" / "manifest.json").read_text())
+    assert manifest["embedding"] == {"backend": "local", "model": "all-MiniLM-L6-v2", "dim": 384}
+    again = run()
+    assert again.returncode == 0 and re.search(r"^Index .*: 0 added, 0 updated, 2 unchanged\b", again.stdout, re.M)

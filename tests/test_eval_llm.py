@@ -17,6 +17,7 @@ from assistant.records import Answer, Citation
 from assistant.retrieve import QueryError
 from evals import harness
 from evals.harness import Item
+from fake_embedder import fake_model_env
 
 JUDGE_SYSTEM = "You check whether a claim is supported"
 
@@ -231,9 +232,10 @@ def test_per_item_errors_are_recorded_and_index_errors_stop_the_run(tmp_path, ll
     assert not (tmp_path / "x").exists()  # nothing half-written
 
 
-def test_cli_eval_with_a_model_runs_and_reports_who_wrote_the_answers(sample_lib, llm_server, papers_cli, tmp_path):
+def test_cli_eval_with_a_model_runs_and_reports_who_wrote_the_answers(sample_lib, llm_server, papers_main, tmp_path):
     """A real PaperAssistant over 20 papers, the model answering nonsense (the engine falls
-    back or abstains, whatever its rules) and the judge answering SUPPORTED."""
+    back or abstains, whatever its rules) and the judge answering SUPPORTED. The index was
+    built with the FAKE embedder; the same server serves its vectors (/v1/embeddings)."""
     pa, rows, _, _ = sample_lib
     llm_server.reply = lambda r: "SUPPORTED" if _is_judge(r) else "This is a scripted test reply."
     papers = pa.papers
@@ -247,12 +249,13 @@ def test_cli_eval_with_a_model_runs_and_reports_who_wrote_the_answers(sample_lib
               "gold_paper_ids": []}]
     dataset = tmp_path / "items.jsonl"
     dataset.write_text("".join(json.dumps(i) + "\n" for i in items))
-    env = {"OPENAI_BASE_URL": llm_server.url + "/v1", "OPENAI_API_KEY": "test-key", "PAPERS_LLM_MODEL": "test-model",
+    env = {**fake_model_env(llm_server), "PAPERS_LLM_ENABLED": "true",
+           "OPENAI_BASE_URL": llm_server.url + "/v1", "OPENAI_API_KEY": "test-key", "PAPERS_LLM_MODEL": "test-model",
            "PAPERS_LLM_RETRY_INITIAL": "0.01", "PAPERS_LLM_RETRY_MAX": "0.05", "PAPERS_LLM_TIMEOUT": "5",
            "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
     out = tmp_path / "runs"
-    proc = papers_cli("eval", "--dataset", dataset, "--split", "all", "--index-dir", pa.settings.index_dir,
-                      "--limit", "2", "--out", out, "--no-plots", "--name", "llm", env_extra=env, timeout=900)
+    proc = papers_main("eval", "--dataset", dataset, "--split", "all", "--index-dir", pa.settings.index_dir,
+                       "--limit", "2", "--out", out, "--no-plots", "--name", "llm", env=env)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(next(out.glob("*-llm/run.json")).read_text())
     # --limit 2 takes one item of each type, not the first two.
@@ -274,5 +277,5 @@ def test_cli_eval_with_a_model_runs_and_reports_who_wrote_the_answers(sample_lib
     assert report["summary"]["usage"]["by_step"].get("judge", {}).get("calls", 0) == judge_requests
     first_calls = report["items"][0]["usage"].get("n_calls", 0)
     assert re.search(rf"^about \d+ s for 2 items \(first item: [\d.]+ s, {first_calls} model calls?\)$",
-                     proc.stderr, re.M), proc.stderr
+                     proc.stderr.replace("\r", "\n"), re.M), proc.stderr  # (\r: the progress bar)
     assert "LLM configured: test-model at" in proc.stdout and "backend: " not in proc.stdout

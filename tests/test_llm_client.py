@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
 
@@ -50,7 +49,7 @@ def test_complete_returns_text_usage_and_sends_the_settings(llm_server):
     assert c.text == "Dense retrieval embeds queries and passages [1]."
     # the server's own counts (words + messages; one per delta), not an estimate
     assert c.usage == Usage(prompt_tokens=8 + 2, completion_tokens=7, estimated=False)
-    assert c.attempts == 1 and c.model == "test-model" and c.finish_reason == "stop" and 0 < c.seconds < 5
+    assert c.attempts == 1 and c.model == "test-model" and c.finish_reason == "stop" and c.seconds > 0
     assert not c.cut and c.cut_reason == ""
     req = llm_server.requests[-1]
     assert req["model"] == "test-model" and req["messages"] == MESSAGES
@@ -129,16 +128,23 @@ def test_429_is_retried_then_succeeds(llm_server):
     assert c.attempts == 2 and c.text and len(llm_server.requests) == 2
 
 
-def test_retry_after_is_honoured_only_up_to_llm_retry_max(llm_server):
+def waits(caplog) -> list[float]:
+    """The waits before each retry, as the client logs them ("... retrying in 0.40 s")."""
+    return [float(r.getMessage().rsplit("retrying in ", 1)[1].split()[0]) for r in caplog.records
+            if "retrying in " in r.getMessage()]
+
+
+def test_retry_after_is_honoured_only_up_to_llm_retry_max(llm_server, caplog):
     llm_server.plan(status=429, headers={"Retry-After": "0.4"})
     c = ask(ChatLLM(llm_server.settings(llm_retry_initial=0.001, llm_retry_max=0.5)))
-    assert c.attempts == 2 and c.seconds >= 0.4
+    assert c.attempts == 2 and waits(caplog) == [0.4]
+    caplog.clear()
     llm_server.plan(status=429, headers={"Retry-After": "30"})  # longer than llm_retry_max: own backoff
     c = ask(ChatLLM(llm_server.settings(llm_retry_initial=0.001, llm_retry_max=0.05)))
-    assert c.attempts == 2 and c.seconds < 2
+    assert c.attempts == 2 and len(waits(caplog)) == 1 and waits(caplog)[0] <= 0.05
 
 
-def test_429_exhausted_says_rate_limited_and_the_wait_asked(llm_server):
+def test_429_exhausted_says_rate_limited_and_the_wait_asked(llm_server, caplog):
     for _ in range(3):
         llm_server.plan(status=429, headers={"Retry-After": "0"}, error="Rate limit reached for requests")
     with pytest.raises(LLMError) as info:
@@ -151,10 +157,10 @@ def test_429_exhausted_says_rate_limited_and_the_wait_asked(llm_server):
     # a Retry-After longer than llm_retry_max: said, with the setting that capped it
     for _ in range(2):
         llm_server.plan(status=429, headers={"Retry-After": "30"})
-    start = time.monotonic()
+    caplog.clear()
     with pytest.raises(LLMError) as info:
         ask(ChatLLM(llm_server.settings(llm_max_attempts=2, llm_retry_max=0.05)))
-    assert time.monotonic() - start < 5
+    assert len(waits(caplog)) == 1 and waits(caplog)[0] <= 0.05  # not the 30 s asked
     assert "asked to wait 30 s, longer than PAPERS_LLM_RETRY_MAX=0.05 s" in str(info.value)
 
 
@@ -189,27 +195,27 @@ def test_server_errors_exhaust_the_attempts(llm_server):
 
 def test_timeouts_are_retried_then_fail_after_max_attempts(llm_server):
     for _ in range(3):
-        llm_server.plan(delay=3.0)
-    start = time.monotonic()
+        llm_server.plan(delay=3.0)  # each would be answered after 3 s: an error proves the 0.3 s timeout cut it
     with pytest.raises(LLMError) as info:
         ask(ChatLLM(llm_server.settings(llm_timeout=0.3, llm_max_attempts=3)))
-    elapsed = time.monotonic() - start
     err = info.value
     assert err.attempts == 3 and len(llm_server.requests) == 3 and err.retryable
     assert "no answer within 0.3 s (timeout; PAPERS_LLM_TIMEOUT" in str(err) and llm_server.url in str(err)
-    assert 0.9 <= elapsed < 2.5
 
 
-def test_stop_after_delay_bounds_the_total_time(llm_server):
+def test_stop_after_delay_bounds_the_total_time(llm_server, caplog):
     for _ in range(40):
         llm_server.plan(status=500)
     settings = llm_server.settings(llm_max_attempts=20, llm_max_retry_seconds=0.6,
                                    llm_retry_initial=0.15, llm_retry_max=0.15)
-    start = time.monotonic()
     with pytest.raises(LLMError) as info:
         ask(ChatLLM(settings))
-    elapsed = time.monotonic() - start
-    assert elapsed < 0.6 + 0.5  # no wait may end past the budget; requests here are instant
+    # No wait was begun that would end past the 0.6 s budget (the attempts take time too, so
+    # the waits sum to less), and the budget, not the 20 attempts, stopped the retries
+    # (waits of up to 0.15 s: 19 of them would take about 1.4 s).
+    planned = waits(caplog)
+    assert len(planned) == info.value.attempts - 1 and all(0 <= w <= 0.15 for w in planned)
+    assert sum(planned) <= 0.6
     assert 2 <= info.value.attempts < 20
 
 
@@ -542,14 +548,10 @@ def test_context_window_is_probed_once_across_threads(llm_server):
 def test_context_window_never_raises_when_the_server_is_down_or_hangs(llm_server):
     settings = llm_server.settings(llm_timeout=0.3, llm_context_tokens=4000)
     llm_server.plan(route="/v1/models", delay=3.0)
-    start = time.monotonic()
     assert ChatLLM(settings).context_window()[0] == 4000
-    assert time.monotonic() - start < 2  # one probe timed out, the others were not tried
-    assert llm_server.hits == [("GET", "/v1/models")]
+    assert llm_server.hits == [("GET", "/v1/models")]  # one probe timed out, the others were not tried
     llm_server.stop()
-    start = time.monotonic()
     assert ChatLLM(settings).context_window() == (4000, "setting PAPERS_LLM_CONTEXT_TOKENS (the server reports none)")
-    assert time.monotonic() - start < 2
 
 
 # --- a real llama.cpp server (llama-cpp-python), when installed --------------------------------
@@ -621,9 +623,8 @@ def test_health_ok_and_not_ok(llm_server):
     assert h["ok"] is False and "401" in h["detail"]
 
     llm_server.plan(route="/v1/models", delay=3.0)
-    start = time.monotonic()
     h = ChatLLM(llm_server.settings(llm_timeout=0.3)).health()
-    assert h["ok"] is False and "timeout" in h["detail"] and time.monotonic() - start < 2
+    assert h["ok"] is False and "timeout" in h["detail"]
 
     llm_server.stop()
     h = llm.health()

@@ -21,7 +21,7 @@ import pytest
 from assistant.answer import accept
 from assistant.answer.citations import answer_sentences
 from assistant.cli import main
-from assistant.prompts import render
+from assistant.llm.prompts import render
 from llama_server import start_llama
 
 pytestmark = [pytest.mark.slow, pytest.mark.llama]

@@ -11,7 +11,7 @@ import pytest
 
 from assistant.answer import accept, quotes, scoring
 from assistant.answer.accept import ABSTAIN_PHRASE
-from assistant.prompts import render
+from assistant.llm.prompts import render
 from assistant.records import Paper, Source
 
 HPM_ABSTRACT = ("Masked image modeling (MIM) has attracted much research attention. "

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from assistant.prompts import EXPECTED, PromptError, load, placeholders, prompt_path, render
+from assistant.llm.prompts import EXPECTED, PromptError, load, placeholders, prompt_path, render
 from assistant.settings import Settings
 
 

@@ -272,7 +272,7 @@ def condense(
     The call is recorded in `ledger`."""
     from assistant.answer import accept
     from assistant.errors import LLMError
-    from assistant.prompts import render
+    from assistant.llm.prompts import render
 
     text = history_text(history)
     messages = render("condense", settings, history=text, question=message)

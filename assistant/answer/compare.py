@@ -21,7 +21,7 @@ from assistant.answer.evidence import Sentence, SentenceVectors
 from assistant.answer.text import content_terms, sentence_spans
 from assistant.index import PaperIndex
 from assistant.llm import ChatLLM, Ledger, LLMError, count_tokens, room_in_window
-from assistant.prompts import render
+from assistant.llm.prompts import render
 from assistant.records import Citation, CitationChecks, Paper, Source
 from assistant.retrieve import Filters, QueryError, search
 

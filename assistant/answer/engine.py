@@ -25,7 +25,7 @@ from assistant.answer.evidence import confidence as paper_confidence
 from assistant.answer.text import content_terms
 from assistant.index import PaperIndex
 from assistant.llm import ChatLLM, Ledger, LLMError, count_tokens, fit_to_budget, room_in_window
-from assistant.prompts import render
+from assistant.llm.prompts import render
 from assistant.records import Answer, Source
 from assistant.retrieve import Filters, QueryError, clip_query
 from assistant.settings import Settings

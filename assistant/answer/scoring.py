@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from assistant.answer import accept
 from assistant.llm import ChatLLM, Ledger, LLMError, count_tokens, room_in_window
-from assistant.prompts import render
+from assistant.llm.prompts import render
 from assistant.records import Source
 
 CACHE_SIZE = 4096
