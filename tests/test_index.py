@@ -418,3 +418,31 @@ def test_pooled_sentence_vectors_come_from_the_chunk_pass(tmp_path, make_real_as
     assert back.index.sentences_embedded == len(wanted) and back.index.sentences_pooled == len(inside & wanted)
     again = pa.index.sentences.lookup(sample)
     assert np.allclose(np.vstack([again[t] for t in sample]), pooled, atol=2e-3)
+
+
+def test_threads_that_first_touch_the_stores_together_share_one_of_each(tmp_path, make_assistant, sample_rows,
+                                                                       write_jsonl, fake_embedder):
+    """The UI's first questions come from several sessions at once: each store is opened
+    once, by whichever thread asks first (chromadb's client cache is not thread-safe)."""
+    import threading
+
+    from assistant.index import PaperIndex
+
+    pa = make_assistant(tmp_path / "idx", abstain_threshold=0.3)
+    pa.ingest([write_jsonl(tmp_path / "five.jsonl", sample_rows[:5])])
+    index = PaperIndex(pa.settings, embedder=fake_embedder)  # the built index, nothing opened yet
+    start = threading.Barrier(4)
+    got: list[tuple] = []
+
+    def touch() -> None:
+        start.wait()
+        got.append((index.vectors, index.bm25))
+
+    threads = [threading.Thread(target=touch) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(got) == 4
+    assert len({id(v) for v, _ in got}) == 1 and len({id(b) for _, b in got}) == 1
+    assert got[0][0].count() == len(index.chunks)

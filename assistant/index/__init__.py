@@ -8,6 +8,7 @@ is committed atomically."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ class PaperIndex:
         self._vectors: ChromaChunks | None = None
         self._bm25: Bm25Chunks | None = None
         self._sentences: SentenceTable | None = None
+        self._opening = threading.RLock()  # the lazy opens below happen once, whichever thread asks first
         self.manifest = self.folder.read_manifest()
         if self.manifest:
             self._check_settings(self.manifest)
@@ -127,33 +129,45 @@ class PaperIndex:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = make_embedder(self.settings)
+            with self._opening:
+                if self._embedder is None:
+                    self._embedder = make_embedder(self.settings)
         return self._embedder
 
     @property
     def vectors(self) -> ChromaChunks:
         if self._vectors is None:
-            s, built = self.settings, (self.manifest or {}).get("chunks") or 0
-            if built and not s.chroma_url and not self.chroma_path.is_dir():
-                raise CorruptIndex(
-                    f"{self.chroma_path}: missing (the vector store of this index); "
-                    f"rebuild with `papers ingest --rebuild`"
-                )
-            vectors = ChromaChunks(self.collection_name, s.chroma_url, self.chroma_path, s.hnsw_ef_search)
-            if built and vectors.count() == 0:
-                # Without this, search would quietly fall back to BM25 alone.
-                where = f"on the Chroma server {s.chroma_url}" if s.chroma_url else f"in {self.chroma_path}"
-                hint = " (is the server run with the --path it had when the index was built?)" if s.chroma_url else ""
-                message = (
-                    f"the vector collection {self.collection_name!r} {where} holds no vectors, but the "
-                    f"index names {built} chunks{hint}; rebuild with `papers ingest --rebuild`"
-                )
-                raise VectorStoreError(message) if s.chroma_url else CorruptIndex(message)
-            self._vectors = vectors
+            with self._opening:  # questions in several threads open the store once (chromadb's is not thread-safe)
+                if self._vectors is None:
+                    self._vectors = self._open_vectors()
         return self._vectors
+
+    def _open_vectors(self) -> ChromaChunks:
+        s, built = self.settings, (self.manifest or {}).get("chunks") or 0
+        if built and not s.chroma_url and not self.chroma_path.is_dir():
+            raise CorruptIndex(
+                f"{self.chroma_path}: missing (the vector store of this index); rebuild with `papers ingest --rebuild`"
+            )
+        vectors = ChromaChunks(self.collection_name, s.chroma_url, self.chroma_path, s.hnsw_ef_search)
+        if built and vectors.count() == 0:
+            # Without this, search would quietly fall back to BM25 alone.
+            where = f"on the Chroma server {s.chroma_url}" if s.chroma_url else f"in {self.chroma_path}"
+            hint = " (is the server run with the --path it had when the index was built?)" if s.chroma_url else ""
+            message = (
+                f"the vector collection {self.collection_name!r} {where} holds no vectors, but the "
+                f"index names {built} chunks{hint}; rebuild with `papers ingest --rebuild`"
+            )
+            raise VectorStoreError(message) if s.chroma_url else CorruptIndex(message)
+        return vectors
 
     @property
     def bm25(self) -> Bm25Chunks:
+        if self._bm25 is None:
+            with self._opening:
+                return self._open_bm25()
+        return self._bm25
+
+    def _open_bm25(self) -> Bm25Chunks:
         if self._bm25 is None:
             if not self.manifest:
                 raise CorruptIndex(f"{self.settings.index_path}: no index built yet; run `papers ingest PATH`")
