@@ -233,9 +233,9 @@ def judge_for(pa) -> Judge | None:
 
 def answer_pairs(answer) -> list[tuple[str, list[str]]]:
     """(answer sentence without markers, quotes it cites) for faithfulness."""
-    import re
 
     from assistant.answer.citations import answer_sentences
+    from assistant.answer.extractive import claim_text
     from assistant.answer.text import MARKER_RE
 
     spans = answer_sentences(answer.text)
@@ -246,7 +246,7 @@ def answer_pairs(answer) -> list[tuple[str, list[str]]]:
     pairs = []
     for i, (s, e) in enumerate(spans):
         sentence = MARKER_RE.sub("", answer.text[s:e]).strip()
-        sentence = re.sub(r"^(?:The best match is |Also relevant: )?\*\*.+?\*\*(?: \([^)]*\))?: ", "", sentence)
+        sentence = claim_text(sentence)
         if sentence:
             pairs.append((sentence, quotes.get(i, [])))
     return pairs

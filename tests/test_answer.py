@@ -424,3 +424,12 @@ def test_a_question_quoting_a_title_is_answered_from_that_paper(pa):
     # A filter still applies: HPM's page gives no year, so a year range leaves it out.
     filtered = pa.ask(question, filters={"year_from": 2000})
     assert HPM not in {c.paper_id for c in filtered.citations}
+
+
+def test_claim_text_drops_the_paragraph_opening_only():
+    from assistant.answer.extractive import FIRST_LEAD, NEXT_LEAD, claim_text
+
+    assert claim_text(f"{FIRST_LEAD}**Masked Autoencoders** (He et al., 2021): Masking 75% works.") == "Masking 75% works."
+    assert claim_text(f"{NEXT_LEAD}**A: B** (2020): It helps.") == "It helps."
+    assert claim_text("**Title**: The claim.") == "The claim."
+    assert claim_text("A sentence that quotes **bold** words: kept.") == "A sentence that quotes **bold** words: kept."

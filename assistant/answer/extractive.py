@@ -4,11 +4,24 @@ No model writes anything: every word after a paper's name is quoted."""
 
 from __future__ import annotations
 
+import re
+
 from assistant.answer.asked import is_lookup
 from assistant.answer.citations import citation
 from assistant.answer.evidence import Evidence, Sentence
 from assistant.answer.text import MARKER_RE
 from assistant.records import Citation, Paper
+
+# A lookup's paragraphs open with these before the paper's label.
+FIRST_LEAD, NEXT_LEAD = "The best match is ", "Also relevant: "
+# A paragraph's opening: an optional lead, the bold title, its "(Wang et al., 2023)", a colon.
+_OPENING = re.compile(rf"^(?:{re.escape(FIRST_LEAD)}|{re.escape(NEXT_LEAD)})?\*\*.+?\*\*(?: \([^)]*\))?: ")
+
+
+def claim_text(sentence: str) -> str:
+    """An extractive answer sentence without its paragraph opening (lead and paper label):
+    the words the answer claims, as a judge or an overlap metric should read them."""
+    return _OPENING.sub("", sentence)
 
 
 def paper_label(paper: Paper) -> str:
@@ -74,7 +87,7 @@ def compose(evidence: Evidence, max_sentences: int, close: float = 0.95) -> tupl
         quoted = " ".join(f"{_quote(x)} [{n}]." for x in sentences)
         lead = paper_label(sentences[0].paper)
         if lookup:
-            lead = ("The best match is " if i == 0 else "Also relevant: ") + lead
+            lead = (FIRST_LEAD if i == 0 else NEXT_LEAD) + lead
         paragraphs.append(f"{lead}: {quoted}")
         citations += [citation(x, answer_sentence=None) for x in sentences]
     return "\n\n".join(paragraphs), citations
