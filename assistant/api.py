@@ -265,13 +265,14 @@ class PaperAssistant:
         settings = settings or load_settings()
         t = time.perf_counter()
         result = ingest_paths(paths, layout=layout, progress=progress)  # parsed once, indexed below
+        parse_seconds = time.perf_counter() - t
         if not result.papers:
             return None, result, None
         staging = settings.model_copy(update={"index_name": f"{settings.index_name}.rebuild"})
         IndexFolder(staging.index_path).remove()
         built = cls(staging, embedder=embedder)
         with built._writing(None):
-            result, update = built._index_parsed(result, False, embed_progress, None, time.perf_counter() - t)
+            result, update = built._index_parsed(result, False, embed_progress, None, parse_seconds)
         old = IndexFolder(settings.index_path)
         old_collection = (old.read_manifest_quietly() or {}).get("collection")
         IndexFolder(staging.index_path).swap_into(settings.index_path)

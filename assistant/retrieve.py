@@ -254,6 +254,12 @@ def search(
     over-fetches and post-filters instead of sending Chroma the allowed ids (a test
     passes 0 to take that path on a small index)."""
     s = settings or index.settings
+    if s.shaping() != index.settings.shaping():
+        raise QueryError(
+            "these search settings change what the index's vectors mean (model or chunking: "
+            f"{s.shaping()} vs the index's {index.settings.shaping()}); a search variant may change only "
+            "search-time settings"
+        )
     k = k or s.top_k
     if not isinstance(query, str) or not query.strip():
         raise QueryError("empty query: type a few words describing the papers you want")

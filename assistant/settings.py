@@ -198,9 +198,17 @@ class Settings(BaseSettings):
         description="Context window of the model: prompt + sources + answer must fit "
         "(counted with tiktoken cl100k_base).",
     )
-    llm_timeout: float = Field(60.0, gt=0, description="Seconds before one LLM request times out.")
+    llm_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds before one LLM request (or, with embed_backend=openai, one embeddings request) times out.",
+    )
     llm_max_attempts: int = Field(
-        4, ge=1, le=20, description="Attempts per LLM request (retries on 429, 5xx, timeouts, connection errors)."
+        4,
+        ge=1,
+        le=20,
+        description="Attempts per LLM or openai-backend embeddings request (retries on 429, 5xx, timeouts, "
+        "connection errors).",
     )
     llm_max_retry_seconds: float = Field(
         60.0,

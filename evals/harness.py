@@ -102,7 +102,8 @@ class Item:
 
 def load_golden(path: Path = GOLDEN, split: str | None = "test") -> list[Item]:
     items = []
-    for number, row in jsonl.objects(path, EvalError):
+    bad_line = "{where}: not a dataset item ({reason}); see evals/datasets/README.md for the fields"
+    for number, row in jsonl.objects(path, EvalError, bad_line):
         try:
             item = Item(
                 row["id"],

@@ -84,7 +84,7 @@ def test_cli_compare_and_bad_inputs(papers_main, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x1", "type": "lookup", "question": "q", "gold_paper_ids": []}\n{"id": \n')
     proc = papers_main("eval", "--dataset", bad, "--split", "all", "--index-dir", tmp_path / "idx")
-    assert proc.returncode == 2 and f"{bad}:2: invalid JSON" in proc.stderr
+    assert proc.returncode == 2 and f"{bad}:2: not a dataset item (invalid JSON" in proc.stderr
     proc = papers_main("eval", "--set", "colour=red", "--index-dir", tmp_path / "idx")
     assert proc.returncode == 2 and "--set 'colour=red'" in proc.stderr
 

@@ -11,7 +11,6 @@ import os
 import re
 import socket
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -443,12 +442,10 @@ def test_two_sessions_at_once(browser, app_url):
         questions = [HPM_QUESTION, HESSIAN_QUESTION]
         for p, question in zip(pages, questions):
             p.locator("#question textarea").fill(question)
-        start = time.monotonic()
         for p in pages:
             p.locator("#question textarea").press("Enter")
         for p in pages:
-            _wait_answers(p, 1)
-        elapsed = time.monotonic() - start
+            _wait_answers(p, 1)  # both answered, within the wait's own bound (no wall-clock assertion)
         first = pages[0].locator('#chatbot [data-testid="bot"]').last.inner_text()
         second = pages[1].locator('#chatbot [data-testid="bot"]').last.inner_text()
         assert HPM_TITLE in first and "ADAHESSIAN" not in first
@@ -456,7 +453,6 @@ def test_two_sessions_at_once(browser, app_url):
         for p, name in zip(pages, ("concurrent-session-1-hpm", "concurrent-session-2-adahessian")):
             assert p.locator('#chatbot [data-testid="user"]').count() == 1  # each session sees only its own turn
             _shot(p, name)
-        assert elapsed < 60
     finally:
         for p in pages:
             p.context.close()

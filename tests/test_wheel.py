@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import tomllib
 import zipfile
 from pathlib import Path
 
@@ -25,6 +24,7 @@ MAPPED = {"prompts": "assistant/data/prompts", "indexes": "assistant/data/indexe
 
 
 def _pyproject(project_dir: Path) -> dict:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+; the project supports 3.10
     return tomllib.loads((project_dir / "pyproject.toml").read_text(encoding="utf-8"))
 
 

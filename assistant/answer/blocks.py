@@ -22,7 +22,7 @@ def source_block(
     a comparison names the method it stands for), any such tag inside neutralised; its
     abstract (or `abstract`), or only `quoted` sentences from it."""
     p, clean = src.paper, neutralise
-    opening = f'<source n="{src.n}"' + (f' method="{html.escape(method, quote=True)}"' if method else "") + ">"
+    opening = f'<source n="{src.n}"' + (f' method="{method}"' if method else "") + ">"
     lines = [opening, f"Title: {clean(p.title)}"]
     if p.authors:
         lines.append(f"Authors: {clean(author_list(p.authors, p.authors_et_al))}")

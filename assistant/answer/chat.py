@@ -178,7 +178,11 @@ def resolve(message: str, previous: Sequence[Turn] | Sequence[Paper]) -> Resolve
     pronouns = [] if is_lookup(message) or not answered else list(_PRONOUN.finditer(rest))  # "Which papers ...?"
     it = answered[0][0] if pronouns else None
     compare = bool(_COMPARE.search(message))
-    ordinals = [(m, _ordinal(m.group(1) or m.group(2), m.group(3) or m.group(4))) for m in _ORDINAL.finditer(rest)]
+    ordinals = [
+        (m, _ordinal(m.group(1) or m.group(2), m.group(3) or m.group(4)))
+        for m in _ORDINAL.finditer(rest)
+        if not m.group(4) or re.fullmatch(r"[1-9]", m.group(4))  # "[2]" names a paper; "[12]", "[2, 3]" do not
+    ]
     # Lists first (most recent first), then one-paper answers (as a text-only history of them shows).
     lists = sorted(
         (papers for papers in answered if all(_at(papers, n) for _, n in ordinals)), key=lambda papers: len(papers) < 2

@@ -53,7 +53,7 @@ def parse(reply: str) -> list[Quote]:
     out = []
     for line in (reply or "").splitlines():
         m = _LINE.match(line)
-        if not m:
+        if not m or (m.group(1) and len(marker_numbers(m.group(1))) > 1):  # "[1, 2] ...": no one source's quote
             continue
         n = marker_numbers(m.group(1))[0] if m.group(1) else int(m.group(2))
         body = m.group(3)

@@ -84,10 +84,8 @@ def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise CorruptIndex(f"{path}: missing (the manifest names it); rebuild with `papers ingest --rebuild`")
-    try:
-        return [row for _, row in jsonl.objects(path, CorruptIndex)]
-    except CorruptIndex as exc:
-        raise CorruptIndex(f"unreadable {exc}; rebuild with `papers ingest --rebuild`") from None
+    bad_line = "{where}: unreadable ({reason}); rebuild with `papers ingest --rebuild`"
+    return [row for _, row in jsonl.objects(path, CorruptIndex, bad_line)]
 
 
 class IndexFolder:

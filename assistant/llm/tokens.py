@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -18,22 +19,38 @@ _tokenizer_lock = threading.Lock()
 _tokenizer_failed = False
 
 
+def _cl100k() -> Callable[[str], list]:
+    """cl100k_base's `encode_ordinary` (special-token text counted as the plain text it is),
+    from LlamaIndex's tokenizer; ValueError when LlamaIndex's global tokenizer is another one."""
+    from llama_index.core.utils import get_tokenizer
+
+    encode = get_tokenizer()  # functools.partial(Encoding.encode, allowed_special="all")
+    encoding = getattr(getattr(encode, "func", None), "__self__", None)
+    if getattr(encoding, "name", None) != "cl100k_base":
+        raise ValueError(f"LlamaIndex's global tokenizer is not tiktoken's cl100k_base ({encode!r})")
+    return encoding.encode_ordinary  # type: ignore[union-attr]  # the name check above found an Encoding
+
+
 def _get_tokenizer() -> Callable[[str], list] | None:
-    """LlamaIndex's tokenizer (tiktoken cl100k_base, read offline from the cache LlamaIndex
-    ships); None when it cannot be had, and counts become an estimate."""
+    """tiktoken's cl100k_base, read offline from the cache LlamaIndex ships; None when it
+    cannot be had, and counts become an estimate."""
     global _tokenizer, _tokenizer_failed
     if _tokenizer is not None or _tokenizer_failed:
         return _tokenizer
     with _tokenizer_lock:
         if _tokenizer is None and not _tokenizer_failed:
             try:
-                from llama_index.core.utils import get_tokenizer
-
-                encode = get_tokenizer()  # functools.partial(Encoding.encode, allowed_special="all")
-                encoding = getattr(getattr(encode, "func", None), "__self__", None)
-                # Paper text that spells a special token ("<|endoftext|>") is counted as the
-                # plain text it is: encode_ordinary where the encoding offers it.
-                _tokenizer = getattr(encoding, "encode_ordinary", None) or encode
+                try:
+                    _tokenizer = _cl100k()
+                except Exception:
+                    if "TIKTOKEN_CACHE_DIR" not in os.environ:
+                        raise
+                    # A cache folder of the user's that lacks cl100k: LlamaIndex's shipped one.
+                    saved = os.environ.pop("TIKTOKEN_CACHE_DIR")
+                    try:
+                        _tokenizer = _cl100k()
+                    finally:
+                        os.environ["TIKTOKEN_CACHE_DIR"] = saved
             except Exception as exc:  # never fatal: counts become a 4-characters-per-token estimate
                 _tokenizer_failed = True
                 log.warning("tiktoken cl100k_base unavailable offline (%s); estimating 4 characters per token", exc)

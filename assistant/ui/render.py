@@ -106,9 +106,12 @@ def mark_citations(text: str, titles: dict[int, str] | None = None) -> str:
     titles = titles or {}
 
     def sub(m: re.Match) -> str:
-        named = [titles[n] for n in marker_numbers(m.group(1)) if n in titles]
+        numbers = marker_numbers(m.group(1))
+        if any(n > 999 for n in numbers):  # "[2023]": a year in a draft, not a source number
+            return m.group(0)
+        named = [titles[n] for n in numbers if n in titles]
         tip = f' title="{esc("; ".join(named)).replace("|", "&#124;")}"' if named else ""  # safe in table cells
-        return f'<sup class="pa-cite"{tip}>{m.group(0)}</sup>'
+        return f'<sup class="pa-cite"{tip}>[{", ".join(map(str, numbers))}]</sup>'
 
     return CITE_RE.sub(sub, text)
 
