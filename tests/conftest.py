@@ -55,8 +55,9 @@ def papers(corpus_dir) -> dict:
 
 
 def _offline_env() -> None:
-    for name, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("ANONYMIZED_TELEMETRY", "False")):
-        os.environ.setdefault(name, value)
+    from assistant import offline  # importing the package applies it too; said here for clarity
+
+    offline.apply()
 
 
 REAL_MODEL_FIXTURES = {"embedder"}  # every user of these (directly or through another fixture) is slow
