@@ -166,7 +166,8 @@ def test_cli_prints_the_count_and_the_flag_to_include_them(papers_cli, pa):
 
 
 def test_ui_shows_the_count_and_the_filter_abstention(pa):
-    from assistant.ui import INCLUDE_UNKNOWN_LABEL, PaperUI
+    from assistant.ui.handlers import PaperUI
+    from assistant.ui.render import INCLUDE_UNKNOWN_LABEL
 
     ui = PaperUI(pa)
     chat, _, answers = list(ui.respond(HPM_Q, [], [], year_from="2016"))[-1]

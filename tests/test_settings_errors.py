@@ -217,7 +217,7 @@ def _ledger_usage(estimated: bool, attempts: int, prices: bool) -> dict:
 
 def test_ui_shows_usage_when_a_model_was_called():
     from assistant.records import Answer
-    from assistant.ui import render_answer
+    from assistant.ui.render import render_answer
 
     usage = _ledger_usage(estimated=True, attempts=3, prices=True)
     html_out = render_answer(Answer("q", "a [1].", backend="llm:m", usage=usage))
@@ -233,7 +233,7 @@ def test_ui_shows_usage_when_a_model_was_called():
 
 def test_ui_shows_no_usage_without_a_model():
     from assistant.records import Answer
-    from assistant.ui import render_answer, usage_line
+    from assistant.ui.render import render_answer, usage_line
 
     assert "usage:" not in render_answer(Answer("q", "a [1]."))
     assert usage_line({}) == ""

@@ -260,8 +260,12 @@ class PaperIndex:
         # sentences: the chunks embedded anyway, plus unchanged ones whose stored vectors
         # are kept (e.g. when an index switches from separate to pooled).
         # (A backend without span pooling, such as the openai one, embeds them on their own.)
-        embed_with_spans = getattr(self.embedder, "embed_with_spans", None)
-        pool = method == "pooled" and new_sentences and embed_with_spans is not None
+        # The embedder is asked only when sentences are to be pooled: an update with nothing to
+        # embed never builds it (the openai backend's constructor calls its endpoint).
+        embed_with_spans = (
+            getattr(self.embedder, "embed_with_spans", None) if method == "pooled" and new_sentences else None
+        )
+        pool = embed_with_spans is not None
         passed, spans = to_embed, None
         if pool:
             embedding = {c.id for c in to_embed}

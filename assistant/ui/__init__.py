@@ -19,17 +19,7 @@ from typing import Any
 
 __all__ = ["build_app", "serve"]
 
-# Where each name lives (the public two, and the names callers of the former ui.py module use).
-_NAMES = {
-    "build_app": "app",
-    "serve": "app",
-    "PaperBlocks": "app",
-    "PaperUI": "handlers",
-    "render_answer": "render",
-    "render_partial": "render",
-    "usage_line": "render",
-    "INCLUDE_UNKNOWN_LABEL": "render",
-}
+_NAMES = {"build_app": "app", "serve": "app"}  # loaded from assistant.ui.app on first use
 
 
 def __getattr__(name: str) -> Any:
