@@ -446,3 +446,17 @@ def test_threads_that_first_touch_the_stores_together_share_one_of_each(tmp_path
     assert len(got) == 4
     assert len({id(v) for v, _ in got}) == 1 and len({id(b) for _, b in got}) == 1
     assert got[0][0].count() == len(index.chunks)
+
+
+def test_an_update_that_embeds_nothing_never_builds_the_embedder(tmp_path, make_assistant, sample_rows, write_jsonl):
+    """Dropping a paper embeds nothing: the index opened without an embedder must not build
+    one (here that would fail: the fake model's settings name an openai endpoint that is not
+    configured, and that backend's constructor calls its endpoint)."""
+    from assistant.index import PaperIndex
+
+    pa = make_assistant(tmp_path / "idx", abstain_threshold=0.3)
+    pa.ingest([write_jsonl(tmp_path / "five.jsonl", sample_rows[:5])])
+    index = PaperIndex(pa.settings)  # no embedder given
+    stats = index.update(index.records[:-1])
+    assert stats.committed and stats.embedded == 0 and stats.sentences_embedded == 0 and len(index.papers) == 4
+    assert index._embedder is None
