@@ -14,6 +14,7 @@ NAME = "bibtex"
 
 ENTRY_RE = re.compile(r"@(?P<type>[A-Za-z]+)\s*[{(]")
 SKIP_TYPES = {"comment", "preamble", "string"}
+IDENTIFIERS = {"url", "doi", "eprint"}  # fields read as written, not as LaTeX text
 _ACCENTS = {
     '"': "\u0308",
     "'": "\u0301",
@@ -50,6 +51,16 @@ _LETTERS = {
 _LETTER_RE = re.compile(r"\{?\\(" + "|".join(sorted(_LETTERS, key=len, reverse=True)) + r")(?![A-Za-z])\s*\}?")
 # Font and link commands whose argument is plain text: \emph{word} -> word.
 _TEXT_CMD_RE = re.compile(r"\\(?:emph|text(?:bf|it|tt|sc|rm|sf|up|sl|normal)|url|mbox)\s*(?=\{)")
+# Text-mode symbols (\textbackslash{}) and escaped braces (\{), read last with the protective
+# braces so that what they stand for is not read again as LaTeX.
+_SYMBOLS = {
+    "textbackslash": "\\",
+    "textbraceleft": "{",
+    "textbraceright": "}",
+    "textasciitilde": "~",
+    "textasciicircum": "^",
+}
+_SYMBOL_RE = re.compile(r"\\(" + "|".join(_SYMBOLS) + r")(?![A-Za-z])(?:\{\}|\s+)?|\\([{}])|[{}]")
 
 
 def detect(lines: list[str], suffix: str) -> float:
@@ -80,6 +91,13 @@ def _plain(value: str) -> str:
     value = _TEXT_CMD_RE.sub("", value)
     value = re.sub(r"\\([&%_#$])", r"\1", value)
     value = value.replace("--", "–") if "---" not in value else value
+    return _SYMBOL_RE.sub(lambda m: _SYMBOLS[m[1]] if m[1] else m[2] or "", value)
+
+
+def _identifier(value: str) -> str:
+    """A URL, DOI or eprint as written, escapes and braces undone: never read as text
+    (a '--' in a URL is two hyphens, not a dash)."""
+    value = re.sub(r"\\([&%_#$~])", r"\1", _TEXT_CMD_RE.sub("", "".join(value.split())))
     return value.replace("{", "").replace("}", "")
 
 
@@ -161,7 +179,9 @@ def parse(lines: list[str], col: Collector) -> None:
         except ValueError as exc:
             col.skip(line, f"truncated or malformed @{m['type']} entry: {exc}")
             continue
-        record: dict[str, Any] = {k: latex_to_text(v) for k, v in fields.items()}
+        record: dict[str, Any] = {
+            k: _identifier(v) if k in IDENTIFIERS else latex_to_text(v) for k, v in fields.items()
+        }
         if "author" in record:
             record["authors"] = [_first_last(name) for name in re.split(r"\s+and\s+", record.pop("author"))]
         if "url" not in record and "doi" in record:

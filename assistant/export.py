@@ -1,0 +1,349 @@
+"""Files a researcher takes away: an answer or a whole conversation as Markdown with one
+numbered reference list, the cited papers as BibTeX, a comparison as Markdown and as one
+rectangular CSV table. Pure functions of library records (no I/O), shared by the web UI
+and the CLI. The output is plain Markdown / BibTeX / CSV: text from papers stays text
+(no HTML is written, none is escaped), BibTeX values are escaped for LaTeX."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import Iterable
+
+from assistant.answer.compare import Comparison
+from assistant.answer.text import MARKER_RE, marker_numbers
+from assistant.records import Answer, Citation, Paper, author_list
+from assistant.retrieve import excluded_lines
+
+REFERENCE_AUTHORS = 10  # authors named in a reference line ("et al." after them)
+
+# --- identifiers and links -----------------------------------------------------------------------
+
+_DOI_RE = re.compile(r"(?:doi:\s*|https?://(?:dx\.)?doi\.org/)?(10\.\d{4,9}/\S+)", re.IGNORECASE)
+_ARXIV_RE = re.compile(
+    r"(?:arxiv:\s*|https?://arxiv\.org/abs/)?(\d{4}\.\d{4,5}(?:v\d+)?|[a-z][a-z-]*(?:\.[a-z]{2})?/\d{7}(?:v\d+)?)",
+    re.IGNORECASE,
+)
+
+
+def doi_of(paper: Paper) -> str | None:
+    """The DOI in the paper's `external_id` ("10.1234/x", "doi:10.1234/x", a doi.org link), else None."""
+    m = _DOI_RE.fullmatch((paper.external_id or "").strip())
+    return m[1] if m else None
+
+
+def arxiv_of(paper: Paper) -> str | None:
+    """The arXiv id in the paper's `external_id` ("2301.01234v2", "arXiv:hep-th/9901001"), else None."""
+    m = _ARXIV_RE.fullmatch((paper.external_id or "").strip())
+    return m[1] if m else None
+
+
+def link(paper: Paper) -> str:
+    """Where to read the paper: its URL, else its DOI or arXiv page; "" when none is known."""
+    if paper.url and paper.url.strip():
+        return "".join(paper.url.split())
+    if doi := doi_of(paper):
+        return f"https://doi.org/{doi}"
+    if arxiv := arxiv_of(paper):
+        return f"https://arxiv.org/abs/{arxiv}"
+    return ""
+
+
+def _ascii(text: str) -> str:
+    """Accents folded (é -> e), then anything not ASCII dropped."""
+    folded = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in folded if not unicodedata.combining(ch)).encode("ascii", "ignore").decode()
+
+
+def slug(text: str, most: int = 40) -> str:
+    """A file-name piece: lowercase ASCII words joined by '-', at most `most` characters ("x" when empty)."""
+    return re.sub(r"[^a-z0-9]+", "-", _ascii(text).lower()).strip("-")[:most].rstrip("-") or "x"
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+# --- references ----------------------------------------------------------------------------------
+
+
+def _citation_paper(c: Citation) -> Paper:
+    """A paper known only from a citation (its source is not in the answer): what the citation says."""
+    return Paper(title=c.title, abstract="", authors=list(c.authors), year=c.year, url=c.url, id=c.paper_id)
+
+
+def _references(answer: Answer) -> list[tuple[int, Paper, list[str]]]:
+    """The answer's numbered papers as (n, paper, quoted sentences), by n: its sources, and
+    any number its citations name that no source has. A table's cells are its quotes already."""
+    papers = {s.n: s.paper for s in answer.sources}
+    quotes: dict[int, list[str]] = {}
+    for c in answer.citations:
+        papers.setdefault(c.n, _citation_paper(c))
+        said = quotes.setdefault(c.n, [])
+        quote = _squash(c.quote)
+        if quote and quote not in said and answer.table is None:
+            said.append(quote)
+    return [(n, papers[n], quotes.get(n, [])) for n in sorted(papers)]
+
+
+def reference_line(n: int, paper: Paper) -> str:
+    """'[n] Title. Authors (Year). Venue. URL' (the parts that are known)."""
+    title = _squash(paper.title) or "Untitled"
+    parts = [f"[{n}] {title}" + ("" if title[-1] in ".?!" else ".")]
+    who = author_list(paper.authors, paper.authors_et_al, most=REFERENCE_AUTHORS)
+    when = f"({paper.year})" if paper.year else ""
+    if who or when:
+        parts.append(" ".join(x for x in (who, when) if x) + ".")
+    if paper.venue and paper.venue.strip():
+        parts.append(_squash(paper.venue).rstrip(".") + ".")
+    if where := link(paper):
+        parts.append(where)
+    return " ".join(parts)
+
+
+def _reference_block(refs: Iterable[tuple[int, Paper, list[str]]]) -> list[str]:
+    """Numbered reference paragraphs, each followed by its quoted sentences as blockquotes."""
+    lines: list[str] = []
+    for n, paper, quotes in refs:
+        lines += [reference_line(n, paper)]
+        for i, quote in enumerate(quotes):
+            lines += [">", f"> {quote}"] if i else [f"> {quote}"]
+        lines.append("")
+    return lines
+
+
+# --- answers -------------------------------------------------------------------------------------
+
+
+def _notices(answer: Answer) -> list[str]:
+    """What the UI says above an answer, as sentences."""
+    out = []
+    if answer.outside_filter:
+        out.append(
+            "**Not answered within the filters.** Papers the filters leave out answer this better; "
+            "they are named below."
+        )
+    elif answer.abstained:
+        out.append(
+            "**Not answered.** The indexed abstracts do not answer this question, so nothing is made up. "
+            "The closest papers are listed as a starting point."
+        )
+    if answer.fallback:
+        out.append(
+            "**The language model's answer was not used**, so this is the extractive answer: "
+            "sentences quoted from the abstracts."
+        )
+    if answer.standalone_question:
+        out.append(f"Follow-up read as: {_squash(answer.standalone_question)}")
+    out += [_squash(text) for text in answer.notices]
+    out += [f"{line}." for line in excluded_lines(answer.filter_excluded)]
+    return out
+
+
+def _renumber(text: str, numbers: dict[int, int]) -> str:
+    """Each marker's numbers mapped through `numbers` ([2, 3] -> [5, 1]); a marker none of whose
+    numbers is a source (a year "[2023]") stays as written, unknown numbers in a group are dropped."""
+
+    def sub(m: re.Match) -> str:
+        known = [numbers[n] for n in marker_numbers(m.group(1)) if n in numbers]
+        return f"[{', '.join(map(str, known))}]" if known else m.group(0)
+
+    return MARKER_RE.sub(sub, text)
+
+
+def _body(answer: Answer) -> str:
+    # A comparison answer: the table alone (its sources are the answer's references).
+    return answer.table.markdown(sources=False) if answer.table is not None else answer.text
+
+
+def _turn(answer: Answer, level: str, numbers: dict[int, int] | None = None) -> list[str]:
+    """One question and its answer: heading, notices as blockquote lines, the text (markers
+    mapped through `numbers` when given)."""
+    lines = [f"{level} {_squash(answer.question) or 'Question'}", ""]
+    notices = _notices(answer)
+    for i, text in enumerate(notices):
+        lines += [">"] if i else []
+        lines.append(f"> {text}")
+    if notices:
+        lines.append("")
+    body = _body(answer).strip()
+    lines += [_renumber(body, numbers) if numbers is not None else body, ""]
+    return lines
+
+
+def answer_markdown(answer: Answer) -> str:
+    """One answer as Markdown (what "Copy" copies): question, notices, text with its [n]
+    markers, then the numbered references with the sentences each cited paper was quoted for."""
+    lines = _turn(answer, "#")
+    refs = _references(answer)
+    if refs:
+        lines += ["## References", "", *_reference_block(refs)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def conversation_markdown(answers: list[Answer], title: str = "Conversation") -> str:
+    """A whole conversation as Markdown with one reference list: a paper keeps one number
+    in every turn (by `paper.id`), and each turn's markers are rewritten to those numbers."""
+    lines = [f"# {_squash(title) or 'Conversation'}", ""]
+    number: dict[str, int] = {}  # paper id -> its number in the conversation
+    papers: dict[int, Paper] = {}
+    quotes: dict[int, list[str]] = {}
+    for answer in answers:
+        local: dict[int, int] = {}
+        for n, paper, said in _references(answer):
+            g = number.setdefault(paper.id, len(number) + 1)
+            papers.setdefault(g, paper)
+            local[n] = g
+            kept = quotes.setdefault(g, [])
+            kept += [q for q in said if q not in kept]
+        lines += _turn(answer, "##", local)
+    if papers:
+        lines += ["## References", "", *_reference_block((g, papers[g], quotes[g]) for g in sorted(papers))]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def cited_papers(answers: list[Answer]) -> list[Paper]:
+    """The papers the answers cite (each citation's number looked up in its answer's
+    sources), in the order first cited, each once (by id)."""
+    out: dict[str, Paper] = {}
+    for answer in answers:
+        by_n = {s.n: s.paper for s in answer.sources}
+        for c in answer.citations:
+            paper = by_n.get(c.n) or _citation_paper(c)
+            out.setdefault(paper.id, paper)
+    return list(out.values())
+
+
+# --- BibTeX --------------------------------------------------------------------------------------
+
+# LaTeX specials as text. Braces become commands, not \{ \}: BibTeX counts every brace,
+# escaped or not, so a lone "{" in a title would unbalance the entry.
+_TEX = {
+    "\\": r"\textbackslash{}",
+    "{": r"\textbraceleft{}",
+    "}": r"\textbraceright{}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+}
+_TEX_RE = re.compile("[" + re.escape("".join(_TEX)) + "]")
+_KEY_STOPWORDS = frozenset(
+    "a an the on of in for to and or with without via from by at as is are be do does how what when why "
+    "towards toward into using we our your its their this that".split()
+)
+
+
+def tex_escape(text: str) -> str:
+    """Plain text as a BibTeX value that LaTeX prints as the same text: specials escaped,
+    '--' kept as two hyphens ('-{}-', not a dash), '@' braced (no parser takes it for an
+    entry), whitespace collapsed. Every brace written is balanced."""
+    value = _TEX_RE.sub(lambda m: _TEX[m[0]], _squash(text))
+    return re.sub(r"-(?=-)", "-{}", value).replace("@", "{@}")
+
+
+def _verbatim(text: str) -> str:
+    """A URL, DOI or eprint as a value: kept as is (they are read verbatim), but with braces,
+    backslashes and spaces percent-encoded so the value stays balanced and on one token."""
+    return "".join({"{": "%7B", "}": "%7D", "\\": "%5C"}.get(ch, ch) for ch in text.strip()).replace(" ", "%20")
+
+
+def _key_base(paper: Paper) -> str:
+    """family name + year (or "nd") + first significant title word, lowercase ASCII."""
+    first = next((a for a in paper.authors if a.strip()), "")
+    family = re.sub(r"[^a-z0-9]", "", _ascii(first.split()[-1]).lower()) if first else ""
+    words = re.findall(r"[a-z0-9]+", _ascii(paper.title).lower())
+    word = next((w for w in words if w not in _KEY_STOPWORDS), "")
+    return f"{family or 'anon'}{paper.year or 'nd'}{word}"
+
+
+def bibtex_keys(papers: list[Paper]) -> list[str]:
+    """A key per paper, unique in the list and the same on every run: the base, then
+    'b', 'c', ... appended to later papers that share it, in order."""
+    used: set[str] = set()
+    keys = []
+    for paper in papers:
+        base = key = _key_base(paper)
+        i = 1
+        while key in used:
+            i += 1
+            key = base + (chr(ord("a") + i - 1) if i <= 26 else str(i))
+        used.add(key)
+        keys.append(key)
+    return keys
+
+
+def bibtex_entry(paper: Paper, key: str) -> str:
+    """One entry: @article when the venue is known, else @misc."""
+    fields: list[tuple[str, str]] = [("title", "{" + tex_escape(paper.title) + "}")]
+    names = [tex_escape(a) for a in paper.authors if a.strip()]
+    if names:
+        fields.append(("author", " and ".join(names + (["others"] if paper.authors_et_al else []))))
+    if paper.year:
+        fields.append(("year", str(paper.year)))
+    venue = (paper.venue or "").strip()
+    if venue:
+        fields.append(("journal", tex_escape(venue)))
+    if paper.url and paper.url.strip():
+        fields.append(("url", _verbatim(paper.url)))
+    if doi := doi_of(paper):
+        fields.append(("doi", _verbatim(doi)))
+    if arxiv := arxiv_of(paper):
+        fields += [("eprint", _verbatim(arxiv)), ("archivePrefix", "arXiv")]
+    if paper.abstract.strip():
+        fields.append(("abstract", tex_escape(paper.abstract)))
+    body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
+    return f"@{'article' if venue else 'misc'}{{{key},\n{body}\n}}\n"
+
+
+def bibtex(papers: list[Paper]) -> str:
+    """The papers as a .bib file, one entry each (the first of each id, order kept)."""
+    first: dict[str, Paper] = {}
+    for p in papers:
+        first.setdefault(p.id, p)
+    unique = list(first.values())
+    return "\n".join(bibtex_entry(p, k) for p, k in zip(unique, bibtex_keys(unique), strict=True))
+
+
+# --- comparison ----------------------------------------------------------------------------------
+
+
+def comparison_markdown(comparison: Comparison) -> str:
+    """The comparison as a Markdown file: heading, the cited table, its numbered sources
+    with links, and its notes."""
+    lines = [f"# Comparison: {' vs '.join(_squash(m) for m in comparison.methods)}", ""]
+    lines += [comparison.markdown(sources=False), ""]
+    if comparison.sources:
+        lines += ["## Sources", ""]
+        lines += [reference_line(s.n, s.paper) + "\n" for s in comparison.sources]
+    if comparison.notices:
+        lines += ["## Notes", "", *(f"- {_squash(n)}" for n in comparison.notices)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def comparison_csv_rows(comparison: Comparison) -> list[list[str]]:
+    """The comparison as one rectangular table: a header "row, <method>...", the table's
+    rows, then "papers" (the paper(s) behind each column) and "links" (their URLs)."""
+    head, *rows = comparison.csv_rows()
+    by_n = {s.n: s.paper for s in comparison.sources}
+    behind = {m: [(n, by_n[n]) for n in comparison.papers.get(m, []) if n in by_n] for m in comparison.methods}
+    papers = [
+        "; ".join(f"[{n}] {_squash(p.title)}" + (f" ({p.year})" if p.year else "") for n, p in behind[m])
+        for m in comparison.methods
+    ]
+    links = ["; ".join(x for x in (link(p) for _, p in behind[m]) if x) for m in comparison.methods]
+    width = len(head)
+    table = [head, *rows, ["papers", *papers], ["links", *links]]
+    return [[str(x) for x in row[:width]] + [""] * (width - len(row)) for row in table]
+
+
+def comparison_csv(comparison: Comparison) -> str:
+    """`comparison_csv_rows` written as CSV text (lines end with '\\n')."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(comparison_csv_rows(comparison))
+    return out.getvalue()
