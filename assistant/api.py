@@ -24,7 +24,7 @@ from assistant.ingest.merge import place_records
 from assistant.llm import ChatLLM, Ledger, make_llm
 from assistant.locking import HeldEvents, ReadWriteLock
 from assistant.records import Answer, Paper
-from assistant.retrieve import Filters, QueryError, SearchResult, search
+from assistant.retrieve import Filters, QueryError, SearchResult, search, validate_filters
 from assistant.settings import Settings, load_settings
 
 FileProgress = Callable[[Iterable[Path]], Iterable[Path]]
@@ -66,6 +66,33 @@ def _finish(result: Answer | AnswerStream, fn: Callable[[Answer], Any]) -> Answe
     else:
         result.finishers.append(fn)
     return result
+
+
+def _folded(text: str) -> str:
+    """Text as the corpus list matches it: case-folded, whitespace collapsed."""
+    return " ".join(text.casefold().split())
+
+
+def _listed(papers: Iterable[Paper], query: str) -> list[Paper]:
+    """The corpus list for `query`: the papers whose title, authors and abstract hold every
+    word of it (as substrings, case aside), those whose title holds the whole query first,
+    then those whose title holds every word, then the rest; newest first within each
+    group (no year last), then by title. An empty query lists every paper that way."""
+    needle = _folded(query)
+    words = needle.split()
+
+    def group(paper: Paper) -> int | None:
+        title = _folded(paper.title)
+        if needle in title:
+            return 0
+        text = " ".join([title, _folded(" ".join(paper.authors)), _folded(paper.abstract)])
+        if not all(w in text for w in words):
+            return None
+        return 1 if all(w in title for w in words) else 2
+
+    grouped = [(g, p) for p in papers if (g := group(p)) is not None]
+    grouped.sort(key=lambda gp: (gp[0], -(gp[1].year or 0), gp[1].title.casefold()))
+    return [p for _, p in grouped]
 
 
 def _relay(stream: AnswerStream):
@@ -124,6 +151,58 @@ class PaperAssistant:
     def papers(self) -> list[Paper]:
         with self.lock.reading():
             return self.index.papers
+
+    @property
+    def generation(self) -> int:
+        """The index's generation: 0 before anything is indexed, one more with every
+        committed ingest or update (one that changes nothing keeps it), so a page can tell
+        whether what it shows is stale. Read without the lock: a commit replaces the
+        manifest whole."""
+        return int((self.index.manifest or {}).get("generation", 0))
+
+    @property
+    def version(self) -> str:
+        """What a page compares to know whether the library changed: the `generation` and
+        the time its manifest was committed ("<generation>@<built_at>"). A rebuild starts
+        again at generation 1, so the time tells it apart. No lock, no disk read."""
+        manifest = self.index.manifest or {}
+        return f"{manifest.get('generation', 0)}@{manifest.get('built_at', '')}"
+
+    def paper(self, paper_id: str) -> Paper:
+        """The indexed paper with this id; QueryError naming the id when there is none."""
+        with self.lock.reading():
+            found = self.index.paper_by_id.get(paper_id)
+        if found is None:
+            raise QueryError(f"no indexed paper has the id {paper_id!r}")
+        return found
+
+    def find_papers(self, query: str, limit: int = 200) -> tuple[list[Paper], int]:
+        """The corpus list: papers whose title, authors and abstract hold every word of
+        `query` (case and spacing aside), title matches first, newest first within them
+        (`_listed`); an empty query lists them all, newest first. Returns (the first
+        `limit`, how many matched)."""
+        if not isinstance(query, str):
+            raise QueryError(f"the paper list's search must be text, not {query!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise QueryError(f"limit must be a whole number, 0 or more (got {limit!r})")
+        with self.lock.reading():
+            matched = _listed(self.index.papers, query)
+        return matched[:limit], len(matched)
+
+    def count_matching(self, filters: Filters | dict[str, Any] | None) -> dict[str, Any]:
+        """How many papers `filters` keeps: {"matching": n, "total": N, "excluded": {field:
+        count}}, `excluded` being the papers left out only for lacking a filtered field
+        (`Filters.excluded_for_lack`; empty with `include_unknown`). Bad filters raise the
+        QueryError a search with them would."""
+        with self.lock.reading():
+            wanted = Filters.coerce(filters)
+            validate_filters(self.index, wanted)
+            papers = self.index.papers
+            return {
+                "matching": sum(1 for p in papers if wanted.allows(p)),
+                "total": len(papers),
+                "excluded": wanted.excluded_for_lack(papers),
+            }
 
     def parse(
         self, paths: Iterable[str | Path], layout: str | None = None, progress: FileProgress | None = None
@@ -336,12 +415,25 @@ class PaperAssistant:
                 return _finish(result, lambda answer: answer.notices.insert(0, why))
         return self.engine.ask(question, filters=filters, stream=stream)
 
-    def compare(self, methods: list[str], filters: Filters | dict[str, Any] | None = None) -> Comparison:
-        """A side-by-side table of 2-6 methods (names, or paper ids), every cell cited."""
-        return self._read(self._compare, methods, filters)
+    def compare(
+        self,
+        methods: list[str],
+        filters: Filters | dict[str, Any] | None = None,
+        chosen: dict[str, list[str]] | None = None,
+    ) -> Comparison:
+        """A side-by-side table of 2 to `compare.MAX_METHODS` methods (names, or paper ids),
+        every cell cited. `chosen`: {method: [paper id, ...]} to use those papers for that
+        method's column instead of the ones found for its name (its label stays the name);
+        `Comparison.candidates` lists the other papers naming each method."""
+        return self._read(self._compare, methods, filters, chosen)
 
-    def _compare(self, methods: list[str], filters: Filters | dict[str, Any] | None = None) -> Comparison:
-        return compare(self.index, self.engine.vectors, list(methods), llm=self.llm, filters=filters)
+    def _compare(
+        self,
+        methods: list[str],
+        filters: Filters | dict[str, Any] | None = None,
+        chosen: dict[str, list[str]] | None = None,
+    ) -> Comparison:
+        return compare(self.index, self.engine.vectors, list(methods), llm=self.llm, filters=filters, chosen=chosen)
 
     def chat(
         self,

@@ -268,7 +268,7 @@ def search(
     filters = Filters.coerce(filters)
     query, notices = clip_query(query, s.max_query_chars)
     if not index.exists:
-        raise QueryError(f"the index {s.index_path} is empty; add papers with `papers ingest PATH`")
+        raise QueryError(f"the index {s.index_path} is empty; add papers to it first")
     validate_filters(index, filters)
     excluded = filters.excluded_for_lack(p for p in index.papers if p.id not in exclude)
     timings: dict[str, float] = {}

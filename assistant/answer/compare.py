@@ -27,8 +27,9 @@ from assistant.retrieve import Filters, QueryError, search
 
 NOT_STATED = "not stated in the indexed abstracts"
 NO_MENTION = "no indexed abstract mentions"  # + the method: the cells of a method no abstract names
-MAX_METHODS = 6
+MAX_METHODS = 6  # the one limit on the methods of a table (front ends read it)
 PAPERS_PER_METHOD = 2
+MAX_CANDIDATES = 5  # other papers naming a method, offered to pick instead (`Comparison.candidates`)
 
 # Each row: (name, cue pattern, where in the abstract it tends to be: "early", "late" or None).
 ROWS: list[tuple[str, re.Pattern, str | None]] = [
@@ -101,6 +102,9 @@ class Comparison:
     timings: dict[str, float] = field(default_factory=dict)
     usage: dict[str, Any] = field(default_factory=dict)
     fallback: str | None = None  # why the model's table is not shown (backend "extractive (LLM fallback)")
+    # method -> other papers whose title or abstract names it (best first, at most MAX_CANDIDATES),
+    # not those its column uses: what a reader may pick instead (`compare(..., chosen=...)`).
+    candidates: dict[str, list[Paper]] = field(default_factory=dict)
 
     @property
     def citations(self) -> list[Citation]:
@@ -154,6 +158,7 @@ class Comparison:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "usage": self.usage,
             "fallback": self.fallback,
+            "candidates": {m: [{"id": p.id, "title": p.title} for p in ps] for m, ps in self.candidates.items()},
         }
 
 
@@ -196,9 +201,43 @@ def find_papers(index: PaperIndex, method: str, filters: Filters | dict | None =
     names it (title first, then how often the abstract does, then rank)."""
     if method in index.paper_by_id:
         return [index.paper_by_id[method]]
-    found = method_candidates(index, method, filters)
-    # A second paper only when it, too, is named after the method.
+    return _own_papers(method_candidates(index, method, filters))
+
+
+def _own_papers(found: list[Candidate]) -> list[Paper]:
+    """The papers a method's column uses among its candidates: the best one, and a second
+    only when it, too, is named after the method."""
     return [c.paper for c in found[:1]] + [c.paper for c in found[1:PAPERS_PER_METHOD] if c.in_title]
+
+
+def _chosen_papers(
+    index: PaperIndex, methods: list[str], labels: dict[str, str], chosen: dict[str, list[str]] | None
+) -> dict[str, list[Paper]]:
+    """method -> the papers the caller chose for its column (`compare`'s `chosen`, keyed by
+    the method as typed or by its column label, spacing and case aside). A key that names
+    no method, or an id that names no indexed paper, is a QueryError naming it; an empty
+    list leaves the choice to `find_papers`."""
+    key_of: dict[str, str] = {}
+    for name in methods:
+        key_of[" ".join(name.split()).lower()] = name
+        key_of.setdefault(" ".join(labels[name].split()).lower(), name)
+    picked: dict[str, list[Paper]] = {}
+    for key, ids in (chosen or {}).items():
+        method = key_of.get(" ".join(str(key).split()).lower())
+        if method is None:
+            raise QueryError(
+                f"{str(key)!r} is not one of the methods compared ({', '.join(labels[m] for m in methods)}), "
+                f"so no paper can be chosen for it"
+            )
+        ids = [ids] if isinstance(ids, str) else list(ids or [])
+        unknown = [pid for pid in ids if not isinstance(pid, str) or pid not in index.paper_by_id]
+        if unknown:
+            raise QueryError(
+                f"no indexed paper has the id {', '.join(map(repr, unknown))} (chosen for {labels[method]})"
+            )
+        if ids:
+            picked[method] = [index.paper_by_id[pid] for pid in dict.fromkeys(ids)]
+    return picked
 
 
 def _label(method: str, index: PaperIndex) -> str:
@@ -258,10 +297,12 @@ def parse_methods(methods: list[str]) -> list[str]:
     if len(cleaned) < 2:
         raise QueryError(
             f"a comparison needs at least two methods (got {len(cleaned)}: "
-            f"{', '.join(cleaned) or 'none'}); e.g. `papers compare ADAHESSIAN M-FAC`"
+            f"{', '.join(cleaned) or 'none'}); e.g. ADAHESSIAN and M-FAC"
         )
     if len(cleaned) > MAX_METHODS:
-        raise QueryError(f"compare at most {MAX_METHODS} methods at once (got {len(cleaned)})")
+        raise QueryError(
+            f"a comparison takes at most {MAX_METHODS} methods at once (got {len(cleaned)}: {', '.join(cleaned)})"
+        )
     lowered = [m.lower() for m in cleaned]
     dupes = sorted({m for m in cleaned if lowered.count(m.lower()) > 1})
     if dupes:
@@ -275,18 +316,32 @@ def compare(
     methods: list[str],
     llm: ChatLLM | None = None,
     filters: Filters | dict | None = None,
+    chosen: dict[str, list[str]] | None = None,
 ) -> Comparison:
+    """The table of `methods` (names, or paper ids). Each method's column uses the papers
+    `find_papers` gives, or for a method named in `chosen` ({method: [paper id, ...]}) the
+    papers with those ids (whatever the filters), still labelled with the method's name;
+    `Comparison.candidates` lists the other papers naming each method, to choose from."""
     t0 = time.perf_counter()
     methods = parse_methods(methods)
+    labels = {method: _label(method, index) for method in methods}
+    picked = _chosen_papers(index, methods, labels, chosen)
     sources: list[Source] = []
     papers: dict[str, list[Source]] = {}
-    labels: dict[str, str] = {}
+    candidates: dict[str, list[Paper]] = {}
     seen: dict[str, Source] = {}
     for method in methods:
-        label = _label(method, index)
-        labels[method] = label
+        label = labels[method]
         papers[label] = []
-        for paper in find_papers(index, method, filters):
+        # A paper id stands for itself: no other paper is "about" it.
+        found = [] if method in index.paper_by_id else method_candidates(index, method, filters)
+        if method in picked:
+            used = picked[method]
+        else:
+            used = [index.paper_by_id[method]] if method in index.paper_by_id else _own_papers(found)
+        ids = {p.id for p in used}
+        candidates[label] = [c.paper for c in found if c.paper.id not in ids][:MAX_CANDIDATES]
+        for paper in used:
             if paper.id not in seen:
                 seen[paper.id] = Source(len(sources) + 1, paper, 0.0)
                 sources.append(seen[paper.id])
@@ -294,7 +349,7 @@ def compare(
     shown = [labels[m] for m in methods]
     unknown = [m for m in shown if not papers[m]]
     if len(unknown) == len(shown):
-        raise QueryError(f"{NO_MENTION} {' or '.join(shown)}; check the spelling or search with `papers search`")
+        raise QueryError(f"{NO_MENTION} {' or '.join(shown)}; check the spelling or search the papers for them")
     notices = [f"No indexed abstract mentions {m}; its column is empty." for m in unknown]
     timings = {"retrieve": time.perf_counter() - t0}
     t = time.perf_counter()
@@ -321,6 +376,7 @@ def compare(
         notices,
         timings,
         usage,
+        candidates=candidates,
     )
     return fallback.mark(result, failed, llm, what="table") if failed else result
 
