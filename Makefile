@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install run ask browser llama lint test test-fast wheel clean-index
+.PHONY: install run ask browser llama lint test test-fast wheel screenshots clean-index
 
 install: $(VENV)/.installed
 
@@ -85,6 +85,11 @@ test-fast: install lint
 wheel: install
 	rm -rf build dist/paper_assistant-*.whl
 	$(PIP) wheel --quiet --no-deps --no-build-isolation . -w dist
+
+# The README's screenshots of the web UI (light, dark, phone) in docs/img, over the bundled
+# corpus in indexes/default (built by `make run` first if missing).
+screenshots: install browser
+	PAPERS_INDEX_DIR=$(CURDIR)/indexes $(PY) tests/screenshots.py --out docs/img
 
 clean-index:
 	rm -rf indexes/default

@@ -559,9 +559,12 @@ class PaperAssistant:
 
     def _stats(self) -> dict:
         per_source: Counter[str] = Counter()
+        formats: dict[str, set[str]] = {}
         for p in self.papers:
             for name in {Path(s.file).name for s in p.sources}:
                 per_source[name] += 1
+            for s in p.sources:
+                formats.setdefault(Path(s.file).name, set()).add(s.format)
         manifest = self.index.manifest or {}
         return {
             "index": str(self.settings.index_path),
@@ -570,6 +573,7 @@ class PaperAssistant:
             "embedding": manifest.get("embedding"),
             "vector_store": manifest.get("chroma"),
             "sources": dict(sorted(per_source.items())),
+            "source_formats": {name: ", ".join(sorted(formats[name])) for name in sorted(per_source)},
             "years": dict(sorted(Counter(p.year for p in self.papers if p.year).items())),
             "no_year": sum(1 for p in self.papers if not p.year),
             "categories": dict(Counter(p.category for p in self.papers if p.category).most_common()),

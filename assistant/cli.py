@@ -359,8 +359,16 @@ class _Draft:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from assistant.answer.compare import NO_MENTION
+    from assistant.errors import QueryError
+
     pa = _open(args)
-    table = pa.compare(args.methods, filters=_filters(args))
+    try:
+        table = pa.compare(args.methods, filters=_filters(args))
+    except QueryError as exc:
+        if str(exc).startswith(NO_MENTION):  # no paper names any method: the command that finds their names
+            raise QueryError(f"{exc} (`papers search NAME`)") from None
+        raise
     if args.json:
         print(json.dumps(table.to_dict(), ensure_ascii=False, indent=2))
         return 0
@@ -373,7 +381,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from assistant.ui import serve
 
-    serve(_open(args), host=args.host, port=args.port, open_browser=args.open)
+    serve(_open(args), host=args.host, port=args.port, open_browser=args.open, show_api=args.show_api)
     return 0
 
 
@@ -579,6 +587,9 @@ def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=7860, help="port to listen on (default: 7860)")
     serve.add_argument("--open", action="store_true", help="open the UI in a browser tab")
+    serve.add_argument(
+        "--show-api", action="store_true", help="link Gradio's API page (for scripts calling the UI) in the footer"
+    )
     serve.set_defaults(func=cmd_serve)
 
     status = sub.add_parser(

@@ -7,23 +7,17 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import socket
 import threading
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-SHOTS = PROJECT_DIR / "test-output" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
-WAIT_MS = 60_000
+from browser_kit import ask as _ask
+from browser_kit import browser  # noqa: F401 (a fixture)
+from browser_kit import open_page as _open
+from browser_kit import serving
+from browser_kit import shot as _shot
+from browser_kit import wait_answers as _wait_answers
 
 # gradio 6.31's queue calls pandas options that pandas 3 deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
@@ -66,8 +60,9 @@ def test_build_app_and_chat_handler(full_index):
     assert chat == []
 
     # Compare: cited table, and the two download files on disk.
-    table, notes, md, csv_file = ui.compare("ADAHESSIAN", "M-FAC", "", "")
+    table, notes, md, csv_file, methods, *picks, rebuild = ui.compare("ADAHESSIAN", "M-FAC", "", "")
     assert "ADAHESSIAN" in table and "M-FAC" in table and "[1]" in table and "[2]" in table
+    assert methods == ["ADAHESSIAN", "M-FAC"] and len(picks) == 6  # a paper picker per possible column
     md_text = Path(md.value["path"]).read_text(encoding="utf-8")
     assert md_text.startswith("# Comparison: ADAHESSIAN vs M-FAC") and "[2]" in md_text
     csv_text = Path(csv_file.value["path"]).read_text(encoding="utf-8")
@@ -76,10 +71,11 @@ def test_build_app_and_chat_handler(full_index):
     assert "at least two methods" in ui.compare("ADAHESSIAN", "", "", "")[0]
 
     # Corpus: counts, the paper list filter, and the refresh outputs.
-    header, stats_md, *_ = ui.refresh()
-    assert f"{len(full_index.papers):,} papers" in header and "Source file" in stats_md
-    frame, count = ui.paper_rows("hard patches")
-    assert HPM_TITLE in list(frame["Title"]) and "matching" in count
+    version, header, stats_html, *_ = ui.refresh()
+    assert f"{len(full_index.papers):,} papers" in header and "Source file" in stats_html
+    assert version == full_index.version
+    frame, count, ids = ui.paper_rows("hard patches")
+    assert HPM_TITLE in list(frame["Title"]) and "matching" in count and len(ids) == len(frame)
 
 
 def test_chat_handler_with_llm_streams_and_warns_on_fallback(full_index, llm_server):
@@ -110,7 +106,7 @@ def test_chat_handler_with_llm_streams_and_warns_on_fallback(full_index, llm_ser
     assert answers[0].fallback and "fallback" in answers[0].backend
     assert "pa-notice-warn" in chat[-1]["content"] and "answer was not used" in chat[-1]["content"]
 
-    settings_md = ui.backend_markdown() + ui.health()
+    settings_md = ui.backend_html() + ui.health()
     assert "test-model" in settings_md and "test-key" not in settings_md
 
 
@@ -118,12 +114,15 @@ def test_render_escapes_and_redacts():
     from assistant.ui.render import kv_list, mark_citations, redact
 
     assert mark_citations("a [1] and [2].", {1: 'T<"x">'}).count('class="pa-cite"') == 2
+    assert '<a class="pa-cite" href="#a1-src-2">[2]' in mark_citations("a [2].", aid="a1")  # links to card 2
     assert mark_citations("adjacent [1][2].", {1: "A", 2: "B"}).count('class="pa-cite"') == 2
     assert "pa-cite" not in mark_citations("[1](http://x) [2][ref] [3]: def")
     assert "&lt;" in mark_citations("[1]", {1: "<b>"}) and "[link](http://x)" in mark_citations("[link](http://x)")
+    assert "“the quote”" in mark_citations("[1]", {1: "T"}, {1: ["the quote"]})  # the tip shows the quote
     assert "pa-cite" not in mark_citations(r"an escaped \[1\] is text")
     # The library's marker (answer.text.MARKER) includes a grouped one; its tooltip names each paper.
-    assert '<sup class="pa-cite" title="A; B">[1, 2]</sup>' in mark_citations("both [1, 2].", {1: "A", 2: "B"})
+    grouped = mark_citations("both [1, 2].", {1: "A", 2: "B"})
+    assert grouped.count('class="pa-cite"') == 1 and ">[1, 2]<" in grouped and "[1] A · [2] B" in grouped
     assert "secret" not in redact("http://user:secret@host/v1") and "sk-abcd***" == redact("sk-abcdefghijklmnop")
     assert "hunter2" not in kv_list({"api_key": "hunter2", "model": "m"})
 
@@ -163,9 +162,10 @@ def test_source_cards_and_paper_list_use_the_library_author_list():
     paper = Paper(title="T <x>", abstract="A.", authors=names, year=2024, url="javascript:alert(1)")
     card = source_card(3, paper, quotes=["q <b>"])
     assert author_list(names, most=6) in card and "Author 6" not in card and "et al." in card
-    assert "T &lt;x&gt;" in card and "<a " not in card and "q &lt;b&gt;" in card  # no unsafe link, escaped
-    frame, count = paper_table([paper, Paper(title="Other", abstract="B.", authors=["Solo"])], "t <x>", 200)
-    assert list(frame["Authors"]) == [author_list(names, most=4)] and "1 paper(s)" in count
+    assert "T &lt;x&gt;" in card and "javascript:" not in card and "q &lt;b&gt;" in card  # no unsafe link, escaped
+    assert 'href="https://scholar.google.com/scholar?q=T+%3Cx%3E"' in card  # no usable URL: a search by title
+    frame, count = paper_table([paper], 1, "t <x>")
+    assert list(frame["Authors"]) == [author_list(names, most=4)] and "1 paper(s)" in count and "&lt;x&gt;" in count
 
 
 def test_ingest_report_lists_files_and_problems():
@@ -178,7 +178,7 @@ def test_ingest_report_lists_files_and_problems():
              FileReport(file="/tmp/a/<bad>.bin", format=None, error="binary file")]
     result = IngestResult(files=files, papers=[])
     out = ingest_report(result, None)
-    assert "No usable paper" in out and "| good.jsonl | jsonl |" in out
+    assert "No usable paper" in out and "<td>good.jsonl</td><td>jsonl</td>" in out
     assert "&lt;bad&gt;.bin" in out and "not ingested: binary file" in out and "skipped: good.jsonl" in out
     result.papers = ["p"]  # only counted
     out = ingest_report(result, LibraryUpdate(added=2, updated=0, unchanged=5, removed=0, total=7))
@@ -229,43 +229,11 @@ def test_upload_and_chat_handlers_wait_for_each_other(tmp_path, make_assistant, 
     empty.write_text("", encoding="utf-8")
     report, *_ = handlers.PaperUI(pa, write_wait=60).ingest([str(write_jsonl(tmp_path / "up" / "b.jsonl", [sample_rows[6]])), str(empty)],
                            progress=Progress())
-    assert "1 new paper(s)" in report and "empty.jsonl**: not ingested: empty file" in report
+    assert "1 new paper(s)" in report and "<b>empty.jsonl</b>: not ingested: empty file" in report
     assert sorted(p.name for p in pa.uploads_dir.rglob("*.jsonl")) == ["a.jsonl", "b.jsonl"]
 
 
-# --- browser ----------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def _serving(demo):
-    port = _free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        message = "browser tests need Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)"
-        if os.environ.get("PAPERS_REQUIRE_BROWSER") == "1":  # set by .ci/run: in CI a missing browser fails
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+# --- browser (Playwright + Debian chromium; helpers in tests/browser_kit.py) ---------------------
 
 
 @pytest.fixture(scope="module")
@@ -273,7 +241,7 @@ def app_url(browser, full_index):
     """The UI over the whole bundled corpus (shared, read-only: nothing is uploaded to it)."""
     from assistant.ui import build_app
 
-    with _serving(build_app(full_index)) as url:
+    with serving(build_app(full_index)) as url:
         yield url
 
 
@@ -286,17 +254,8 @@ def small_app(browser, tmp_path_factory, make_assistant, sample_rows, write_json
     pa = make_assistant(root / "idx")
     pa.ingest([write_jsonl(root / "five.jsonl", sample_rows[:5])])
     assert len(pa.papers) == 5
-    with _serving(build_app(pa)) as url:
+    with serving(build_app(pa)) as url:
         yield url, pa
-
-
-def _open(browser, url: str):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    page.goto(url)
-    page.locator("#question textarea").wait_for()
-    return page
 
 
 @pytest.fixture
@@ -304,24 +263,6 @@ def page(browser, app_url):
     page = _open(browser, app_url)
     yield page
     page.context.close()
-
-
-def _ask(page, question: str) -> None:
-    turns = page.locator("#chatbot .pa-foot").count() + page.locator("#chatbot .pa-notice-error").count()
-    box = page.locator("#question textarea")
-    box.fill(question)
-    box.press("Enter")
-    _wait_answers(page, turns + 1)
-
-
-def _wait_answers(page, n: int) -> None:
-    from playwright.sync_api import expect
-
-    expect(page.locator("#chatbot .pa-foot, #chatbot .pa-notice-error")).to_have_count(n, timeout=WAIT_MS)
-
-
-def _shot(page, name: str) -> None:
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 @pytest.mark.slow
@@ -464,8 +405,50 @@ def test_a_model_draft_is_labelled_and_escaped():
     html_out = render_partial('<img src=x onerror=alert(1)> echoed <source n="7"> [1]', draft=True)
     assert "pa-draft-label" in html_out and "not yet checked" in html_out
     assert "<img" not in html_out and "&lt;img" in html_out and "&lt;source" in html_out
-    assert '<sup class="pa-cite">[1]</sup>' in html_out
+    assert '<a class="pa-cite">[1]</a>' in html_out
     assert "pa-draft-label" not in render_partial("**Extractive** answer [1]")
     inert = render_partial("see ![x](http://evil.example/p.png) and [here](http://evil.example) [2]", draft=True)
-    assert "\\!\\[x\\]\\(http://evil.example/p.png\\)" in inert and "\\[here\\]" in inert
-    assert '<sup class="pa-cite">[2]</sup>' in inert
+    assert "![x](http://evil.example/p.png)" in inert and "[here](http://evil.example)" in inert  # text, not markup
+    assert "<img" not in inert and "href=" not in inert and '<a class="pa-cite">[2]</a>' in inert
+
+
+def test_handlers_follow_the_index_version_count_matches_and_export(tmp_path, make_assistant, sample_rows,
+                                                                     write_jsonl):
+    """Fast (FAKE embedder, no browser): the page timer's handler skips while the index is
+    unchanged and redraws after any change; the filters' live count; the chat's downloads."""
+    import gradio as gr
+
+    from assistant.ingest import ingest_paths
+    from assistant.ui.handlers import REFRESHED, PaperUI
+
+    pa = make_assistant(tmp_path / "idx", abstain_threshold=0.05)
+    pa.ingest([write_jsonl(tmp_path / "five.jsonl", sample_rows[:5])])
+    ui = PaperUI(pa, workdir=tmp_path / "ui")
+    drawn = ui.refresh()
+    assert len(drawn) == REFRESHED and drawn[0] == pa.version
+    assert all(x == gr.skip() for x in ui.poll(drawn[0]))  # nothing changed: nothing redrawn
+    pa.ingest([write_jsonl(tmp_path / "more.jsonl", sample_rows[5:7])])
+    redrawn = ui.poll(drawn[0])
+    assert redrawn[0] == pa.version != drawn[0] and "7 papers" in redrawn[1]
+
+    year = sample_rows[0]["year"]
+    expected = pa.count_matching({"year_from": year})["matching"]
+    assert f"{expected} of 7 papers match" in ui.match_count(year_from=str(year))
+    assert "pa-notice-error" in ui.match_count(year_from="2024", year_to="2020")  # an empty range says so
+
+    md_button, bib_button = ui.exports([])
+    assert not md_button.visible and not bib_button.visible
+    question = f"What does the paper {sample_rows[0]['title']} propose?"
+    chat, _, answers = list(ui.respond(question, [], []))[-1]
+    assert answers and answers[0].citations, chat[-1]["content"][:300]
+    md_button, bib_button = ui.exports(answers)
+    text = Path(md_button.value["path"]).read_text(encoding="utf-8")
+    assert question in text and "## References" in text and not re.search(r"</?[a-zA-Z][^>]*>", text)
+    cited = {p.title for p in ingest_paths([bib_button.value["path"]]).papers}
+    assert sample_rows[0]["title"] in cited
+
+    frame, _, ids = ui.paper_rows(sample_rows[1]["authors"][0].split()[-1])
+    assert sample_rows[1]["title"] in list(frame["Title"])
+    row = list(frame["Title"]).index(sample_rows[1]["title"])
+    view = ui.open_paper(ids, gr.SelectData(None, {"index": [row, 0], "value": "", "selected": True}))
+    assert sample_rows[1]["abstract"][:50] in view and "Read from" in view

@@ -6,7 +6,6 @@ upload and the other way round) and keeps uploaded files (`add_files`)."""
 
 from __future__ import annotations
 
-import csv
 import logging
 import tempfile
 import uuid
@@ -15,6 +14,8 @@ from typing import Any
 
 import gradio as gr
 
+from assistant import export
+from assistant.answer.compare import MAX_METHODS
 from assistant.api import PaperAssistant
 from assistant.errors import IndexBusy, QueryError
 from assistant.records import Answer
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 MAX_LISTED_PAPERS = 200  # rows shown in the corpus paper list
 WRITE_WAIT_SECONDS = 300  # how long an upload waits for running questions to finish
+REFRESHED = 14  # values `refresh` returns (the components that follow the index)
 
 
 class PaperUI:
@@ -84,7 +86,7 @@ class PaperUI:
         if not message:
             yield chat, "", answers
             return
-        chat.append({"role": "user", "content": message})
+        chat.append({"role": "user", "content": render.render_user(message)})
 
         def show(content: str) -> list:  # a new list per step: earlier yields stay as they were
             return chat + [{"role": "assistant", "content": content}]
@@ -125,34 +127,95 @@ class PaperUI:
 
     # compare -----------------------------------------------------------------------------------
     def compare(self, *boxes: str):
-        """Compare handler: returns (table markdown, sources/notices, markdown file, csv file)."""
+        """Compare handler: (table, notes, markdown file, csv file, the methods compared,
+        then per column a dropdown of the papers it may be built from, and the button
+        that rebuilds the table with the papers picked)."""
         methods = [part.strip() for box in boxes for part in (box or "").split(",") if part.strip()]
+        return self._compare(methods, None)
+
+    def compare_chosen(self, methods: list[str] | None, *picks: str):
+        """Rebuild the last comparison with the paper picked for each column."""
+        methods = list(methods or [])
+        chosen = {m: [pick] for m, pick in zip(methods, picks) if pick}
+        return self._compare(methods, chosen)
+
+    def _compare(self, methods: list[str], chosen: dict[str, list[str]] | None):
         hidden = gr.DownloadButton(visible=False)
+        no_picks = [gr.Dropdown(visible=False, choices=[], value=None) for _ in range(MAX_METHODS)]
         try:  # too few, too many or repeated methods: compare.parse_methods says so (QueryError)
-            comparison = self.pa.compare(methods)
+            comparison = self.pa.compare(methods, chosen=chosen)
         except Exception as exc:
             if not isinstance(exc, friendly_errors()):
                 log.exception("comparing %r failed", methods)
-            return render_error(exc, "the comparison"), "", hidden, hidden
+            return (
+                render_error(exc, "the comparison"),
+                "",
+                hidden,
+                hidden,
+                methods,
+                *no_picks,
+                gr.Button(visible=False),
+            )
         table, notes = render.comparison_views(comparison)
         md_path, csv_path = self._write_comparison(comparison)
+        picks = []
+        for i in range(MAX_METHODS):
+            if i < len(comparison.methods):
+                method = comparison.methods[i]
+                choices = render.pick_choices(comparison, method)
+                current = choices[0][1] if choices else None
+                picks.append(
+                    gr.Dropdown(
+                        choices=choices,
+                        value=current,
+                        label=f"Paper for {method}",
+                        visible=len(choices) > 1,
+                        interactive=True,
+                    )
+                )
+            else:
+                picks.append(gr.Dropdown(visible=False, choices=[], value=None))
         return (
             table,
             notes,
             gr.DownloadButton(value=str(md_path), visible=True),
             gr.DownloadButton(value=str(csv_path), visible=True),
+            comparison.methods,
+            *picks,
+            gr.Button(visible=any(len(render.pick_choices(comparison, m)) > 1 for m in comparison.methods)),
         )
 
     def _write_comparison(self, comparison) -> tuple[Path, Path]:
-        folder = self.workdir / "compare" / uuid.uuid4().hex[:12]
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = self._folder("compare")
         name = render.comparison_file_name(comparison)
         md_path = folder / f"{name}.md"
-        md_path.write_text(render.comparison_markdown_file(comparison), encoding="utf-8")
+        md_path.write_text(export.comparison_markdown(comparison), encoding="utf-8")
         csv_path = folder / f"{name}.csv"
-        with csv_path.open("w", encoding="utf-8", newline="") as fh:
-            csv.writer(fh).writerows(render.comparison_csv_rows(comparison))
+        csv_path.write_text(export.comparison_csv(comparison), encoding="utf-8", newline="")
         return md_path, csv_path
+
+    def _folder(self, kind: str) -> Path:
+        folder = self.workdir / kind / uuid.uuid4().hex[:12]
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    # exports -----------------------------------------------------------------------------------
+    def exports(self, answers: list[Answer] | None):
+        """The chat's downloads after a turn: the conversation as Markdown with one numbered
+        reference list, and the cited papers as BibTeX (`assistant.export`)."""
+        answers = list(answers or [])
+        if not answers:
+            return gr.DownloadButton(visible=False), gr.DownloadButton(visible=False)
+        folder = self._folder("chat")
+        md_path = folder / "conversation.md"
+        md_path.write_text(export.conversation_markdown(answers), encoding="utf-8")
+        cited = export.cited_papers(answers)
+        bib_path = folder / "cited-papers.bib"
+        bib_path.write_text(export.bibtex(cited), encoding="utf-8")
+        return (
+            gr.DownloadButton(value=str(md_path), visible=True),
+            gr.DownloadButton(value=str(bib_path), visible=bool(cited)),
+        )
 
     # corpus ------------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
@@ -162,33 +225,92 @@ class PaperUI:
         return render.header_html(stats or self.stats(), self.pa.backend_info())
 
     def paper_rows(self, query: str | None = None):
-        """The paper list filtered by title: (frame, "Showing ... paper(s)" line)."""
-        return render.paper_table(self.pa.papers, query, MAX_LISTED_PAPERS)
+        """The paper list searched over titles, authors and abstracts: (frame, "Showing ..."
+        line, the listed papers' ids, for opening a selected row)."""
+        papers, matched = self.pa.find_papers(query if isinstance(query, str) else "", MAX_LISTED_PAPERS)
+        frame, count = render.paper_table(papers, matched, query)
+        return frame, count, [p.id for p in papers]
 
-    def refresh(self, query: str | None = None):
-        """Everything that depends on the index contents, for the Refresh button and after an upload."""
+    def open_paper(self, ids: list[str] | None, evt: gr.SelectData):
+        """A selected row of the paper list: the paper's card with its whole abstract."""
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        ids = list(ids or [])
+        if not isinstance(row, int) or not 0 <= row < len(ids):
+            return ""
+        try:
+            return render.paper_view(self.pa.paper(ids[row]))
+        except Exception as exc:  # e.g. the paper left the index since the list was drawn
+            return render_error(exc, "that paper")
+
+    def match_count(
+        self,
+        year_from: Any = None,
+        year_to: Any = None,
+        category: Any = None,
+        author: Any = None,
+        has_code: Any = None,
+        include_unknown: Any = None,
+    ) -> str:
+        """The live "N of M papers match" line under the filters."""
+        try:
+            filters = self.filters(year_from, year_to, category, author, has_code, include_unknown)
+            return render.match_line(self.pa.count_matching(filters))
+        except Exception as exc:
+            if not isinstance(exc, friendly_errors()):
+                log.exception("counting the papers the filters keep failed")
+            return render_error(exc, "these filters")
+
+    def refresh(self, query: str | None = None, *filter_values: Any):
+        """Everything that depends on the index contents, read now: for a page load, the
+        Refresh button, an upload, and a change made by another session (`poll`). The
+        first value is the index generation the page now shows."""
         stats = self.stats()
-        frame, count = self.paper_rows(query)
+        frame, count, ids = self.paper_rows(query)
         years = render.year_choices(stats)
         return (
+            self.pa.version,
             self.header(stats),
-            render.stats_markdown(stats),
-            render.year_frame(stats),
+            render.stats_html(stats),
+            gr.BarPlot(render.year_frame(stats), title=render.year_plot_title(stats)),
             render.category_frame(stats),
             frame,
             count,
+            ids,
             gr.Dropdown(choices=render.category_choices(stats)),
             gr.Dropdown(choices=years),
             gr.Dropdown(choices=years),
+            render.filter_note(stats),
+            self.match_count(*filter_values),
+            self.backend_html(),
         )
 
-    def ingest(self, files: Any, query: str | None = None, progress: gr.Progress = gr.Progress()):
-        """Upload handler: index the files, then report per file and refresh the counts."""
+    def poll(self, shown: str | None, query: str | None = None, *filter_values: Any):
+        """The page's timer: refresh when the index changed since the page last drew it
+        (in any session), else leave every component as it is."""
+        if shown == self.pa.version:
+            return tuple(gr.skip() for _ in range(REFRESHED))
+        return self.refresh(query, *filter_values)
+
+    def ingest(
+        self,
+        files: Any,
+        query: str | None = None,
+        year_from: Any = None,
+        year_to: Any = None,
+        category: Any = None,
+        author: Any = None,
+        has_code: Any = None,
+        include_unknown: Any = None,
+        progress: gr.Progress = gr.Progress(),
+    ):
+        """Upload handler: index the files, then report per file and refresh what follows
+        the index (`refresh`; the query and filters redraw the list and the match count)."""
+        filter_values = (year_from, year_to, category, author, has_code, include_unknown)
         paths = [Path(f) for f in (files if isinstance(files, list) else [files]) if f]
         if not paths:
             return (
                 notice("info", "Choose one or more files first (" + ", ".join(UPLOAD_TYPES) + ")."),
-                *self.refresh(query),
+                *self.refresh(query, *filter_values),
             )
         try:
             progress(0, desc="Waiting for running questions to finish")
@@ -203,17 +325,17 @@ class PaperUI:
         except IndexBusy:
             return (
                 notice("warn", "The assistant is busy answering; try the upload again in a minute."),
-                *self.refresh(query),
+                *self.refresh(query, *filter_values),
             )
         except Exception as exc:
             if not isinstance(exc, friendly_errors()):
                 log.exception("ingesting %s failed", paths)
-            return render_error(exc, "the upload"), *self.refresh(query)
-        return render.ingest_report(result, update), *self.refresh(query)
+            return render_error(exc, "the upload"), *self.refresh(query, *filter_values)
+        return render.ingest_report(result, update), *self.refresh(query, *filter_values)
 
     # settings ----------------------------------------------------------------------------------
-    def backend_markdown(self) -> str:
-        return render.backend_markdown(self.pa.backend_info(), self.stats())
+    def backend_html(self) -> str:
+        return render.backend_html(self.pa.backend_info(), self.stats())
 
     def health(self) -> str:
         try:
@@ -221,4 +343,11 @@ class PaperUI:
         except Exception as exc:  # health() should not raise; never show a traceback if it does
             log.exception("health check failed")
             return render_error(exc)
-        return render.health_markdown(result)
+        return render.health_html(result)
+
+    # examples ----------------------------------------------------------------------------------
+    @staticmethod
+    def example(evt: gr.SelectData) -> str:
+        """A chosen example question (the chat's example chips): put in the box, then asked."""
+        value = evt.value
+        return value.get("text", "") if isinstance(value, dict) else str(value or "")
