@@ -1,7 +1,7 @@
 """What the browser tests share: Debian's chromium driven by Playwright (a real
 browser; `apt-get install -y chromium`), a Gradio app served on a free port, and
-helpers to open a page, ask a question and wait for the answer. Fixtures are
-imported by the test modules that use them (`from browser_kit import browser`)."""
+helpers to open a page, ask a question and wait for the answer. tests/conftest.py
+loads it as a plugin, so its `browser` fixture is there for every test module."""
 
 from __future__ import annotations
 

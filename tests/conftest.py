@@ -16,7 +16,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 # The OpenAI-compatible test server (tests/llm_server.py) and its `llm_server` fixture.
 # "llm_server", not "tests.llm_server": tests/ is on sys.path (no __init__.py).
 # The real llama.cpp server (tests/llama_server.py) and its session-wide `llama_server` fixture.
-pytest_plugins = ["llm_server", "llama_server"]
+pytest_plugins = ["llm_server", "llama_server", "browser_kit"]  # browser_kit: Debian chromium via Playwright
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from browser_kit import ask as _ask
-from browser_kit import browser  # noqa: F401 (a fixture)
 from browser_kit import open_page as _open
 from browser_kit import serving
 from browser_kit import shot as _shot

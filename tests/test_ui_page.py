@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from browser_kit import PHONE, Page, answered, ask, serving, shot, wait_answers
-from browser_kit import browser  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")]
 
