@@ -49,8 +49,9 @@ def browser():
         if os.environ.get("PAPERS_REQUIRE_BROWSER") == "1":  # set by .ci/run: in CI a missing browser fails
             pytest.fail(message)
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=WAIT_MS)  # expect()'s own default is 5 s: too short on 2 busy cores
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
