@@ -1,8 +1,13 @@
 """Files a researcher takes away: an answer or a whole conversation as Markdown with one
 numbered reference list, the cited papers as BibTeX, a comparison as Markdown and as one
-rectangular CSV table. Pure functions of library records (no I/O), shared by the web UI
-and the CLI. The output is plain Markdown / BibTeX / CSV: text from papers stays text
-(no HTML is written, none is escaped), BibTeX values are escaped for LaTeX."""
+rectangular CSV table. Pure functions of library records (no I/O), for the web UI (Copy
+and its downloads) and for Python callers (`from assistant import export`).
+
+Text from papers, models and users stays text in every format: in Markdown the
+characters that would start a tag, a link or image, code or maths are backslash-escaped
+(`md_text`; a Markdown viewer shows them as typed and loads nothing), BibTeX values are
+escaped for LaTeX, and a CSV cell that a spreadsheet would run as a formula is prefixed
+with an apostrophe."""
 
 from __future__ import annotations
 
@@ -40,6 +45,9 @@ def arxiv_of(paper: Paper) -> str | None:
     return m[1] if m else None
 
 
+_SAFE_LINK = re.compile(r"https?://[^\s<>]+")
+
+
 def link(paper: Paper) -> str:
     """Where to read the paper: its URL, else its DOI or arXiv page; "" when none is known."""
     if paper.url and paper.url.strip():
@@ -66,6 +74,20 @@ def _squash(text: str) -> str:
     return " ".join(text.split())
 
 
+_MD_SPECIAL = re.compile(r"([\\`<>\[\]$])")
+
+
+def md_text(text: str) -> str:
+    """Text as Markdown that shows it as typed: backslash before \\ ` < > [ ] $ (so no tag,
+    link, image, code span or maths), the citation markers [n] kept as they are."""
+    out, at = [], 0
+    for m in MARKER_RE.finditer(text):
+        out += [_MD_SPECIAL.sub(r"\\\1", text[at : m.start()]), m.group(0)]
+        at = m.end()
+    out.append(_MD_SPECIAL.sub(r"\\\1", text[at:]))
+    return "".join(out)
+
+
 # --- references ----------------------------------------------------------------------------------
 
 
@@ -90,16 +112,16 @@ def _references(answer: Answer) -> list[tuple[int, Paper, list[str]]]:
 
 def reference_line(n: int, paper: Paper) -> str:
     """'[n] Title. Authors (Year). Venue. URL' (the parts that are known)."""
-    title = _squash(paper.title) or "Untitled"
+    title = md_text(_squash(paper.title)) or "Untitled"
     parts = [f"[{n}] {title}" + ("" if title[-1] in ".?!" else ".")]
-    who = author_list(paper.authors, paper.authors_et_al, most=REFERENCE_AUTHORS)
+    who = md_text(author_list(paper.authors, paper.authors_et_al, most=REFERENCE_AUTHORS))
     when = f"({paper.year})" if paper.year else ""
     if who or when:
         parts.append(" ".join(x for x in (who, when) if x) + ".")
     if paper.venue and paper.venue.strip():
-        parts.append(_squash(paper.venue).rstrip(".") + ".")
+        parts.append(md_text(_squash(paper.venue)).rstrip(".") + ".")
     if where := link(paper):
-        parts.append(where)
+        parts.append(where if _SAFE_LINK.fullmatch(where) else md_text(where))
     return " ".join(parts)
 
 
@@ -109,7 +131,7 @@ def _reference_block(refs: Iterable[tuple[int, Paper, list[str]]]) -> list[str]:
     for n, paper, quotes in refs:
         lines += [reference_line(n, paper)]
         for i, quote in enumerate(quotes):
-            lines += [">", f"> {quote}"] if i else [f"> {quote}"]
+            lines += [">", f"> {md_text(quote)}"] if i else [f"> {md_text(quote)}"]
         lines.append("")
     return lines
 
@@ -136,8 +158,8 @@ def _notices(answer: Answer) -> list[str]:
             "sentences quoted from the abstracts."
         )
     if answer.standalone_question:
-        out.append(f"Follow-up read as: {_squash(answer.standalone_question)}")
-    out += [_squash(text) for text in answer.notices]
+        out.append(f"Follow-up read as: {md_text(_squash(answer.standalone_question))}")
+    out += [md_text(_squash(text)) for text in answer.notices]
     out += [f"{line}." for line in excluded_lines(answer.filter_excluded)]
     return out
 
@@ -154,14 +176,15 @@ def _renumber(text: str, numbers: dict[int, int]) -> str:
 
 
 def _body(answer: Answer) -> str:
-    # A comparison answer: the table alone (its sources are the answer's references).
-    return answer.table.markdown(sources=False) if answer.table is not None else answer.text
+    # A comparison answer: the table alone (its sources are the answer's references). The
+    # answer's own bold (**title**) stays; what could load or run is escaped (`md_text`).
+    return table_markdown(answer.table) if answer.table is not None else md_text(answer.text)
 
 
 def _turn(answer: Answer, level: str, numbers: dict[int, int] | None = None) -> list[str]:
     """One question and its answer: heading, notices as blockquote lines, the text (markers
     mapped through `numbers` when given)."""
-    lines = [f"{level} {_squash(answer.question) or 'Question'}", ""]
+    lines = [f"{level} {md_text(_squash(answer.question)) or 'Question'}", ""]
     notices = _notices(answer)
     for i, text in enumerate(notices):
         lines += [">"] if i else []
@@ -313,16 +336,35 @@ def bibtex(papers: list[Paper]) -> str:
 # --- comparison ----------------------------------------------------------------------------------
 
 
+def table_markdown(comparison: Comparison) -> str:
+    """The comparison's table in Markdown, every cell's text shown as typed (`md_text`, and
+    "|" escaped so it cannot split a cell), with the cell's markers."""
+
+    def cell(text: str) -> str:
+        return md_text(_squash(text)).replace("|", "\\|")
+
+    head = "| | " + " | ".join(cell(m) for m in comparison.methods) + " |"
+    lines = [head, "|---|" + "---|" * len(comparison.methods)]
+    for row in comparison.rows:
+        cells = []
+        for m in comparison.methods:
+            c = comparison.cells[row][m]
+            marks = "".join(f"[{n}]" for n in dict.fromkeys(x.n for x in c.citations))
+            cells.append(cell(c.text) + (f" {marks}" if marks else ""))
+        lines.append(f"| **{cell(row)}** | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def comparison_markdown(comparison: Comparison) -> str:
     """The comparison as a Markdown file: heading, the cited table, its numbered sources
     with links, and its notes."""
-    lines = [f"# Comparison: {' vs '.join(_squash(m) for m in comparison.methods)}", ""]
-    lines += [comparison.markdown(sources=False), ""]
+    lines = [f"# Comparison: {' vs '.join(md_text(_squash(m)) for m in comparison.methods)}", ""]
+    lines += [table_markdown(comparison), ""]
     if comparison.sources:
         lines += ["## Sources", ""]
         lines += [reference_line(s.n, s.paper) + "\n" for s in comparison.sources]
     if comparison.notices:
-        lines += ["## Notes", "", *(f"- {_squash(n)}" for n in comparison.notices)]
+        lines += ["## Notes", "", *(f"- {md_text(_squash(n))}" for n in comparison.notices)]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -339,7 +381,16 @@ def comparison_csv_rows(comparison: Comparison) -> list[list[str]]:
     links = ["; ".join(x for x in (link(p) for _, p in behind[m]) if x) for m in comparison.methods]
     width = len(head)
     table = [head, *rows, ["papers", *papers], ["links", *links]]
-    return [[str(x) for x in row[:width]] + [""] * (width - len(row)) for row in table]
+    return [[_cell(x) for x in row[:width]] + [""] * (width - len(row)) for row in table]
+
+
+_FORMULA = re.compile(r"[=+@\t\r]|-(?![\d.\s])")  # how a spreadsheet formula starts (not "-0.5", "- x")
+
+
+def _cell(value: object) -> str:
+    """A CSV cell; one a spreadsheet would run as a formula gets a leading apostrophe."""
+    text = str(value)
+    return "'" + text if _FORMULA.match(text) else text
 
 
 def comparison_csv(comparison: Comparison) -> str:

@@ -62,10 +62,11 @@ def browser():
 class Page:
     """A page of the app in its own browser context, with every request it made."""
 
-    def __init__(self, browser, url: str, viewport: dict | None = None, theme: str | None = None, clipboard=False):
+    def __init__(self, browser, url: str, viewport: dict | None = None, theme: str | None = None, clipboard=False,
+                 touch=False):
         permissions = ["clipboard-read", "clipboard-write"] if clipboard else []
         self.context = browser.new_context(viewport=viewport or DESKTOP, accept_downloads=True,
-                                           permissions=permissions)
+                                           permissions=permissions, has_touch=touch)
         self.page = self.context.new_page()
         self.page.set_default_timeout(WAIT_MS)
         self.requests: list[str] = []

@@ -91,16 +91,22 @@ def test_a_comparison_answer_shows_the_table_without_its_own_source_list():
     assert "> Alpha approach sentence." not in md  # the cells are the quotes
 
 
-def test_titles_and_text_from_papers_stay_literal_and_the_exporter_writes_no_tag():
-    evil = paper("<script>alert(1)</script> & Friends", ["Eve <e@x.org>"])
-    ans = answer("Is 1 < 2?", "Yes, p < 0.05 [1].", [evil, A], {1: "We find p < 0.05 <b>here</b>."})
+def test_titles_and_text_from_papers_stay_text_when_the_markdown_is_rendered():
+    from markdown_it import MarkdownIt  # CommonMark, as Markdown viewers render it
+
+    evil = paper("<script>alert(1)</script> & Friends $$x$$", ["Eve <e@x.org>"])
+    ans = answer("Is 1 < 2? ![p](http://evil.example/p.png)", "Yes, p < 0.05 [1]. See [here](javascript:x).",
+                 [evil, A], {1: "We find p < 0.05 <b>here</b> `code`."})
     for md in (export.answer_markdown(ans), export.conversation_markdown([ans])):
-        assert "[1] <script>alert(1)</script> & Friends. Eve <e@x.org> (2023)." in md
-        assert "> We find p < 0.05 <b>here</b>." in md
-        assert "&lt;" not in md and "&amp;" not in md
-        # Every '<' comes from the inputs: none is the exporter's own.
-        given = ans.question + ans.text + evil.title + evil.authors[0] + ans.citations[0].quote
-        assert md.count("<") == given.count("<")
+        assert "[1] \\<script\\>alert(1)\\</script\\> & Friends \\$\\$x\\$\\$. Eve \\<e@x.org\\> (2023)." in md
+        assert "&lt;" not in md and "&amp;" not in md  # Markdown, not HTML entities
+        rendered = MarkdownIt("commonmark").render(md)
+        for tag in ("<script", "<img", "<b>", "<a ", "<code>", "<e@x"):
+            assert tag not in rendered, (tag, rendered)
+        for shown in ("&lt;script&gt;alert(1)&lt;/script&gt;", "![p](http://evil.example/p.png)",
+                      "We find p &lt; 0.05 &lt;b&gt;here&lt;/b&gt; `code`.", "[here](javascript:x)", "$$x$$"):
+            assert shown in rendered, (shown, rendered)
+        assert "[1]" in rendered  # the markers stay markers
     clean = answer("Plain?", "Plain [1].", [A, B], {1: "q"})
     assert "<" not in export.answer_markdown(clean) + export.conversation_markdown([clean, clean])
 
@@ -353,3 +359,11 @@ def test_a_comparison_from_a_small_index_exports(sample_lib):
 )
 def test_slug(text, expected):
     assert export.slug(text) == expected
+
+
+def test_a_csv_cell_a_spreadsheet_would_run_is_defused():
+    from assistant.export import _cell
+
+    assert [_cell(x) for x in ("=HYPERLINK(\"http://x\")", "+1", "@SUM(A1)", "-cmd|' /C calc'!A0")] == [
+        "'=HYPERLINK(\"http://x\")", "'+1", "'@SUM(A1)", "'-cmd|' /C calc'!A0"]
+    assert [_cell(x) for x in ("-0.5", "- a list item", "plain", 3)] == ["-0.5", "- a list item", "plain", "3"]

@@ -29,6 +29,7 @@ TIDAL_ABSTRACT = (
     "The model is trained on ten years of gauge readings ![pixel](http://evil.example/pixel.png) and beats "
     "harmonic analysis <script>window.__pwned=2</script> on every station."
 )
+FILE_NAME = "<img src=z onerror=window.__pwned=7> rows"  # an uploaded file's name
 TIDAL_QUESTION = (
     "How are tidal flows in estuaries forecast? <img src=y onerror=window.__pwned=3> "
     "<script>window.__pwned=4</script> ![q](http://evil.example/q.png)"
@@ -184,8 +185,8 @@ def test_markup_in_an_abstract_and_a_question_shows_as_text_and_loads_nothing(
     root = tmp_path_factory.mktemp("ui-inject")
     pa = make_assistant(root / "idx", abstain_threshold=0.05)
     rows = [*sample_rows[:4], {"title": TIDAL_TITLE, "abstract": TIDAL_ABSTRACT, "authors": ["<i>Eve</i>"],
-                               "year": 2024, "url": "javascript:alert(1)"}]
-    pa.ingest([write_jsonl(root / "rows.jsonl", rows)])
+                               "year": 2024, "url": "javascript:alert(1)", "category": "<u>Q</u>"}]
+    pa.ingest([write_jsonl(root / f"{FILE_NAME}.jsonl", rows)])  # a file name with markup too
     with serving(build_app(pa)) as url:
         view = pages(url)
         page = view.page
@@ -200,7 +201,15 @@ def test_markup_in_an_abstract_and_a_question_shows_as_text_and_loads_nothing(
         expect(answer).to_contain_text("<script>window.__pwned=2</script>")
         expect(answer).to_contain_text("![pixel](http://evil.example/pixel.png)")
 
-        page.get_by_role("tab", name="Corpus").click()  # the paper list and the opened paper
+        ask(page, "What is $$x^2$$ in **tidal** flows?")
+        assert chat.locator(".katex, math, strong").count() == 0  # no typeset maths, no Markdown
+        expect(chat.locator(".pa-user").last).to_have_text("What is $$x^2$$ in **tidal** flows?")
+
+        page.get_by_role("tab", name="Corpus").click()  # counts, the paper list and the opened paper
+        expect(page.locator("#corpus-stats")).to_contain_text(f"{FILE_NAME}.jsonl")
+        expect(page.locator("#corpus-stats")).to_contain_text("<u>Q</u>")
+        page.locator("#paper-query textarea").fill("![s](http://evil.example/s.png) <img src=w onerror=window.__pwned=8>")
+        expect(page.locator("#paper-count")).to_contain_text("![s](http://evil.example/s.png)")
         page.locator("#paper-query textarea").fill("tidal")
         expect(page.locator("#paper-count")).to_contain_text("1 paper(s)")
         page.locator("#paper-table [data-testid=cell-0-0]").click()
@@ -208,7 +217,9 @@ def test_markup_in_an_abstract_and_a_question_shows_as_text_and_loads_nothing(
         expect(page.locator("#paper-view")).to_contain_text("<i>Eve</i>")
         shot(page, "injected-markup-as-text")
 
-        assert page.locator("#chatbot img, #paper-view img, b:text-is('bold?')").count() == 0
+        expect(page.locator("#paper-view")).to_contain_text(f"{FILE_NAME}.jsonl")
+        assert page.locator("#chatbot img, #paper-view img, #paper-count img, #corpus-stats img").count() == 0
+        assert page.locator("b:text-is('bold?'), i:text-is('Eve'), u:text-is('Q')").count() == 0
         assert page.locator("#chatbot script, #paper-view script").count() == 0
         assert page.evaluate("window.__pwned") is None
         assert page.locator("a[href^='javascript']").count() == 0
@@ -221,7 +232,7 @@ def test_markup_in_an_abstract_and_a_question_shows_as_text_and_loads_nothing(
 def test_a_marker_scrolls_to_its_card_and_shows_its_quote(pages, real_app, full_index):
     from playwright.sync_api import expect
 
-    page = pages(real_app).page
+    page = pages(real_app, viewport={"width": 1400, "height": 560}).page  # the chat box is taller than this
     ask(page, MASK_QUESTION)
     answer = page.locator("#chatbot .pa-answer").last
     markers = answer.locator("a.pa-cite")
@@ -231,6 +242,8 @@ def test_a_marker_scrolls_to_its_card_and_shows_its_quote(pages, real_app, full_
     card = answer.locator(f".pa-card.pa-src-{n}")
 
     page.locator("#chatbot [role=log]").evaluate("e => e.scrollTo(0, 0)")  # the chat's scroll box, to the top
+    page.evaluate("window.scrollTo(0, 0)")
+    expect(card).not_to_be_in_viewport()  # below the fold until the marker is clicked
     marker = markers.nth(numbers.index(n))
     marker.hover()  # the tip: the paper and its quote
     tip = marker.locator(".pa-tip")
@@ -323,12 +336,12 @@ def test_compare_names_each_columns_paper_and_lets_the_reader_pick_another(pages
     page.locator("#compare-btn").click()
     head = page.locator("#compare-table thead th").nth(1)
     expect(head).to_contain_text("MAE")
-    first = head.locator(".pa-col-paper").inner_text()
+    first = head.locator(".pa-col-paper").first.inner_text()
     assert re.match(r"\[\d+\] \S", first), first  # the paper behind the column
     expect(page.locator("#pick-1")).to_be_visible()
     page.locator("#pick-1 input").click()
     options = page.locator("[role=option]")
-    assert options.count() >= 2
+    expect(options.nth(1)).to_be_visible()  # another paper to pick
     other = options.nth(1).inner_text().strip()
     options.nth(1).click()
     page.locator("#compare-rebuild").click()
@@ -356,7 +369,7 @@ def test_compare_names_each_columns_paper_and_lets_the_reader_pick_another(pages
 def test_a_phone_gets_a_full_width_input_and_folded_filters(pages, real_app):
     from playwright.sync_api import expect
 
-    page = pages(real_app, viewport=PHONE).page
+    page = pages(real_app, viewport=PHONE, touch=True).page
     content = page.locator("#pa-filters [data-testid=accordion-content]")
     expect(content).to_be_hidden()  # folded on a phone
     box = page.locator("#question textarea").bounding_box()
@@ -367,6 +380,17 @@ def test_a_phone_gets_a_full_width_input_and_folded_filters(pages, real_app):
     expect(content).to_be_visible()
     shot(page, "phone-filters-open")
     page.locator("#pa-filters button.label-wrap").click()
+
+    ask(page, MASK_QUESTION)  # a tap on a marker shows its quote; a second tap goes to the card
+    answer = page.locator("#chatbot .pa-answer").last
+    marker = answer.locator("a.pa-cite").last
+    n = int(re.sub(r"\D", "", marker.inner_text().split(",")[0].split("]")[0]))
+    marker.tap()
+    expect(marker.locator(".pa-tip")).to_be_visible()
+    expect(answer.locator(f".pa-src-{n}")).not_to_have_class(re.compile(r"\bpa-hl\b"))
+    marker.tap()
+    expect(answer.locator(f".pa-src-{n}")).to_have_class(re.compile(r"\bpa-hl\b"))
+    expect(answer.locator(f".pa-src-{n}")).to_be_in_viewport()
 
     ask(page, "Compare ADAHESSIAN and M-FAC")
     labels = page.locator("#chatbot .pa-compare .pa-row-label")
@@ -402,10 +426,15 @@ def test_notices_meet_wcag_aa_contrast(pages, real_app, theme):
     shot(page, f"abstain-notice-{theme}")
 
 
-def test_no_gradio_settings_drawer_api_link_or_server_paths(pages, real_app, full_index):
+def test_no_gradio_settings_drawer_api_link_or_server_paths(pages, real_app, full_index, library):
+    from assistant.ui import build_app
+
     page = pages(real_app).page
     footer = page.locator("footer").inner_text()
     assert "Settings" not in footer and "API" not in footer
+    with serving(build_app(library[1], show_api=True)) as url:  # `papers serve --show-api`
+        shown = pages(url).page.locator("footer").inner_text()
+        assert "API" in shown and "Settings" not in shown
     page.get_by_role("tab", name="Settings").click()
     page.locator("#backend-info").wait_for()
     assert str(full_index.settings.index_dir) not in page.locator("#backend-info").inner_text()

@@ -63,7 +63,8 @@ def build_app(pa: PaperAssistant, concurrency: int = 4, show_api: bool = False) 
     ui = PaperUI(pa)
     stats = pa.stats()
 
-    with PaperBlocks(title=TITLE, analytics_enabled=False) as demo:
+    # Gradio's cache (uploads, downloads) is swept hourly of files older than a day.
+    with PaperBlocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
         demo.show_api = show_api
         demo.paper_ui = ui  # for tests and embedding
         generation = gr.State(pa.version)  # the index version (folder, generation) this page shows
@@ -84,6 +85,7 @@ def build_app(pa: PaperAssistant, concurrency: int = 4, show_api: bool = False) 
                             layout="panel",
                             buttons=[],  # each answer has its own Copy (Markdown with references)
                             render_markdown=False,  # messages are escaped HTML (render.py)
+                            latex_delimiters=[],  # and "$$x$$" in an abstract is text, not typeset maths
                             feedback_options=None,
                             placeholder="Ask about the indexed papers. Answers quote the abstracts and cite "
                             "them as [1], [2] …; follow-up questions use the conversation.",
@@ -245,7 +247,7 @@ def build_app(pa: PaperAssistant, concurrency: int = 4, show_api: bool = False) 
                 )
                 frame, count, ids = ui.paper_rows()
                 listed = gr.State(ids)  # the ids of the rows shown, for opening one
-                paper_count = gr.Markdown(count, elem_id="paper-count")
+                paper_count = gr.HTML(count, elem_id="paper-count")
                 paper_table = gr.Dataframe(
                     frame,
                     interactive=False,

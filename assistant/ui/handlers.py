@@ -7,8 +7,11 @@ upload and the other way round) and keeps uploaded files (`add_files`)."""
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
+import time
 import uuid
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 MAX_LISTED_PAPERS = 200  # rows shown in the corpus paper list
 WRITE_WAIT_SECONDS = 300  # how long an upload waits for running questions to finish
 REFRESHED = 14  # values `refresh` returns (the components that follow the index)
+KEEP_FILES_SECONDS = 86400  # downloads (compare tables, conversations) are kept a day
 
 
 class PaperUI:
@@ -118,12 +122,13 @@ class PaperUI:
             finally:
                 deltas.close()
             answer = stream.result()
+            shown = render.render_answer(answer, filters)
         except Exception as exc:  # shown in the chat, never as a traceback
             if not isinstance(exc, friendly_errors()):
                 log.exception("answering %r failed", message)
             yield show(render_error(exc)), "", answers
             return
-        yield show(render.render_answer(answer, filters)), "", answers + [answer]
+        yield show(shown), "", answers + [answer]
 
     # compare -----------------------------------------------------------------------------------
     def compare(self, *boxes: str):
@@ -144,6 +149,8 @@ class PaperUI:
         no_picks = [gr.Dropdown(visible=False, choices=[], value=None) for _ in range(MAX_METHODS)]
         try:  # too few, too many or repeated methods: compare.parse_methods says so (QueryError)
             comparison = self.pa.compare(methods, chosen=chosen)
+            table, notes = render.comparison_views(comparison)
+            md_path, csv_path = self._write_comparison(comparison)
         except Exception as exc:
             if not isinstance(exc, friendly_errors()):
                 log.exception("comparing %r failed", methods)
@@ -156,13 +163,12 @@ class PaperUI:
                 *no_picks,
                 gr.Button(visible=False),
             )
-        table, notes = render.comparison_views(comparison)
-        md_path, csv_path = self._write_comparison(comparison)
         picks = []
+        choices_of = {m: render.pick_choices(comparison, m) for m in comparison.methods}
         for i in range(MAX_METHODS):
             if i < len(comparison.methods):
                 method = comparison.methods[i]
-                choices = render.pick_choices(comparison, method)
+                choices = choices_of[method]
                 current = choices[0][1] if choices else None
                 picks.append(
                     gr.Dropdown(
@@ -182,7 +188,7 @@ class PaperUI:
             gr.DownloadButton(value=str(csv_path), visible=True),
             comparison.methods,
             *picks,
-            gr.Button(visible=any(len(render.pick_choices(comparison, m)) > 1 for m in comparison.methods)),
+            gr.Button(visible=any(len(c) > 1 for c in choices_of.values())),
         )
 
     def _write_comparison(self, comparison) -> tuple[Path, Path]:
@@ -195,7 +201,14 @@ class PaperUI:
         return md_path, csv_path
 
     def _folder(self, kind: str) -> Path:
-        folder = self.workdir / kind / uuid.uuid4().hex[:12]
+        """A new folder for one download; those of `kind` older than KEEP_FILES_SECONDS go."""
+        parent = self.workdir / kind
+        cutoff = time.time() - KEEP_FILES_SECONDS
+        for old in parent.glob("*") if parent.is_dir() else []:
+            with suppress(OSError):
+                if old.stat().st_mtime < cutoff:
+                    shutil.rmtree(old)
+        folder = parent / uuid.uuid4().hex[:12]
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 

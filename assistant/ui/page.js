@@ -1,8 +1,10 @@
 // The web UI's page script (passed to Gradio's launch(js=...) by assistant/ui/app.py).
 // Answers are HTML with no script of their own (Gradio strips event handlers and
 // data-* attributes), so behaviour hangs off class names here, by event delegation:
-//  - a citation marker a.pa-cite scrolls to its source card (href "#<answer>-src-<n>"),
-//    opens the folded lists around it, highlights it, and toggles its quote tip (tap);
+//  - a citation marker a.pa-cite shows its quote tip on hover (CSS); a click scrolls to
+//    its source card (href "#<answer>-src-<n>"), opening the folded lists around it, and
+//    highlights it; on a touch screen the first tap shows the tip, a second tap (on the
+//    marker or its tip) goes to the card;
 //  - a .pa-copy button copies the answer's Markdown (the hidden .pa-md next to it);
 //  - on a narrow screen the filters (#pa-filters) start folded.
 () => {
@@ -48,7 +50,11 @@
     if (marker) {
       ev.preventDefault();
       closeTips(marker);
-      marker.classList.toggle("pa-open");
+      if (ev.pointerType === "touch" && !marker.classList.contains("pa-open")) {
+        marker.classList.add("pa-open"); // a tap: the quote first
+        return;
+      }
+      marker.classList.remove("pa-open");
       showCard(marker);
       return;
     }
@@ -65,11 +71,17 @@
   });
   document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") closeTips(null); });
 
-  const foldFiltersOnPhone = (tries) => {
-    if (!window.matchMedia("(max-width: 720px)").matches) return;
-    const toggle = document.querySelector("#pa-filters button.label-wrap");
-    if (!toggle) { if (tries > 0) setTimeout(() => foldFiltersOnPhone(tries - 1), 200); return; }
-    if (toggle.classList.contains("open") || toggle.getAttribute("aria-expanded") === "true") toggle.click();
-  };
-  foldFiltersOnPhone(25);
+  // On a phone the filters start folded: once, as soon as Gradio has drawn them.
+  if (window.matchMedia("(max-width: 720px)").matches) {
+    const fold = () => {
+      const toggle = document.querySelector("#pa-filters button.label-wrap");
+      if (!toggle) return false;
+      if (toggle.classList.contains("open")) toggle.click();
+      return true;
+    };
+    if (!fold()) {
+      const watch = new MutationObserver(() => { if (fold()) watch.disconnect(); });
+      watch.observe(document.body, { childList: true, subtree: true });
+    }
+  }
 }

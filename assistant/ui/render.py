@@ -1,9 +1,11 @@
-"""What the web UI shows, as HTML and Markdown strings: answers with styled
-citation markers and numbered source cards, notices, the comparison's notes
-and files, the corpus counts, the upload report, and the stylesheet. Pure
+"""What the web UI shows, as HTML: answers with citation markers linked to numbered
+source cards, notices, the comparison table and its paper pickers, the corpus counts,
+the paper list and an opened paper, the upload report, the backend panel. Pure
 functions of library records (no Gradio, no I/O): the handlers
-(`assistant.ui.handlers`) call them, and they are tested without a server.
-Everything taken from a paper, a model or the user is escaped here."""
+(`assistant.ui.handlers`) call them, and they are tested without a server. Every
+text taken from a paper, a file name, a model or the user goes through `esc`, so only
+the tags written here are markup. Styles are in page.css, behaviour in page.js; files
+to take away (Markdown, BibTeX, CSV) come from `assistant.export`."""
 
 from __future__ import annotations
 
@@ -169,8 +171,8 @@ def paper_meta(paper: Paper) -> str:
 
 
 def paper_link(title: str, url: str | None) -> str:
-    """Where a paper opens: its own URL, else a search for its title (a link only: nothing
-    is fetched unless the reader follows it)."""
+    """Where a paper opens: `url` (the paper's `export.link`: its URL, DOI or arXiv page),
+    else a search for its title (a link only: nothing is fetched unless it is followed)."""
     href = safe_url(url) or SEARCH_URL + quote_plus(title)
     label = esc(title)
     return f'<a href="{esc(href)}" target="_blank" rel="noopener noreferrer nofollow">{label}</a>'
@@ -206,7 +208,7 @@ def source_card(
     """One numbered source: title (its URL, else a title search), authors, year, the
     quoted sentences, and the full abstract (folded) with the quoted spans marked."""
     title = paper.title if paper else (citation.title if citation else "?")
-    head = paper_link(title, (paper.url if paper else None) or (citation.url if citation else None))
+    head = paper_link(title, (export.link(paper) if paper else None) or (citation.url if citation else None))
     if paper is not None:
         meta = paper_meta(paper)
     elif citation is not None:
@@ -396,7 +398,7 @@ def render_error(exc: BaseException, what: str = "that question") -> str:
     if isinstance(exc, QueryError):
         return notice("error", f"<b>I could not run {what}:</b> {esc(exc)}")
     if isinstance(exc, friendly_errors()):
-        return notice("error", f"<b>The assistant could not answer:</b> {esc(exc)}")
+        return notice("error", f"<b>The assistant could not run {what}:</b> {esc(exc)}")
     return notice(
         "error",
         f"<b>Something went wrong</b> ({esc(type(exc).__name__)}). "
@@ -415,11 +417,11 @@ def comparison_table(comparison, aid: str = "") -> str:
     quotes = cited_quotes(comparison.citations)
     head = ['<th class="pa-row-label"></th>']
     for method in comparison.methods:
-        papers = [by_n[n].paper for n in comparison.papers.get(method, []) if n in by_n]
+        papers = [(n, by_n[n].paper) for n in comparison.papers.get(method, []) if n in by_n]
         named = (
             "".join(
                 f'<div class="pa-col-paper">[{n}] {esc(short_title(p.title))}{f" ({p.year})" if p.year else ""}</div>'
-                for n, p in zip(comparison.papers.get(method, []), papers)
+                for n, p in papers
             )
             or '<div class="pa-col-paper">no indexed paper</div>'
         )
@@ -597,18 +599,18 @@ def paper_table(papers: list[Paper], matched: int, query: str | None):
 def paper_view(paper: Paper) -> str:
     """One paper opened from the corpus list: its card with the whole abstract shown."""
     return (
-        f'<div class="pa-card pa-paper"><div class="pa-card-title">{paper_link(paper.title, paper.url)}</div>'
+        f'<div class="pa-card pa-paper"><div class="pa-card-title">{paper_link(paper.title, export.link(paper))}</div>'
         f'<div class="pa-meta">{paper_meta(paper)}</div><p>{esc(paper.abstract)}</p>'
         f'<div class="pa-meta">Read from {where_read(paper)}</div></div>'
     )
 
 
-def ingest_report(result, update, refused: Iterable[tuple[str, str]] = ()) -> str:
+def ingest_report(result, update) -> str:
     """What an upload did (an `IngestResult` and its `LibraryUpdate`): the new count, a
-    row per chosen file, then the problems (files not ingested, skipped entries, warnings).
-    `refused`: (file name, reason) for files turned away before reading."""
+    row per chosen file (the page refuses none before upload: every file reaches the
+    library, which reads it or says why not), then the problems (files not ingested,
+    skipped entries, warnings)."""
     report: list[str] = []
-    refused = list(refused)
     if result.papers and update is not None and not (update.added or update.updated):
         report.append(
             notice(
@@ -630,9 +632,6 @@ def ingest_report(result, update, refused: Iterable[tuple[str, str]] = ()) -> st
         report.append(notice("error", "<b>No usable paper</b> was found in the upload; the index is unchanged."))
     rows: list[list[str]] = []
     problems: list[str] = []
-    for name, reason in refused:
-        rows.append([esc(name), "—", "0", "—"])
-        problems.append(f"<b>{esc(name)}</b>: not ingested: {esc(reason)}")
     for file in result.files:
         name = Path(file.file).name
         rows.append([esc(name), esc(file.format or "—"), str(file.records), str(len(file.skipped))])

@@ -19,6 +19,9 @@ build is cold:
   `papers ask`.
 * `sampling.py`: wall time, CPU time, RSS and threads of a stage, sampled with psutil;
   the CPU other processes took meanwhile.
+* `ui.py` (run on its own: `python -m evals.bench.ui --index-dir DIR`): the web UI in
+  Debian's chromium: the server's CPU with idle pages open, and answer times for one
+  page against many pages asking at once.
 * `summary.py` turns the steps' raw records into the numbers the tables print;
   `report.py` renders them and rewrites the marked sections of docs/benchmarks.md.
 
