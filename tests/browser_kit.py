@@ -59,6 +59,15 @@ def browser():
         b.close()
 
 
+@pytest.fixture(scope="module")
+def full_app(browser, full_index):
+    """The UI over the whole bundled corpus on the real model (read-only: nothing is uploaded)."""
+    from assistant.ui import build_app
+
+    with serving(build_app(full_index)) as url:
+        yield url
+
+
 class Page:
     """A page of the app in its own browser context, with every request it made."""
 

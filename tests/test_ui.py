@@ -236,15 +236,6 @@ def test_upload_and_chat_handlers_wait_for_each_other(tmp_path, make_assistant, 
 
 
 @pytest.fixture(scope="module")
-def app_url(browser, full_index):
-    """The UI over the whole bundled corpus (shared, read-only: nothing is uploaded to it)."""
-    from assistant.ui import build_app
-
-    with serving(build_app(full_index)) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
 def small_app(browser, tmp_path_factory, make_assistant, sample_rows, write_jsonl):
     """A separate 5-paper index and its own app, for the upload test."""
     from assistant.ui import build_app
@@ -258,8 +249,8 @@ def small_app(browser, tmp_path_factory, make_assistant, sample_rows, write_json
 
 
 @pytest.fixture
-def page(browser, app_url):
-    page = _open(browser, app_url)
+def page(browser, full_app):
+    page = _open(browser, full_app)
     yield page
     page.context.close()
 
@@ -376,8 +367,8 @@ def test_upload_adds_papers(browser, small_app, tmp_path, write_jsonl):
 
 
 @pytest.mark.slow
-def test_two_sessions_at_once(browser, app_url):
-    pages = [_open(browser, app_url), _open(browser, app_url)]
+def test_two_sessions_at_once(browser, full_app):
+    pages = [_open(browser, full_app), _open(browser, full_app)]
     try:
         questions = [HPM_QUESTION, HESSIAN_QUESTION]
         for p, question in zip(pages, questions):

@@ -37,15 +37,6 @@ TIDAL_QUESTION = (
 
 
 @pytest.fixture(scope="module")
-def real_app(browser, full_index):
-    """The UI over the whole bundled corpus on the real model (read-only)."""
-    from assistant.ui import build_app
-
-    with serving(build_app(full_index)) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
 def library(browser, tmp_path_factory, make_assistant, sample_rows, write_jsonl):
     """A 5-paper library (FAKE embedder) with its own app, uploaded to by the tests below."""
     from assistant.ui import build_app
@@ -229,10 +220,10 @@ def test_markup_in_an_abstract_and_a_question_shows_as_text_and_loads_nothing(
 # --- citations you can use ---------------------------------------------------------------------
 
 
-def test_a_marker_scrolls_to_its_card_and_shows_its_quote(pages, real_app, full_index):
+def test_a_marker_scrolls_to_its_card_and_shows_its_quote(pages, full_app, full_index):
     from playwright.sync_api import expect
 
-    page = pages(real_app, viewport={"width": 1400, "height": 560}).page  # the chat box is taller than this
+    page = pages(full_app, viewport={"width": 1400, "height": 560}).page  # the chat box is taller than this
     ask(page, MASK_QUESTION)
     answer = page.locator("#chatbot .pa-answer").last
     markers = answer.locator("a.pa-cite")
@@ -265,8 +256,8 @@ def test_a_marker_scrolls_to_its_card_and_shows_its_quote(pages, real_app, full_
     assert (link.get_attribute("href") or "").startswith("https://")
 
 
-def test_copy_gives_markdown_with_a_reference_list(pages, real_app):
-    page = pages(real_app, clipboard=True).page
+def test_copy_gives_markdown_with_a_reference_list(pages, full_app):
+    page = pages(full_app, clipboard=True).page
     ask(page, MASK_QUESTION)
     answer = page.locator("#chatbot .pa-answer").last
     answer.locator(".pa-copy").click()
@@ -277,10 +268,10 @@ def test_copy_gives_markdown_with_a_reference_list(pages, real_app):
     assert re.search(r"^\[1\] ", copied, re.M) and re.search(r"^> ", copied, re.M)
 
 
-def test_the_conversation_and_its_papers_download_as_markdown_and_bibtex(pages, real_app, tmp_path):
+def test_the_conversation_and_its_papers_download_as_markdown_and_bibtex(pages, full_app, tmp_path):
     from assistant.ingest import ingest_paths
 
-    page = pages(real_app).page
+    page = pages(full_app).page
     ask(page, MASK_QUESTION)
     ask(page, "Which paper proposes an adaptive second order optimizer that estimates the Hessian diagonal?")
     files = {}
@@ -297,10 +288,10 @@ def test_the_conversation_and_its_papers_download_as_markdown_and_bibtex(pages, 
     assert any("ADAHESSIAN" in t for t in titles) and len(titles) >= 2
 
 
-def test_an_example_question_is_asked_when_chosen(pages, real_app):
+def test_an_example_question_is_asked_when_chosen(pages, full_app):
     from playwright.sync_api import expect
 
-    page = pages(real_app).page
+    page = pages(full_app).page
     page.locator("#chatbot").get_by_text(WORLD_CUP).click()
     wait_answers(page, 1)
     expect(page.locator("#chatbot .pa-notice-abstain")).to_contain_text("Not answered")
@@ -309,10 +300,10 @@ def test_an_example_question_is_asked_when_chosen(pages, real_app):
 # --- filters and compare ------------------------------------------------------------------------
 
 
-def test_the_filters_say_how_many_papers_match(pages, real_app, full_index):
+def test_the_filters_say_how_many_papers_match(pages, full_app, full_index):
     from playwright.sync_api import expect
 
-    page = pages(real_app).page
+    page = pages(full_app).page
     total = len(full_index.papers)
     match = page.locator("#filter-match")
     expect(match).to_contain_text(f"{total} of {total} papers match")
@@ -326,10 +317,10 @@ def test_the_filters_say_how_many_papers_match(pages, real_app, full_index):
     expect(match).to_contain_text(f"{counts['matching']} of {total} papers match")
 
 
-def test_compare_names_each_columns_paper_and_lets_the_reader_pick_another(pages, real_app):
+def test_compare_names_each_columns_paper_and_lets_the_reader_pick_another(pages, full_app):
     from playwright.sync_api import expect
 
-    page = pages(real_app).page
+    page = pages(full_app).page
     page.get_by_role("tab", name="Compare").click()
     page.locator("#method-1 textarea").fill("MAE")
     page.locator("#method-2 textarea").fill("M-FAC")
@@ -366,10 +357,10 @@ def test_compare_names_each_columns_paper_and_lets_the_reader_pick_another(pages
 # --- layout ------------------------------------------------------------------------------------
 
 
-def test_a_phone_gets_a_full_width_input_and_folded_filters(pages, real_app):
+def test_a_phone_gets_a_full_width_input_and_folded_filters(pages, full_app):
     from playwright.sync_api import expect
 
-    page = pages(real_app, viewport=PHONE, touch=True).page
+    page = pages(full_app, viewport=PHONE, touch=True).page
     content = page.locator("#pa-filters [data-testid=accordion-content]")
     expect(content).to_be_hidden()  # folded on a phone
     box = page.locator("#question textarea").bounding_box()
@@ -412,8 +403,8 @@ CONTRAST = """el => {
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
-def test_notices_meet_wcag_aa_contrast(pages, real_app, theme):
-    page = pages(real_app, theme=theme).page
+def test_notices_meet_wcag_aa_contrast(pages, full_app, theme):
+    page = pages(full_app, theme=theme).page
     dark = page.evaluate("document.body.classList.contains('dark') || "
                          "!!document.querySelector('.gradio-container.dark, .dark')")
     assert dark == (theme == "dark")
@@ -426,10 +417,10 @@ def test_notices_meet_wcag_aa_contrast(pages, real_app, theme):
     shot(page, f"abstain-notice-{theme}")
 
 
-def test_no_gradio_settings_drawer_api_link_or_server_paths(pages, real_app, full_index, library):
+def test_no_gradio_settings_drawer_api_link_or_server_paths(pages, full_app, full_index, library):
     from assistant.ui import build_app
 
-    page = pages(real_app).page
+    page = pages(full_app).page
     footer = page.locator("footer").inner_text()
     assert "Settings" not in footer and "API" not in footer
     with serving(build_app(library[1], show_api=True)) as url:  # `papers serve --show-api`
@@ -440,10 +431,10 @@ def test_no_gradio_settings_drawer_api_link_or_server_paths(pages, real_app, ful
     assert str(full_index.settings.index_dir) not in page.locator("#backend-info").inner_text()
 
 
-def test_the_paper_list_searches_authors_and_abstracts_and_opens_a_paper(pages, real_app, full_index):
+def test_the_paper_list_searches_authors_and_abstracts_and_opens_a_paper(pages, full_app, full_index):
     from playwright.sync_api import expect
 
-    page = pages(real_app).page
+    page = pages(full_app).page
     page.get_by_role("tab", name="Corpus").click()
     query = page.locator("#paper-query textarea")
     paper = next(p for p in full_index.papers if p.authors and "mask" in p.abstract.lower())
@@ -465,10 +456,10 @@ def test_the_paper_list_searches_authors_and_abstracts_and_opens_a_paper(pages, 
 # --- load ---------------------------------------------------------------------------------------
 
 
-def test_twenty_sessions_at_once_all_answer(pages, real_app):
+def test_twenty_sessions_at_once_all_answer(pages, full_app):
     questions = [MASK_QUESTION, "Which paper proposes an adaptive second order optimizer that estimates the Hessian "
                  "diagonal?"]
-    views = [pages(real_app) for _ in range(20)]
+    views = [pages(full_app) for _ in range(20)]
     for i, v in enumerate(views):
         v.page.locator("#question textarea").fill(questions[i % 2])
     for v in views:

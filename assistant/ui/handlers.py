@@ -255,18 +255,10 @@ class PaperUI:
         except Exception as exc:  # e.g. the paper left the index since the list was drawn
             return render_error(exc, "that paper")
 
-    def match_count(
-        self,
-        year_from: Any = None,
-        year_to: Any = None,
-        category: Any = None,
-        author: Any = None,
-        has_code: Any = None,
-        include_unknown: Any = None,
-    ) -> str:
-        """The live "N of M papers match" line under the filters."""
+    def match_count(self, *filter_values: Any, **named: Any) -> str:
+        """The live "N of M papers match" line under the filters (their values as `filters` takes them)."""
         try:
-            filters = self.filters(year_from, year_to, category, author, has_code, include_unknown)
+            filters = self.filters(*filter_values, **named)
             return render.match_line(self.pa.count_matching(filters))
         except Exception as exc:
             if not isinstance(exc, friendly_errors()):
