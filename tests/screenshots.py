@@ -20,6 +20,12 @@ from browser_kit import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, PROJECT_DIR, WA
 MASK_QUESTION = "How do masked autoencoders choose which patches to mask?"
 WORLD_CUP = "Who won the 2026 football world cup?"
 THEMES = ("light", "dark")
+# How a tab is photographed: the desktop in each theme, and a phone (light).
+MODES = {
+    "light": {"viewport": DESKTOP, "theme": "light"},
+    "dark": {"viewport": DESKTOP, "theme": "dark"},
+    "phone": {"viewport": PHONE},
+}
 
 
 def save(page, out: Path, name: str, full_page: bool) -> None:
@@ -61,22 +67,22 @@ def chat_shot(browser, url: str, out: Path, theme: str) -> None:
     view.close()
 
 
-def compare_shot(browser, url: str, out: Path, theme: str) -> None:
+def compare_shot(browser, url: str, out: Path, mode: str) -> None:
     """The Compare tab with ADAHESSIAN and M-FAC side by side."""
-    view = Page(browser, url, viewport=DESKTOP, theme=theme)
+    view = Page(browser, url, **MODES[mode])
     page = view.page
     tab(page, "Compare")
     page.locator("#method-1 textarea").fill("ADAHESSIAN")
     page.locator("#method-2 textarea").fill("M-FAC")
     page.locator("#compare-btn").click()
     page.locator("#compare-table table").wait_for()
-    save(page, out, f"compare-{theme}", full_page=True)
+    save(page, out, f"compare-{mode}", full_page=True)
     view.close()
 
 
-def corpus_shot(browser, url: str, out: Path, theme: str) -> None:
+def corpus_shot(browser, url: str, out: Path, mode: str) -> None:
     """The Corpus tab: stats, charts, the paper list searched for "masked" and its first paper opened."""
-    view = Page(browser, url, viewport=DESKTOP, theme=theme)
+    view = Page(browser, url, **MODES[mode])
     page = view.page
     tab(page, "Corpus")
     page.locator("#paper-query textarea").press_sequentially("masked")
@@ -85,18 +91,18 @@ def corpus_shot(browser, url: str, out: Path, theme: str) -> None:
     page.locator("#paper-view .pa-card").wait_for()
     page.locator("#paper-count").click()  # a click outside the table drops the cell's selection handles
     quiet(page)
-    save(page, out, f"corpus-{theme}", full_page=True)
+    save(page, out, f"corpus-{mode}", full_page=True)
     view.close()
 
 
-def settings_shot(browser, url: str, out: Path, theme: str) -> None:
+def settings_shot(browser, url: str, out: Path, mode: str) -> None:
     """The Settings tab after a backend check."""
-    view = Page(browser, url, viewport=DESKTOP, theme=theme)
+    view = Page(browser, url, **MODES[mode])
     page = view.page
     tab(page, "Settings")
     page.locator("#check").click()
     page.locator("#health .pa-notice").wait_for()
-    save(page, out, f"settings-{theme}", full_page=True)
+    save(page, out, f"settings-{mode}", full_page=True)
     view.close()
 
 
@@ -134,7 +140,8 @@ def abstain_shot(browser, url: str, out: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Refresh the README's screenshots of the web UI: ui-{chat,compare,corpus,settings}-"
-        "{light,dark}.png, ui-phone-{chat,filters}.png and ui-abstain-dark.png. Needs Debian's chromium "
+        "{light,dark}.png, ui-{compare,corpus,settings}-phone.png, ui-phone-{chat,filters}.png and "
+        "ui-abstain-dark.png. Needs Debian's chromium "
         f"at {CHROMIUM} and a built index; the index is only read."
     )
     parser.add_argument(
@@ -165,8 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     with serving(build_app(pa)) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         for theme in THEMES:
-            for shots in (chat_shot, compare_shot, corpus_shot, settings_shot):
-                shots(browser, url, args.out, theme)
+            chat_shot(browser, url, args.out, theme)
+        for mode in MODES:
+            for shots in (compare_shot, corpus_shot, settings_shot):
+                shots(browser, url, args.out, mode)
         phone_shots(browser, url, args.out)
         abstain_shot(browser, url, args.out)
         browser.close()

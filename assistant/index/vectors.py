@@ -5,6 +5,7 @@ filters need (`paper_id`, `n`); queries ask for ids and distances only."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,9 @@ import numpy as np
 
 from assistant.errors import VectorStoreError
 from assistant.records import Chunk
+
+# Seconds to wait before each retry of a write SQLite reports as locked; None: give up.
+LOCKED_WAITS: tuple[float | None, ...] = (0.1, 0.3, 1.0, 2.0, None)
 
 log = logging.getLogger("assistant.index")
 
@@ -71,10 +75,18 @@ class ChromaChunks:
     def _store_ef_search(self, collection_name: str, ef_search: int) -> None:
         """A collection made before the setting existed (or with another value) gets it
         stored; embedded Chroma reads it when it next loads the collection (the next
-        process). A store that refuses the change (read-only folder, a server without
-        write access) is still searched, with the breadth it has."""
+        process). SQLite's "database is locked" (another client of the folder writing at
+        that moment) is waited out a few times. A store that refuses the change (read-only
+        folder, a server without write access) is still searched, with the breadth it has."""
         try:
-            self.collection.modify(configuration={"hnsw": {"ef_search": ef_search}})
+            for wait in LOCKED_WAITS:
+                try:
+                    self.collection.modify(configuration={"hnsw": {"ef_search": ef_search}})
+                    break
+                except Exception as exc:
+                    if "database is locked" not in str(exc) or wait is None:
+                        raise
+                    time.sleep(wait)
         except Exception as exc:
             log.warning(
                 "could not set ef_search=%d on Chroma collection %r at %s (%s: %s); searching with its stored value",
