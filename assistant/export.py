@@ -16,6 +16,7 @@ import io
 import re
 import unicodedata
 from collections.abc import Iterable
+from urllib.parse import quote as url_quote
 
 from assistant.answer.compare import Comparison
 from assistant.answer.text import MARKER_RE, marker_numbers
@@ -78,14 +79,26 @@ _MD_SPECIAL = re.compile(r"([\\`<>\[\]$])")
 
 
 def md_text(text: str) -> str:
-    """Text as Markdown that shows it as typed: backslash before \\ ` < > [ ] $ (so no tag,
-    link, image, code span or maths), the citation markers [n] kept as they are."""
+    """Text as Markdown in which nothing loads or runs: a backslash before \\ ` < > [ ] $
+    (no tag, link, image, code span or maths); the citation markers [n] stay as they are,
+    with a "!" before one and a "(" or ":" after one escaped, so a marker never becomes an
+    image, a link or a link definition."""
     out, at = [], 0
     for m in MARKER_RE.finditer(text):
-        out += [_MD_SPECIAL.sub(r"\\\1", text[at : m.start()]), m.group(0)]
+        before = _MD_SPECIAL.sub(r"\\\1", text[at : m.start()])
+        if before.endswith("!"):
+            before = before[:-1] + "\\!"
+        after = text[m.end() : m.end() + 1]
+        out += [before, m.group(0) + ("\\" if after in ("(", ":") and after else "")]
         at = m.end()
     out.append(_MD_SPECIAL.sub(r"\\\1", text[at:]))
     return "".join(out)
+
+
+def md_link(url: str) -> str:
+    """A URL for a Markdown file: the characters Markdown reads as syntax percent-encoded
+    (the same address), so it shows as one plain link and nothing in it loads."""
+    return url_quote(url, safe=":/?#&=%+,;~-._@")
 
 
 # --- references ----------------------------------------------------------------------------------
@@ -121,7 +134,7 @@ def reference_line(n: int, paper: Paper) -> str:
     if paper.venue and paper.venue.strip():
         parts.append(md_text(_squash(paper.venue)).rstrip(".") + ".")
     if where := link(paper):
-        parts.append(where if _SAFE_LINK.fullmatch(where) else md_text(where))
+        parts.append(md_link(where) if _SAFE_LINK.fullmatch(where) else md_text(where))
     return " ".join(parts)
 
 
@@ -384,13 +397,15 @@ def comparison_csv_rows(comparison: Comparison) -> list[list[str]]:
     return [[_cell(x) for x in row[:width]] + [""] * (width - len(row)) for row in table]
 
 
-_FORMULA = re.compile(r"[=+@\t\r]|-(?![\d.\s])")  # how a spreadsheet formula starts (not "-0.5", "- x")
+_FORMULA = re.compile(r"[=+\-@\t\r]")  # how a spreadsheet formula starts
+_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?([eE][-+]?\d+)?")
 
 
 def _cell(value: object) -> str:
-    """A CSV cell; one a spreadsheet would run as a formula gets a leading apostrophe."""
+    """A CSV cell; one a spreadsheet would run as a formula (it starts with = + - @ or a
+    tab or carriage return and is not just a number) gets a leading apostrophe."""
     text = str(value)
-    return "'" + text if _FORMULA.match(text) else text
+    return "'" + text if _FORMULA.match(text) and not _NUMBER.fullmatch(text) else text
 
 
 def comparison_csv(comparison: Comparison) -> str:

@@ -89,13 +89,13 @@ def test_generation_grows_with_each_committed_ingest_only(tmp_path, make_assista
     assert pa.generation == 0  # nothing indexed yet
     source = write_jsonl(tmp_path / "src" / "lib.jsonl", ROWS[:4])
     pa.ingest([source])
-    first = pa.generation
-    assert first > 0
+    first, version = pa.generation, pa.version
+    assert first > 0 and version.startswith(f"{first}@")
     _, update = pa.ingest([source])  # the same file again: nothing to commit
-    assert not update.index.committed and pa.generation == first
+    assert not update.index.committed and pa.generation == first and pa.version == version
     write_jsonl(source, ROWS[:5])
     pa.ingest([source])
-    assert pa.generation > first
+    assert pa.generation > first and pa.version != version  # what the UI's pages compare
     # Another assistant on the same folder reads the same committed generation.
     assert make_assistant(tmp_path / "idx", abstain_threshold=0.25).generation == pa.generation
 

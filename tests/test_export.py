@@ -111,6 +111,29 @@ def test_titles_and_text_from_papers_stay_text_when_the_markdown_is_rendered():
     assert "<" not in export.answer_markdown(clean) + export.conversation_markdown([clean, clean])
 
 
+@pytest.mark.parametrize("text", [
+    "![1](http://evil.example/p.png)",  # a marker made into an image
+    "see [1, 2](http://evil.example) now",  # ... or a link
+    "x [1]\n\n[1]: http://evil.example/p.png",  # ... or a link definition that turns every [1] into one
+    "a \\<script>alert(1)</script> and ![i](http://evil.example/i.png)",
+])
+def test_nothing_around_a_marker_becomes_a_link_or_an_image(text):
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark").render(export.md_text(text))
+    assert "<img" not in rendered and "<a " not in rendered and "<script" not in rendered, rendered
+
+
+def test_a_link_with_markdown_in_it_is_one_plain_address():
+    from markdown_it import MarkdownIt
+
+    odd = paper("Odd", ["A B"])
+    odd.url = "http://a.example/![y](http://evil.example/p.png)"
+    line = export.reference_line(1, odd)
+    assert "http://a.example/%21%5By%5D%28http://evil.example/p.png%29" in line
+    assert "<img" not in MarkdownIt("commonmark").render(line)
+
+
 # --- conversations ----------------------------------------------------------------------------------
 
 
@@ -364,6 +387,8 @@ def test_slug(text, expected):
 def test_a_csv_cell_a_spreadsheet_would_run_is_defused():
     from assistant.export import _cell
 
-    assert [_cell(x) for x in ("=HYPERLINK(\"http://x\")", "+1", "@SUM(A1)", "-cmd|' /C calc'!A0")] == [
-        "'=HYPERLINK(\"http://x\")", "'+1", "'@SUM(A1)", "'-cmd|' /C calc'!A0"]
-    assert [_cell(x) for x in ("-0.5", "- a list item", "plain", 3)] == ["-0.5", "- a list item", "plain", "3"]
+    assert [_cell(x) for x in ("=HYPERLINK(\"http://x\")", "+A1", "@SUM(A1)", "-cmd|' /C calc'!A0")] == [
+        "'=HYPERLINK(\"http://x\")", "'+A1", "'@SUM(A1)", "'-cmd|' /C calc'!A0"]
+    assert _cell("-2+3+cmd|' /C calc'!A0") == "'-2+3+cmd|' /C calc'!A0"  # a number first is no excuse
+    assert [_cell(x) for x in ("-0.5", "+1", "1e-3", "- a list item", "plain", 3)] == [
+        "-0.5", "+1", "1e-3", "'- a list item", "plain", "3"]

@@ -155,7 +155,7 @@ class PaperUI:
             if not isinstance(exc, friendly_errors()):
                 log.exception("comparing %r failed", methods)
             return (
-                render_error(exc, "the comparison"),
+                render_error(exc, "build the comparison"),
                 "",
                 hidden,
                 hidden,
@@ -217,14 +217,19 @@ class PaperUI:
         """The chat's downloads after a turn: the conversation as Markdown with one numbered
         reference list, and the cited papers as BibTeX (`assistant.export`)."""
         answers = list(answers or [])
+        hidden = gr.DownloadButton(visible=False), gr.DownloadButton(visible=False)
         if not answers:
-            return gr.DownloadButton(visible=False), gr.DownloadButton(visible=False)
-        folder = self._folder("chat")
-        md_path = folder / "conversation.md"
-        md_path.write_text(export.conversation_markdown(answers), encoding="utf-8")
-        cited = export.cited_papers(answers)
-        bib_path = folder / "cited-papers.bib"
-        bib_path.write_text(export.bibtex(cited), encoding="utf-8")
+            return hidden
+        try:
+            folder = self._folder("chat")
+            md_path = folder / "conversation.md"
+            md_path.write_text(export.conversation_markdown(answers), encoding="utf-8")
+            cited = export.cited_papers(answers)
+            bib_path = folder / "cited-papers.bib"
+            bib_path.write_text(export.bibtex(cited), encoding="utf-8")
+        except Exception:  # the answer is shown; only its downloads are missing (see the server log)
+            log.exception("writing the conversation's downloads failed")
+            return hidden
         return (
             gr.DownloadButton(value=str(md_path), visible=True),
             gr.DownloadButton(value=str(bib_path), visible=bool(cited)),
@@ -253,7 +258,7 @@ class PaperUI:
         try:
             return render.paper_view(self.pa.paper(ids[row]))
         except Exception as exc:  # e.g. the paper left the index since the list was drawn
-            return render_error(exc, "that paper")
+            return render_error(exc, "open that paper")
 
     def match_count(self, *filter_values: Any, **named: Any) -> str:
         """The live "N of M papers match" line under the filters (their values as `filters` takes them)."""
@@ -263,12 +268,12 @@ class PaperUI:
         except Exception as exc:
             if not isinstance(exc, friendly_errors()):
                 log.exception("counting the papers the filters keep failed")
-            return render_error(exc, "these filters")
+            return render_error(exc, "count the papers these filters keep")
 
     def refresh(self, query: str | None = None, *filter_values: Any):
         """Everything that depends on the index contents, read now: for a page load, the
         Refresh button, an upload, and a change made by another session (`poll`). The
-        first value is the index generation the page now shows."""
+        first value is the index version (`PaperAssistant.version`) the page now shows."""
         stats = self.stats()
         frame, count, ids = self.paper_rows(query)
         years = render.year_choices(stats)
@@ -335,7 +340,7 @@ class PaperUI:
         except Exception as exc:
             if not isinstance(exc, friendly_errors()):
                 log.exception("ingesting %s failed", paths)
-            return render_error(exc, "the upload"), *self.refresh(query, *filter_values)
+            return render_error(exc, "add these files"), *self.refresh(query, *filter_values)
         return render.ingest_report(result, update), *self.refresh(query, *filter_values)
 
     # settings ----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from urllib.parse import quote_plus
 
 from assistant import export
 from assistant.answer.text import MARKER, marker_numbers
-from assistant.errors import QueryError, UserError
+from assistant.errors import UserError
 from assistant.ingest import SUPPORTED_SUFFIXES
 from assistant.llm import describe_usage
 from assistant.records import Answer, Citation, Paper, Source, author_list
@@ -394,11 +394,11 @@ def render_partial(text: str, draft: bool = False) -> str:
     return shown + THINKING
 
 
-def render_error(exc: BaseException, what: str = "that question") -> str:
-    if isinstance(exc, QueryError):
-        return notice("error", f"<b>I could not run {what}:</b> {esc(exc)}")
+def render_error(exc: BaseException, what: str = "answer that question") -> str:
+    """An error as a notice: "I could not <what>: <the library's message>" for errors written
+    for users; anything else names only its kind (the details go to the server log)."""
     if isinstance(exc, friendly_errors()):
-        return notice("error", f"<b>The assistant could not run {what}:</b> {esc(exc)}")
+        return notice("error", f"<b>I could not {esc(what)}:</b> {esc(exc)}")
     return notice(
         "error",
         f"<b>Something went wrong</b> ({esc(type(exc).__name__)}). "

@@ -1,6 +1,7 @@
 """What the web UI costs the server, measured in Debian's chromium (Playwright):
 
-* idle pages: the server's CPU time over a window with 0 pages open, then with N pages
+* idle pages: this process's CPU time (the server's, plus Playwright's mostly idle client)
+  over a window with 0 pages open, then with N pages
   open and idle (each page's timer asks every `app.POLL_SECONDS` whether the index
   changed: the price of pages that follow the index);
 * sessions at once: one page answering alone, then N pages asking at the same moment
@@ -14,10 +15,12 @@ It opens an existing index (nothing is written to it) and prints one JSON object
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -120,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             }
             browser.close()
     finally:
-        demo.close()
+        with contextlib.redirect_stdout(sys.stderr):  # Gradio says "Closing server ..." on stdout
+            demo.close()
     print(json.dumps(result, indent=2))
     return 0
 
