@@ -11,9 +11,9 @@ markup. What the page does with them (citation links, Copy, folding the filters
 on a phone) is `page.js`; the styles are `page.css`.
 
 What depends on the index (counts, charts, the paper list, filter choices) is
-read when a page loads, after an upload, and whenever the index generation
-differs from the one the page drew (a timer asks every `POLL_SECONDS`), so a
-change made in one session reaches every other."""
+read when a page loads, after an upload, and whenever the index version
+(`PaperAssistant.version`) differs from the one the page drew (a timer asks every
+`POLL_SECONDS`), so a change made in one session reaches every other."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def build_app(pa: PaperAssistant, concurrency: int = 4, show_api: bool = False) 
     with PaperBlocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
         demo.show_api = show_api
         demo.paper_ui = ui  # for tests and embedding
-        generation = gr.State(pa.version)  # the index version (folder, generation) this page shows
+        shown = gr.State(pa.version)  # the index version (generation@built_at) this page shows
         with gr.Column(elem_classes="pa-header"):
             gr.Markdown(f"# {TITLE}\n{TAGLINE}")
             header = gr.HTML(ui.header(stats), elem_id="pa-status")
@@ -277,7 +277,7 @@ def build_app(pa: PaperAssistant, concurrency: int = 4, show_api: bool = False) 
 
         # --- what follows the index (order: PaperUI.refresh) ---------------------------------
         refreshed = [
-            generation,
+            shown,
             header,
             stats_html,
             year_plot,
@@ -295,7 +295,7 @@ def build_app(pa: PaperAssistant, concurrency: int = 4, show_api: bool = False) 
         demo.load(ui.refresh, [paper_query, *filters], refreshed, api_visibility="private", show_progress="hidden")
         gr.Timer(POLL_SECONDS).tick(
             ui.poll,
-            [generation, paper_query, *filters],
+            [shown, paper_query, *filters],
             refreshed,
             concurrency_limit=None,
             api_visibility="private",
