@@ -165,8 +165,7 @@ class PaperAssistant:
         """What a page compares to know whether the library changed: the `generation` and
         the time its manifest was committed ("<generation>@<built_at>"). A rebuild starts
         again at generation 1, so the time tells it apart. No lock, no disk read."""
-        manifest = self.index.manifest or {}
-        return f"{manifest.get('generation', 0)}@{manifest.get('built_at', '')}"
+        return f"{self.generation}@{(self.index.manifest or {}).get('built_at', '')}"
 
     def paper(self, paper_id: str) -> Paper:
         """The indexed paper with this id; QueryError naming the id when there is none."""

@@ -46,7 +46,13 @@ def arxiv_of(paper: Paper) -> str | None:
     return m[1] if m else None
 
 
-_SAFE_LINK = re.compile(r"https?://[^\s<>]+")
+_WEB_LINK = re.compile(r"https?://[^\s\"'<>]+")
+
+
+def web_link(url: str | None) -> str | None:
+    """`url` when it is a plain http(s) address (no space, quote or angle bracket: safe in
+    an attribute and in Markdown), else None (a javascript: link, a file path...)."""
+    return url.strip() if isinstance(url, str) and _WEB_LINK.fullmatch(url.strip()) else None
 
 
 def link(paper: Paper) -> str:
@@ -134,7 +140,7 @@ def reference_line(n: int, paper: Paper) -> str:
     if paper.venue and paper.venue.strip():
         parts.append(md_text(_squash(paper.venue)).rstrip(".") + ".")
     if where := link(paper):
-        parts.append(md_link(where) if _SAFE_LINK.fullmatch(where) else md_text(where))
+        parts.append(md_link(where) if web_link(where) else md_text(where))
     return " ".join(parts)
 
 

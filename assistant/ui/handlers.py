@@ -71,19 +71,9 @@ class PaperUI:
             out["include_unknown"] = True
         return out
 
-    def respond(
-        self,
-        message: str,
-        chat: list | None,
-        answers: list[Answer] | None,
-        year_from: Any = None,
-        year_to: Any = None,
-        category: Any = None,
-        author: Any = None,
-        has_code: Any = None,
-        include_unknown: Any = None,
-    ):
-        """Chat handler (a generator): yields (chat messages, textbox value, answers)."""
+    def respond(self, message: str, chat: list | None, answers: list[Answer] | None, *filter_values: Any, **named: Any):
+        """Chat handler (a generator): yields (chat messages, textbox value, answers). The
+        filter widgets' values follow, as `filters` takes them."""
         chat = list(chat or [])
         answers = list(answers or [])
         message = (message or "").strip() if isinstance(message, str) else ""
@@ -97,7 +87,7 @@ class PaperUI:
 
         yield show(render.THINKING), "", answers
         try:
-            filters = self.filters(year_from, year_to, category, author, has_code, include_unknown)
+            filters = self.filters(*filter_values, **named)
             if self.pa.lock.busy:  # pa.chat waits for the upload: say why
                 yield (
                     show(
@@ -291,7 +281,7 @@ class PaperUI:
             gr.Dropdown(choices=years),
             render.filter_note(stats),
             self.match_count(*filter_values),
-            self.backend_html(),
+            self.backend_html(stats),
         )
 
     def poll(self, shown: str | None, query: str | None = None, *filter_values: Any):
@@ -344,8 +334,8 @@ class PaperUI:
         return render.ingest_report(result, update), *self.refresh(query, *filter_values)
 
     # settings ----------------------------------------------------------------------------------
-    def backend_html(self) -> str:
-        return render.backend_html(self.pa.backend_info(), self.stats())
+    def backend_html(self, stats: dict[str, Any] | None = None) -> str:
+        return render.backend_html(self.pa.backend_info(), stats or self.stats())
 
     def health(self) -> str:
         try:

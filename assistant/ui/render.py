@@ -132,10 +132,6 @@ def plain_html(text: str) -> str:
     return "<br>".join(esc(line) for line in (text or "").split("\n"))
 
 
-def safe_url(url: str | None) -> str | None:
-    return url if isinstance(url, str) and re.match(r"https?://[^\s\"'<>]+$", url.strip()) else None
-
-
 def backend_label(info: dict[str, Any]) -> str:
     if info.get("backend") == "extractive":
         return "extractive answers (no LLM configured)"
@@ -173,7 +169,7 @@ def paper_meta(paper: Paper) -> str:
 def paper_link(title: str, url: str | None) -> str:
     """Where a paper opens: `url` (the paper's `export.link`: its URL, DOI or arXiv page),
     else a search for its title (a link only: nothing is fetched unless it is followed)."""
-    href = safe_url(url) or SEARCH_URL + quote_plus(title)
+    href = export.web_link(url) or SEARCH_URL + quote_plus(title)
     label = esc(title)
     return f'<a href="{esc(href)}" target="_blank" rel="noopener noreferrer nofollow">{label}</a>'
 
