@@ -6,31 +6,19 @@ only ever read papers, never the raw pages they came from.
 
 from __future__ import annotations
 
-import hashlib
-import re
-import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-_NON_WORD = re.compile(r"[^\w]+")
+from assistant.identity import id_of, id_key, normalize_arxiv, normalize_doi, normalize_pmid, split_external_id, title_id
+from assistant.identity import normalize_title as normalize_title  # re-exported: records are where callers look
 
-
-def normalize_title(title: str) -> str:
-    """Key used to decide that two records are the same paper.
-
-    Case, accents, punctuation, LaTeX markup and spacing are ignored, so
-    "Hard Patches Mining for Masked Image Modeling" and
-    "hard patches mining for masked-image modeling." share one key.
-    """
-    if not title.isascii():  # (ASCII has nothing to decompose: skip the per-character pass)
-        title = "".join(ch for ch in unicodedata.normalize("NFKD", title) if not unicodedata.combining(ch))
-    text = title.casefold().replace("$", "").replace("\\", "")
-    return " ".join(_NON_WORD.sub(" ", text).split())
 
 
 def paper_id(title: str) -> str:
-    """Stable id derived from the normalized title (same paper, same id)."""
-    return hashlib.sha1(normalize_title(title).encode("utf-8")).hexdigest()[:16]
+    """The id of a paper known by its title alone (same normalised title, same id).
+    A paper with a DOI, arXiv or PubMed id, or a generic title, gets its id from
+    those instead: see `assistant.identity` and `Paper.id`."""
+    return title_id(title)
 
 
 @dataclass
@@ -62,17 +50,25 @@ class Paper:
     has_code: bool = False
     url: str | None = None
     venue: str | None = None
-    external_id: str | None = None  # an id the input file gave (arXiv id, DOI, ...); `id` is always ours
+    external_id: str | None = None  # an id the input file gave (a corpus id, a BibTeX key, a DOI...)
     sources: list[SourceRef] = field(default_factory=list)
-    id: str = ""
+    id: str = ""  # ours, stable: the hash of the paper's best identity key (assistant.identity)
+    doi: str | None = None  # lower case, no "doi:" or link ("10.1234/abc")
+    arxiv_id: str | None = None  # without version ("2301.01234", "hep-th/9901001")
+    pmid: str | None = None  # PubMed id, digits
 
     def __post_init__(self) -> None:
+        # Identifiers are kept normalised; an id the file gave that is a DOI or arXiv id counts as one.
+        self.doi, self.arxiv_id, self.pmid = (
+            normalize_doi(self.doi),
+            normalize_arxiv(self.arxiv_id),
+            normalize_pmid(self.pmid),
+        )
+        if self.external_id and not (self.doi and self.arxiv_id):
+            doi, arxiv = split_external_id(self.external_id)
+            self.doi, self.arxiv_id = self.doi or doi, self.arxiv_id or arxiv
         if not self.id:
-            self.id = paper_id(self.title)
-
-    @property
-    def key(self) -> str:
-        return normalize_title(self.title)
+            self.id = id_of(*id_key(self))
 
     @property
     def source_files(self) -> list[str]:

@@ -1,11 +1,14 @@
-"""Merge records that are the same paper (same normalized title), keeping the
-richest metadata and every source."""
+"""Merge records that are the same paper (`assistant.identity` says which: same DOI,
+arXiv or PubMed id, same id within a file, or same non-generic title without a
+conflicting id), keeping the richest metadata and every source."""
 
 from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass, field
 
+from assistant.identity import GLOBAL, id_key, id_of, merge_keys, normalize_title
 from assistant.records import Paper
 
 
@@ -39,7 +42,7 @@ def merge_into(base: Paper, other: Paper) -> None:
     # A full ISO date beats a year-less "--MM-DD".
     if other.date and (base.date is None or (base.date.startswith("--") and not other.date.startswith("--"))):
         base.date = other.date
-    for name in ("category", "url", "venue", "external_id"):
+    for name in ("category", "url", "venue", "external_id", "doi", "arxiv_id", "pmid"):
         if getattr(base, name) is None:
             setattr(base, name, getattr(other, name))
     base.affiliations += [a for a in other.affiliations if a not in base.affiliations]
@@ -47,18 +50,127 @@ def merge_into(base: Paper, other: Paper) -> None:
     base.sources += other.sources
 
 
+@dataclass
+class Merge:
+    """A record that joined a paper read before it, and the key they share."""
+
+    record: Paper
+    into: Paper  # the merged paper
+    by: str  # the kind of key: "doi", "arxiv", "pmid", "file", "title", "text" (identity.BY names them)
+
+
+@dataclass
+class Merged:
+    """Merging a list of records: the papers, which paper each record became, what merged."""
+
+    papers: list[Paper]
+    ids: list[str]  # per record (in input order), the id of the paper it is part of
+    merges: list[Merge] = field(default_factory=list)
+
+
+class _Group:
+    __slots__ = ("paper", "files")
+
+    def __init__(self, paper: Paper) -> None:
+        self.paper = paper
+        self.files: dict[str, str] = {}  # file -> the id that file gives this paper
+
+    def conflicts(self, record: Paper, keys: list[tuple[str, str]]) -> bool:
+        """Do this group and `record` carry different ids of one kind (so are two papers)?"""
+        for kind, value in keys:
+            if kind in GLOBAL:
+                mine = getattr(self.paper, _FIELD[kind])
+                if mine and mine != value:
+                    return True
+            elif kind == "file":
+                file, own = value.split("\x00", 1)
+                if self.files.get(file, own) != own:
+                    return True
+        return False
+
+    def add_keys(self, keys: list[tuple[str, str]]) -> None:
+        for kind, value in keys:
+            if kind == "file":
+                file, own = value.split("\x00", 1)
+                self.files.setdefault(file, own)
+
+
+_FIELD = {"doi": "doi", "arxiv": "arxiv_id", "pmid": "pmid"}
+
+
+def merge_records(records: list[Paper]) -> Merged:
+    """Group `records` into papers (first-seen order; each paper a copy, the records are
+    left untouched) and give each paper its id: the hash of its best key, made unique."""
+    groups: list[_Group] = []
+    by_id: dict[tuple[str, str], _Group] = {}  # global and file ids: one group each
+    by_title: dict[tuple[str, str], list[_Group]] = {}  # titles (and generic title + abstract)
+    member: list[_Group] = []
+    merges: list[Merge] = []
+    for record in records:
+        keys = merge_keys(record)
+        found: _Group | None = None
+        by = ""
+        for kind, value in keys:
+            if kind in ("title", "text"):
+                found = next((g for g in by_title.get((kind, value), ()) if not g.conflicts(record, keys)), None)
+            else:
+                found = by_id.get((kind, value))
+            if found is not None:
+                by = kind
+                break
+        if found is None:
+            found = _Group(_own_copy(record))
+            groups.append(found)
+        else:
+            merge_into(found.paper, record)
+            merges.append(Merge(record, found.paper, by))
+        found.add_keys(keys)
+        for kind, value in keys:
+            if kind in ("title", "text"):
+                listed = by_title.setdefault((kind, value), [])
+                if found not in listed:
+                    listed.append(found)
+            else:
+                by_id.setdefault((kind, value), found)
+        member.append(found)
+    taken: set[str] = set()
+    for group in groups:
+        group.paper.id = _unique_id(group.paper, taken)
+    return Merged([g.paper for g in groups], [g.paper.id for g in member], merges)
+
+
+def _unique_id(paper: Paper, taken: set[str]) -> str:
+    """The id of the paper's best key; when another paper has it (two papers of one
+    title kept apart by their ids), the id of its next key."""
+    kind, value = id_key(paper)
+    title = normalize_title(paper.title)
+    choices = [id_of(kind, value)]
+    if paper.external_id:
+        choices.append(id_of("file", title + "\x00" + paper.external_id.strip()))
+    choices.append(id_of("text", title + "\x00" + paper.abstract))
+    choices += [id_of("text", f"{title}\x00{paper.abstract}\x00{n}") for n in range(2, len(taken) + 3)]
+    chosen = next(c for c in choices if c not in taken)
+    taken.add(chosen)
+    return chosen
+
+
 def merge_papers(papers: list[Paper]) -> tuple[list[Paper], int]:
     """Return (unique papers in first-seen order, number of records merged away)."""
-    by_key: dict[str, Paper] = {}
-    merged = 0
-    for paper in papers:
-        key = paper.key
-        if key in by_key:
-            merge_into(by_key[key], paper)
-            merged += 1
+    merged = merge_records(papers)
+    return merged.papers, len(merged.merges)
+
+
+def group_records(records: list[Paper]) -> list[Paper]:
+    """The papers an index was built as: records that carry one id (as `merge_records`
+    gave it when the index was built) are one paper. Loading an index this way shows it
+    as it was built, whatever the identity rules of this version say."""
+    by_id: dict[str, Paper] = {}
+    for record in records:
+        if record.id in by_id:
+            merge_into(by_id[record.id], record)
         else:
-            by_key[key] = _own_copy(paper)
-    return list(by_key.values()), merged
+            by_id[record.id] = _own_copy(record)
+    return list(by_id.values())
 
 
 def _own_copy(paper: Paper) -> Paper:
