@@ -10,15 +10,17 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from assistant import export
 from assistant.answer.chat import condense, conversation, resolve
 from assistant.answer.compare import Comparison, TableIntent, compare, methods_in_question, table_intent
 from assistant.answer.engine import AnswerEngine, AnswerStream
 from assistant.errors import IndexBusy
 from assistant.index import Embedder, PaperIndex, UpdateStats
-from assistant.index.store import IndexFolder
+from assistant.index.store import IndexFolder, atomic_write_text
 from assistant.ingest import IngestResult, expand_paths, ingest_paths, source_label
 from assistant.ingest.merge import place_records
 from assistant.llm import ChatLLM, Ledger, make_llm
@@ -57,6 +59,24 @@ _CONTENT_FIELDS = [name for name in Paper.__dataclass_fields__ if name != "sourc
 def _content(paper: Paper) -> tuple:
     """What a paper says, without where it was read (for change detection)."""
     return tuple(getattr(paper, name) for name in _CONTENT_FIELDS)
+
+
+def _text_of(content: tuple) -> tuple[str, str]:
+    """(title, abstract) of a `_content` tuple."""
+    fields = dict(zip(_CONTENT_FIELDS, content))
+    return fields["title"], fields["abstract"]
+
+
+def _write_files(folder: Path, files: dict[str, str]) -> list[Path]:
+    """`files` ({name: text}) written atomically into `folder` (made when missing)."""
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is a file, not a folder: name a folder to write the files into")
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in files.items():
+        atomic_write_text(folder / name, text)
+        written.append(folder / name)
+    return written
 
 
 def _finish(result: Answer | AnswerStream, fn: Callable[[Answer], Any]) -> Answer | AnswerStream:
@@ -305,7 +325,8 @@ class PaperAssistant:
     ) -> tuple[IngestResult, LibraryUpdate]:
         """Index the papers of a parsed `result`; the caller holds the write side of the lock."""
         timings = {"parse": parse_seconds}
-        before = {p.key: _content(p) for p in self.papers}
+        before = {p.id: _content(p) for p in self.papers}
+        before_text = {(p.title, p.abstract) for p in self.papers}
         stats = None
         if result.papers:
             fresh = {r.file: r.papers for r in result.files if r.papers}
@@ -317,10 +338,18 @@ class PaperAssistant:
             t = time.perf_counter()
             self.engine.calibration(progress=calibrate_progress)  # recalibrated when the library changed enough
             timings["calibrate"] = time.perf_counter() - t
-        now = {p.key for p in self.papers}
-        added = sum(1 for p in self.papers if p.key not in before)
-        updated = sum(1 for p in self.papers if p.key in before and _content(p) != before[p.key])
-        removed = sum(1 for key in before if key not in now)
+        # A paper whose id changed (its identity did: a DOI became known) with the same
+        # text counts as updated, not as one removed and one added.
+        now = {p.id for p in self.papers}
+        now_text = {(p.title, p.abstract) for p in self.papers}
+        added = sum(1 for p in self.papers if p.id not in before and (p.title, p.abstract) not in before_text)
+        updated = sum(
+            1
+            for p in self.papers
+            if (p.id in before and _content(p) != before[p.id])
+            or (p.id not in before and (p.title, p.abstract) in before_text)
+        )
+        removed = sum(1 for pid, content in before.items() if pid not in now and _text_of(content) not in now_text)
         return result, LibraryUpdate(
             added, updated, len(self.papers) - added - updated, removed, len(self.papers), stats, timings
         )
@@ -538,6 +567,21 @@ class PaperAssistant:
             table=comparison,
             fallback=comparison.fallback,
         )
+
+    def save_answer(self, answer: Answer, folder: str | Path) -> list[Path]:
+        """Write an answer's files into `folder` (made when missing; files of the same name
+        replaced): answer.md, answer.json (with the settings, secrets left out, and this
+        index's name, generation and version), references.bib, .ris and .json (CSL-JSON)
+        of the papers it cites (`export.answer_bundle`). Each file is written atomically.
+        Returns the paths written; a `folder` that is a file raises NotADirectoryError."""
+        index = {"name": self.settings.index_name, "generation": self.generation, "version": self.version}
+        bundle = export.answer_bundle(answer, self.settings, index, datetime.now().astimezone())
+        return _write_files(Path(folder), bundle)
+
+    def save_comparison(self, comparison: Comparison, folder: str | Path) -> list[Path]:
+        """Write a comparison's files into `folder` as `save_answer` does: comparison.md,
+        comparison.csv and the references of the papers in the table (`export.comparison_bundle`)."""
+        return _write_files(Path(folder), export.comparison_bundle(comparison))
 
     def backend_info(self) -> dict[str, Any]:
         """Which answer backend is active (never shows a secret)."""

@@ -144,7 +144,10 @@ _ARXIV = re.compile(
     re.IGNORECASE,
 )
 _ARXIV_BARE_NEW = re.compile(r"\d{4}\.\d{4,5}(?:v\d+)?")
-_PMID = re.compile(r"(?:pmid:\s*|https?://(?:www\.)?(?:ncbi\.nlm\.nih\.gov/pubmed|pubmed\.ncbi\.nlm\.nih\.gov)/)?(\d{1,9})/?")
+_PMID = re.compile(
+    r"(?:pmid:\s*|https?://(?:www\.)?(?:ncbi\.nlm\.nih\.gov/pubmed|pubmed\.ncbi\.nlm\.nih\.gov)/)?(\d{1,9})/?",
+    re.IGNORECASE,
+)
 
 
 def normalize_doi(value: str | None) -> str | None:
@@ -190,14 +193,21 @@ def _text_key(title: str, abstract: str) -> str:
     return normalize_title(title) + "\x00" + hashlib.sha1(" ".join(abstract.split()).encode("utf-8")).hexdigest()[:16]
 
 
+def global_ids(paper) -> list[tuple[str, str]]:
+    """The ids that name the paper in every file, strongest first: DOI, arXiv id, PubMed id."""
+    return [
+        (kind, value) for kind, value in (("doi", paper.doi), ("arxiv", paper.arxiv_id), ("pmid", paper.pmid)) if value
+    ]
+
+
 def id_key(paper) -> tuple[str, str]:
     """The key a paper's id is made from: its DOI, arXiv id or PubMed id; else its
     normalised title unless generic; else (a generic title) the title with the id its
     file gives, or with its abstract. (The file's own id is used without the file's path,
     so moving a file keeps the ids.)"""
-    for kind, value in (("doi", paper.doi), ("arxiv", paper.arxiv_id), ("pmid", paper.pmid)):
-        if value:
-            return kind, value
+    ids = global_ids(paper)
+    if ids:
+        return ids[0]
     if not is_generic_title(paper.title):
         return "title", normalize_title(paper.title)
     if paper.external_id:
@@ -209,7 +219,7 @@ def merge_keys(paper) -> list[tuple[str, str]]:
     """Every key by which this record matches an earlier one, strongest first: its global
     ids, the id its file gives (scoped to that file), then its title (or, for a generic
     title, its title with its abstract)."""
-    keys = [(kind, value) for kind, value in (("doi", paper.doi), ("arxiv", paper.arxiv_id), ("pmid", paper.pmid)) if value]
+    keys = global_ids(paper)
     own = (paper.external_id or "").strip()
     if own and split_external_id(own) == (None, None):
         keys.append(("file", f"{paper.sources[0].file if paper.sources else ''}\x00{own}"))

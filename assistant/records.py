@@ -9,9 +9,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from assistant.identity import id_of, id_key, normalize_arxiv, normalize_doi, normalize_pmid, split_external_id, title_id
+from assistant.identity import (
+    id_key,
+    id_of,
+    normalize_arxiv,
+    normalize_doi,
+    normalize_pmid,
+    split_external_id,
+    title_id,
+)
 from assistant.identity import normalize_title as normalize_title  # re-exported: records are where callers look
-
 
 
 def paper_id(title: str) -> str:

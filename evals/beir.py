@@ -11,12 +11,14 @@ A BEIR dataset folder (https://github.com/beir-cellar/beir) holds:
     path = to_jsonl_records(ds, Path("/tmp/scifact.jsonl"))   # then PaperAssistant.ingest([path])
     gold = gold_paper_ids(ds, qid)                            # {our paper id: relevance}
 
-Our paper id is ``paper_id(title)`` (sha1 of the normalised title), so:
+Our paper ids are the ids ingestion gives (`assistant.ingest.merge.merge_records` run
+over the records `to_jsonl_records` writes, each document's ``_id`` its file id), so:
 
 * a document with an empty title (or one with no word character, which normalises to
   "") is given the first ``TITLE_WORDS`` words of its text as its title;
 * two documents whose titles normalise alike become one paper when ingested (the
-  longer abstract is kept). `load_beir` detects this and lists it in
+  longer abstract is kept), unless the title is generic ("Summary": see
+  `assistant.identity.GENERIC_TITLES`). `load_beir` detects this and lists it in
   ``BeirDataset.warnings``; `gold_paper_ids` maps both to the merged paper (with the
   higher relevance).
 
@@ -37,7 +39,8 @@ from typing import Any
 from assistant import jsonl
 from assistant.errors import EvalError
 from assistant.ingest.base import clean_text
-from assistant.records import normalize_title, paper_id
+from assistant.ingest.merge import merge_records
+from assistant.records import Paper, SourceRef, normalize_title
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,7 @@ class BeirDataset:
     warnings: list[str] = field(default_factory=list)
     # query id -> the rationale sentences (SciFact's claims.jsonl `evidence`) of its gold documents
     rationales: dict[str, list[str]] = field(default_factory=dict)
+    _paper_ids: dict[str, str] | None = field(default=None, repr=False, compare=False)
 
     def title(self, doc_id: str) -> str:
         """The title this document is ingested under (see `doc_title`)."""
@@ -75,7 +79,14 @@ class BeirDataset:
 
     def paper_id(self, doc_id: str) -> str:
         """Our paper id for this document once ingested."""
-        return paper_id(self.title(doc_id))
+        return self.paper_ids[doc_id]
+
+    @property
+    def paper_ids(self) -> dict[str, str]:
+        """Doc id -> our paper id, as ingesting `to_jsonl_records`' file gives them."""
+        if self._paper_ids is None:
+            self._paper_ids = dict(zip(self.corpus, merge_records(list(_records(self.corpus))).ids))
+        return self._paper_ids
 
 
 def doc_title(doc: dict[str, Any]) -> str:
@@ -275,10 +286,18 @@ def _is_header(parts: list[str]) -> bool:
     return parts[2].strip().lower() in ("score", "relevance", "rel", "label")
 
 
+def _records(corpus: dict[str, dict]) -> Iterator[Paper]:
+    """The records ingesting `to_jsonl_records`' file gives, in corpus order."""
+    for n, (doc_id, doc) in enumerate(corpus.items(), start=1):
+        title = doc_title(doc)
+        abstract = clean_text(doc.get("text") or "") or title
+        yield Paper(title, abstract, external_id=doc_id, sources=[SourceRef("corpus.jsonl", "jsonl", n, n)])
+
+
 def _title_collisions(corpus: dict[str, dict], warnings: list[str]) -> None:
     by_id: dict[str, list[str]] = {}
-    for doc_id, doc in corpus.items():
-        by_id.setdefault(paper_id(doc_title(doc)), []).append(doc_id)
+    for doc_id, pid in zip(corpus, merge_records(list(_records(corpus))).ids):
+        by_id.setdefault(pid, []).append(doc_id)
     merges = _Problems(warnings, "groups of documents sharing a title (each group becomes one paper)")
     for pid, docs in by_id.items():
         if len(docs) > 1:
@@ -380,10 +399,9 @@ def to_jsonl_records(ds: BeirDataset, path: Path) -> Path:
 
     path = Path(path)
     with atomic_file(path) as fh:
-        for doc_id, doc in ds.corpus.items():
-            title = doc_title(doc)
-            abstract = clean_text(doc.get("text") or "") or title
-            fh.write(json.dumps({"title": title, "abstract": abstract, "id": doc_id}, ensure_ascii=False) + "\n")
+        for record in _records(ds.corpus):
+            line = {"title": record.title, "abstract": record.abstract, "id": record.external_id}
+            fh.write(json.dumps(line, ensure_ascii=False) + "\n")
     return path
 
 

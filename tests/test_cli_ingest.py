@@ -20,6 +20,8 @@ import pytest
 
 from fake_embedder import fake_model_env
 
+from assistant.records import paper_id
+
 ARXIV = "000_7b93b8b2ecf15c87.txt"
 SEARCH = "002_155326858a143be8.txt"
 CORPUS_FILES = ["000_7b93b8b2ecf15c87.txt", "001_31d6d93f2181969b.txt", "002_155326858a143be8.txt",
@@ -132,7 +134,8 @@ def test_summary_for_a_batch_with_bad_files(cli, batch):
     assert f"  {s}: paper-search, 8 records, 0 merged duplicates, 1 skipped" in out
     assert (f"    skipped: {s}:13 (entry 6): title with no abstract: "
             "'AERO: Audio Super Resolution in the Spectral Domain'") in out
-    assert f"  {d}: jsonl, 1 records, 1 merged duplicates, 1 skipped" in out
+    assert f"  {d}: jsonl, 1 records, 1 merged duplicates (1 by title), 1 skipped" in out
+    assert f"    merged: {d}:1 (entry 1) into {paper_id('Hard Patches Mining for Masked Image Modeling')} 'Hard Patches Mining for Masked Image Modeling' (same title)" in out
     assert any(line.startswith(f"    skipped: {d}:2 (entry 2): truncated entry") for line in out)
     assert f"  {l1}: csv, 1 records, 0 merged duplicates, 0 skipped" in out
     assert any(line.startswith(f"    warning: {l1}:2: not valid UTF-8") for line in out)
@@ -140,7 +143,7 @@ def test_summary_for_a_batch_with_bad_files(cli, batch):
     assert any(line.startswith(f"  {label(batch['binary'])}: not ingested: binary file") for line in out)
     assert any(line.startswith(f"  {label(batch['unknown'])}: not ingested: unknown layout") for line in out)
     assert f"  {batch['missing']}: no such file or folder" in out
-    assert out[-1] == "9 papers (1 duplicate records merged)"
+    assert out[-1] == "9 papers (1 duplicate records merged: 1 by title)"
     assert proc.stderr == ""
 
 

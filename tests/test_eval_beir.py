@@ -122,19 +122,21 @@ def test_gold_paper_ids_maps_relevance(beir_dir):
         gold_paper_ids(ds, "q5")  # no judgement in this split
 
 
-def test_same_title_docs_are_reported_and_map_to_one_paper(tmp_path):
+def test_same_title_docs_with_their_own_ids_stay_two_papers(tmp_path):
+    # Each BEIR document has its own _id: the file tells them apart, so a shared title no
+    # longer merges them (issue 17: SciFact's "Summary" x3 were one paper).
     docs = DOCS + [{"_id": "d9", "title": "deep networks predict protein-structure.",  # normalises like d1
                     "text": "A shorter second copy."}]
     ds = load_beir(write_beir(tmp_path / "dupes", docs=docs, qrels=QRELS + [("q1", "d9", 2)]))
-    assert len(ds.warnings) == 1
-    assert "'d1', 'd9'" in ds.warnings[0] and "one paper" in ds.warnings[0]
-    assert ds.paper_id("d1") == ds.paper_id("d9")
-    assert gold_paper_ids(ds, "q1") == {ds.paper_id("d1"): 2}  # the higher relevance of the two
-    # ingestion indeed merges them: 9 documents, 8 papers, the longer text kept
+    assert ds.warnings == []
+    assert ds.paper_id("d1") != ds.paper_id("d9")
+    assert ds.paper_id("d1") == paper_id(DOCS[0]["title"])  # the first keeps its title's id
+    assert set(gold_paper_ids(ds, "q1")) == {ds.paper_id("d1"), ds.paper_id("d9")}
     result = ingest_paths([to_jsonl_records(ds, tmp_path / "dupes.jsonl")])
-    assert result.merged == 1 and len(result.papers) == 8
-    merged = next(p for p in result.papers if p.id == ds.paper_id("d1"))
-    assert merged.abstract == DOCS[0]["text"] and merged.external_id == "d1"
+    assert result.merged == 0 and len(result.papers) == 9
+    assert {p.id for p in result.papers} == set(ds.paper_ids.values())
+    second = next(p for p in result.papers if p.external_id == "d9")
+    assert second.abstract == "A shorter second copy." and second.id == ds.paper_id("d9")
 
 
 def test_bad_json_line_names_file_and_line(tmp_path):

@@ -14,6 +14,7 @@ import pytest
 from assistant.ingest import ingest_file, ingest_paths
 from assistant.ingest.bibtex import latex_to_text
 from assistant.ingest.mapping import split_authors
+from assistant.identity import id_of
 from assistant.records import normalize_title, paper_id
 
 
@@ -57,7 +58,8 @@ def test_jsonl_fields(tmp_path):
     assert (moe.authors, moe.authors_et_al, moe.year) == (["Ana Lima", "Bo Chen"], False, 2023)
     assert (moe.url, moe.category, moe.has_code) == ("https://example.org/moe", "cs.LG", False)
     assert moe.external_id == "arXiv:2301.00001"  # an id given in the file is kept beside ours
-    assert moe.id == paper_id("Sparse Mixtures of Experts at Scale")
+    assert moe.arxiv_id == "2301.00001"  # ... and read as the arXiv id it is, which names the paper
+    assert moe.id == id_of("arxiv", "2301.00001") != paper_id("Sparse Mixtures of Experts at Scale")
     assert [(s.file, s.format, s.entry, s.line) for s in moe.sources] == [(label(path), "jsonl", 1, 1)]
 
     why = by_title(report, "Why Do Deep Nets Generalize?")

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from assistant.answer.asked import is_lookup
 from assistant.answer.text import MARKER, content_terms, marker_numbers, markers
 from assistant.index import PaperIndex
-from assistant.records import Answer, Paper, paper_id
+from assistant.records import Answer, Paper
 
 if TYPE_CHECKING:
     from assistant.llm import ChatLLM, Ledger
@@ -123,8 +123,7 @@ def referents(answer: Answer) -> list[Paper]:
 def papers_named_in(text: str, index: PaperIndex) -> list[Paper]:
     """Papers whose titles appear in bold in an answer text (how answers print them),
     for histories that carry text only (e.g. a chat UI's message list)."""
-    # A paper's id is derived from its normalised title, so a title names a paper when its id is indexed.
-    found = [index.paper_by_id.get(paper_id(t)) for t in re.findall(r"\*\*(.+?)\*\*", text)]
+    found = [index.paper_titled(t) for t in re.findall(r"\*\*(.+?)\*\*", text)]
     return list({p.id: p for p in found if p is not None}.values())
 
 

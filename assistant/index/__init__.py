@@ -8,10 +8,11 @@ is committed atomically."""
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -22,8 +23,8 @@ from assistant.index.lexical import Bm25Chunks
 from assistant.index.sentences import SentenceTable, abstract_sentences, sentence_spans
 from assistant.index.store import CorruptIndex, IndexFolder
 from assistant.index.vectors import ChromaChunks, VectorStoreError
-from assistant.ingest.merge import merge_papers
-from assistant.records import Chunk, Paper
+from assistant.ingest.merge import group_records, merge_records
+from assistant.records import Chunk, Paper, normalize_title
 from assistant.settings import Settings
 
 
@@ -39,10 +40,11 @@ class UpdateStats:
     committed: bool
     sentences_pooled: int = 0  # of sentences_embedded: taken from their chunk's pass (sentence_embedding=pooled)
     # Seconds per stage of this update, measured where it runs (see `_Laps`): "compare
-    # records", then "prune" for a no-op update; otherwise "chunk" (merge + chunking),
+    # records" (merging them into papers included), then "prune" for a no-op update; otherwise "chunk",
     # "chroma open", "chroma lookups", "sentence plan", "model load", "embed chunks",
     # "chroma add", "embed sentences" (and the table), "bm25 build", "commit", "prune".
     timings: dict[str, float] = field(default_factory=dict)
+    moved: int = 0  # of reused: vectors copied to a paper's new id (its identity changed), not embedded
 
 
 class _Laps:
@@ -82,7 +84,8 @@ class PaperIndex:
             self.chunks = self.folder.read_chunks(self.manifest)
         else:
             self.records, self.chunks = [], []
-        self.papers, _ = merge_papers(self.records)
+        # The papers as this index was built: each record carries the id of its paper.
+        self.papers = group_records(self.records)
         self._reindex_memory()
 
     # --- state ----------------------------------------------------------------
@@ -90,6 +93,16 @@ class PaperIndex:
         self.paper_by_id: dict[str, Paper] = {p.id: p for p in self.papers}
         self.chunk_pos: dict[str, int] = {c.id: i for i, c in enumerate(self.chunks)}
         self.chunk_paper = np.array([c.paper_id for c in self.chunks], dtype=object)
+        self._by_title: dict[str, Paper] | None = None
+
+    def paper_titled(self, title: str) -> Paper | None:
+        """The first indexed paper with this title (compared as normalised titles)."""
+        if self._by_title is None:
+            by_title: dict[str, Paper] = {}
+            for p in self.papers:
+                by_title.setdefault(normalize_title(p.title), p)
+            self._by_title = by_title
+        return self._by_title.get(normalize_title(title))
 
     def _check_settings(self, manifest: dict) -> None:
         built, wanted = manifest.get("shaping", {}), self.settings.shaping()
@@ -198,6 +211,10 @@ class PaperIndex:
         t0 = time.perf_counter()
         laps = _Laps(self)
         s = self.settings
+        # Records are stored with the id of the paper they merged into, so opening the
+        # index later groups them as now (`group_records`) whatever the identity rules say.
+        merged = merge_records(records)
+        records = [_with_id(r, pid) for r, pid in zip(records, merged.ids)]
         # Switching sentence_vectors on or off (or how sentences are embedded) is a change too:
         # the table is added, dropped or rebuilt.
         method = s.sentence_embedding if s.sentence_vectors else None
@@ -226,21 +243,30 @@ class PaperIndex:
                 timings=laps.timings,
             )
 
-        papers, _ = merge_papers(records)
+        papers = merged.papers
         old_by_paper: dict[str, list[Chunk]] = {}
+        old_by_text: dict[str, list[Chunk]] = {}
         for chunk in self.chunks:
             old_by_paper.setdefault(chunk.paper_id, []).append(chunk)
+            old_by_text.setdefault(chunk.id.rsplit(":", 2)[1], []).append(chunk)
         shaping = s.shaping_hash()
         chunks: list[Chunk] = []
+        moved: dict[str, str] = {}  # new chunk id -> the old chunk id whose vector it takes
         for paper in papers:
             old = old_by_paper.get(paper.id)
             digest = text_hash(paper, shaping)[:12]
-            # Same text, same settings: same chunks (skip the tokenizer too).
-            chunks += (
-                old
-                if old and old[0].id.rsplit(":", 2)[1] == digest
-                else chunk_paper(paper, s.chunk_size, s.chunk_overlap, shaping)
-            )
+            if old and old[0].id.rsplit(":", 2)[1] == digest:
+                chunks += old  # same text, same settings: same chunks (skip the tokenizer too)
+            elif digest in old_by_text:
+                # The same text under a new paper id (its identity changed, e.g. a DOI became
+                # known, or an index built before identity keys): the chunks move, and their
+                # vectors are copied in the store, not embedded again.
+                for c in old_by_text[digest]:
+                    new = replace(c, id=f"{paper.id}:{digest}:{c.n}", paper_id=paper.id)
+                    moved[new.id] = c.id
+                    chunks.append(new)
+            else:
+                chunks += chunk_paper(paper, s.chunk_size, s.chunk_overlap, shaping)
         new_ids = [c.id for c in chunks]
         live_before = set(self.chunk_pos)
         missing = [c for c in chunks if c.id not in live_before]
@@ -250,7 +276,11 @@ class PaperIndex:
         store = self.vectors if missing else None  # (opened on first use: timed apart)
         laps.lap("chroma open")
         stored = store.vectors([c.id for c in missing]) if store else {}
-        to_embed = [c for c in missing if c.id not in stored]
+        to_move = [c for c in missing if c.id not in stored and c.id in moved]
+        old_vectors = store.vectors([moved[c.id] for c in to_move]) if store and to_move else {}
+        to_move = [c for c in to_move if moved[c.id] in old_vectors]
+        moving = {c.id for c in to_move}
+        to_embed = [c for c in missing if c.id not in stored and c.id not in moving]
         laps.lap("chroma lookups")
         texts = abstract_sentences(p.abstract for p in papers) if s.sentence_vectors else []
         base = self.sentences if table_as_wanted else SentenceTable.empty()
@@ -304,8 +334,15 @@ class PaperIndex:
                 vectors = self.embedder.embed_documents(texts_to_embed, progress=tick)
             self._check_dimension(vectors.shape[1])
         laps.lap("embed chunks")
-        if to_embed:
+        if to_embed or to_move:
             self.folder.mark_pending()
+        if to_move:
+            self.vectors.add(
+                to_move,
+                np.vstack([old_vectors[moved[c.id]] for c in to_move]),
+                [{"paper_id": c.paper_id, "n": c.n} for c in to_move],
+            )
+        if to_embed:
             self.vectors.add(to_embed, vectors, [{"paper_id": c.paper_id, "n": c.n} for c in to_embed])
         laps.lap("chroma add")
         total += sum(len(t) for t in covered if t not in pooled)  # cut off by the window: embedded on their own
@@ -361,6 +398,7 @@ class PaperIndex:
             True,
             len(pooled),
             laps.timings,
+            moved=len(to_move),
         )
 
     def _prune(self, keep: set[str]) -> int:
@@ -404,6 +442,15 @@ def _sentences_in_chunks(
             ]
         )
     return out
+
+
+def _with_id(record: Paper, paper_id: str) -> Paper:
+    """`record` carrying its paper's id (a copy when the id changes; records are shared)."""
+    if record.id == paper_id:
+        return record
+    own = copy.copy(record)
+    own.id = paper_id
+    return own
 
 
 def _same_records(a: list[Paper], b: list[Paper]) -> bool:

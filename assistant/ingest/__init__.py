@@ -11,13 +11,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistant.identity import BY
+from assistant.ingest import pdf
 from assistant.ingest.base import Collector
 from assistant.ingest.detect import BY_NAME, LAYOUTS, describe_layouts, detect_layout
-from assistant.ingest.merge import merge_papers
+from assistant.ingest.merge import Merge, merge_records
 from assistant.ingest.reader import UnreadableFile, read_text
 from assistant.records import FileReport, Paper
 
-SUPPORTED_SUFFIXES = {".txt", ".jsonl", ".json", ".csv", ".tsv", ".bib", ".md", ""}
+SUPPORTED_SUFFIXES = {".txt", ".jsonl", ".json", ".csv", ".tsv", ".bib", ".md", ".pdf", ""}
 
 __all__ = ["IngestResult", "ingest_file", "ingest_paths", "expand_paths", "LAYOUTS", "describe_layouts"]
 
@@ -30,6 +32,11 @@ class IngestResult:
     errors: list[str] = field(default_factory=list)  # paths that could not be opened at all
     # Per file: how many of its records repeat a paper read earlier in the batch.
     merged_by_file: dict[str, int] = field(default_factory=dict)
+    merges: list[Merge] = field(default_factory=list)  # each record merged away, and by which key
+
+    def merges_in(self, file: str) -> list[Merge]:
+        """The merges of records read from `file`."""
+        return [m for m in self.merges if m.record.sources[0].file == file]
 
     @property
     def ok(self) -> bool:
@@ -41,13 +48,35 @@ class IngestResult:
             "files": [{**f.to_dict(), "merged": self.merged_by_file.get(f.file, 0)} for f in self.files],
             "papers": [p.to_dict() for p in self.papers],
             "merged": self.merged,
+            "merges": [merge_dict(m) for m in self.merges],
             "errors": self.errors,
         }
+
+
+def merge_dict(merge: Merge) -> dict:
+    """A merge as JSON: the record (where it was read), the paper it joined, the key they share."""
+    src = merge.record.sources[0]
+    return {
+        "file": src.file,
+        "line": src.line,
+        "entry": src.entry,
+        "title": merge.record.title,
+        "into": merge.into.id,
+        "into_title": merge.into.title,
+        "by": merge.by,
+        "by_name": BY[merge.by],
+    }
 
 
 def ingest_file(path: Path, label: str | None = None, layout: str | None = None) -> FileReport:
     """Parse one file. Never raises for bad content: problems land in the report."""
     label = label or source_label(path)
+    if layout == pdf.NAME or (layout is None and pdf.is_pdf(path)):
+        return pdf.ingest_pdf(path, label)
+    if layout and pdf.has_magic(path):
+        return FileReport(
+            file=label, format=None, error=f"a PDF, not {layout} text: leave out --layout (or use --layout pdf)"
+        )
     try:
         text, warnings = read_text(path, label)
     except UnreadableFile as exc:
@@ -116,13 +145,15 @@ def ingest_paths(
 ) -> IngestResult:
     files, errors = expand_paths(paths)
     reports = [ingest_file(p, layout=layout) for p in (progress(files) if progress else files)]
-    papers, merged = merge_papers([paper for r in reports for paper in r.papers])
-    seen: set[str] = set()
-    merged_by_file: dict[str, int] = {}
-    for report in reports:
-        count = 0
-        for paper in report.papers:
-            count += paper.key in seen
-            seen.add(paper.key)
-        merged_by_file[report.file] = count
-    return IngestResult(files=reports, papers=papers, merged=merged, errors=errors, merged_by_file=merged_by_file)
+    merged = merge_records([paper for r in reports for paper in r.papers])
+    merged_by_file = {report.file: 0 for report in reports}
+    for merge in merged.merges:
+        merged_by_file[merge.record.sources[0].file] += 1
+    return IngestResult(
+        files=reports,
+        papers=merged.papers,
+        merged=len(merged.merges),
+        errors=errors,
+        merged_by_file=merged_by_file,
+        merges=merged.merges,
+    )

@@ -1,0 +1,221 @@
+"""Paper identity (issue 17): which records are one paper, the ids papers get, how an
+index built under the old title-only rule moves to the new keys without embedding
+unchanged text again, and the SciFact corpus ingesting as 5,183 papers."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from assistant import identity
+from assistant.identity import GENERIC_TITLES, id_of, is_generic_title, normalize_arxiv, normalize_doi, normalize_pmid
+from assistant.ingest import ingest_paths
+from assistant.ingest.merge import merge_records
+from assistant.records import Paper, SourceRef, normalize_title, paper_id
+
+
+def rec(title, abstract="An abstract.", file="a.jsonl", entry=1, **meta) -> Paper:
+    return Paper(title, abstract, sources=[SourceRef(file, "jsonl", entry, entry)], **meta)
+
+
+# --- identifiers -------------------------------------------------------------------------------
+
+
+def test_every_generic_title_is_listed_normalised():
+    assert all(t == normalize_title(t) for t in GENERIC_TITLES)
+    assert is_generic_title("Summary") and is_generic_title("Corresponding author:")
+    assert is_generic_title("EDITORIAL.") and is_generic_title("— 1 —")  # no letter at all
+    assert not is_generic_title("Summary statistics of deep networks")
+
+
+@pytest.mark.parametrize("raw, doi", [
+    ("10.1234/ABC.def", "10.1234/abc.def"),
+    ("doi:10.1234/x", "10.1234/x"),
+    ("https://doi.org/10.1016/j.cell.2020.01.001", "10.1016/j.cell.2020.01.001"),
+    ("http://dx.doi.org/10.1234/x.", "10.1234/x"),
+    ("4983", None),
+    ("", None),
+])
+def test_doi_normalised(raw, doi):
+    assert normalize_doi(raw) == doi
+
+
+@pytest.mark.parametrize("raw, arxiv", [
+    ("2301.01234v2", "2301.01234"),
+    ("arXiv:2301.01234", "2301.01234"),
+    ("https://arxiv.org/abs/2301.01234v3", "2301.01234"),
+    ("http://arxiv.org/abs/hep-th/9901001v1", "hep-th/9901001"),
+    ("10.1234/x", None),
+])
+def test_arxiv_id_normalised(raw, arxiv):
+    assert normalize_arxiv(raw) == arxiv
+
+
+def test_pmid_normalised():
+    assert normalize_pmid("PMID: 12345678") == "12345678"
+    assert normalize_pmid("https://pubmed.ncbi.nlm.nih.gov/0012345/") == "12345"
+    assert normalize_pmid("abc") is None and normalize_pmid("0") is None
+
+
+def test_a_file_id_that_is_a_doi_or_arxiv_id_counts_as_one():
+    assert rec("T", external_id="https://doi.org/10.1234/Q").doi == "10.1234/q"
+    assert rec("T", external_id="arXiv:2301.00001v1").arxiv_id == "2301.00001"
+    bare = rec("T", external_id="4983")
+    assert (bare.doi, bare.arxiv_id, bare.pmid, bare.external_id) == (None, None, None, "4983")
+
+
+# --- merging -----------------------------------------------------------------------------------
+
+
+def test_a_paper_known_by_title_alone_keeps_the_id_it_always_had():
+    assert rec("Hard Patches Mining for Masked Image Modeling").id == paper_id("hard patches mining for masked image modeling.")
+
+
+def test_same_doi_merges_whatever_the_titles_say():
+    a = rec("Deep nets predict protein structure", doi="10.1234/p", file="lib.bib")
+    b = rec("Deep networks predict protein-structure (preprint)", doi="https://doi.org/10.1234/P", file="z.ris")
+    m = merge_records([a, b])
+    assert len(m.papers) == 1 and [(x.by, x.record is b) for x in m.merges] == [("doi", True)]
+    assert m.papers[0].id == id_of("doi", "10.1234/p") == m.ids[0] == m.ids[1]
+
+
+def test_a_bibtex_entry_with_a_doi_and_a_listing_entry_of_its_title_merge():
+    listing = rec("Sparse Mixtures of Experts", "Short.", file="listing.txt")
+    bib = rec("Sparse mixtures of experts.", "A longer abstract, kept.", file="lib.bib", doi="10.5555/moe")
+    m = merge_records([listing, bib])
+    [paper] = m.papers
+    assert m.merges[0].by == "title" and paper.doi == "10.5555/moe"
+    assert paper.id == id_of("doi", "10.5555/moe")  # the merged paper is named by its strongest key
+    assert paper.abstract == "A longer abstract, kept." and paper.source_files == ["lib.bib", "listing.txt"]
+
+
+def test_different_dois_keep_one_title_apart():
+    m = merge_records([rec("Deep Learning", doi="10.1038/nature14539"), rec("Deep learning", doi="10.7551/dl")])
+    assert len(m.papers) == 2 and m.merges == [] and len(set(m.ids)) == 2
+
+
+def test_generic_titles_merge_only_by_id_or_identical_text():
+    records = [
+        rec("Summary", "First report.", file="c.jsonl", entry=1, external_id="11"),
+        rec("Summary", "Second report.", file="c.jsonl", entry=2, external_id="12"),
+        rec("SUMMARY", "Third report.", file="d.jsonl", entry=1),
+        rec("Summary", "Third report.", file="e.jsonl", entry=1),  # the same text again: a copy
+        rec("Corresponding author:", "Letter one.", file="c.jsonl", entry=3),
+        rec("Corresponding author:", "Letter two.", file="c.jsonl", entry=4),
+    ]
+    m = merge_records(records)
+    assert [p.abstract for p in m.papers] == ["First report.", "Second report.", "Third report.", "Letter one.",
+                                              "Letter two."]
+    assert [(x.record.sources[0].file, x.by) for x in m.merges] == [("e.jsonl", "text")]
+    assert len({p.id for p in m.papers}) == 5
+
+
+def test_ids_a_file_gives_are_compared_within_that_file_only():
+    same_file = merge_records([rec("Attention", "One.", entry=1, external_id="1"),
+                               rec("Attention", "Two.", entry=2, external_id="2")])
+    assert len(same_file.papers) == 2 and len(set(same_file.ids)) == 2  # ids unique even with one title
+    assert same_file.papers[0].id == paper_id("Attention")
+    across = merge_records([rec("Attention", "One.", file="a.csv", external_id="1"),
+                            rec("Attention", "One, longer.", file="b.csv", external_id="7")])
+    assert len(across.papers) == 1 and across.merges[0].by == "title"
+    again = merge_records([rec("A title", "One.", file="a.csv", entry=1, external_id="x9"),
+                           rec("Another title", "Two.", file="a.csv", entry=5, external_id="x9")])
+    assert len(again.papers) == 1 and again.merges[0].by == "file"  # one file, one id: one record twice
+
+
+def test_ingest_reports_merges_by_key(tmp_path, write_jsonl):
+    a = write_jsonl(tmp_path / "a.jsonl", [
+        {"title": "Summary", "abstract": "One.", "id": "1"},
+        {"title": "Summary", "abstract": "Two.", "id": "2"},
+        {"title": "Graph nets", "abstract": "Graphs.", "doi": "10.1234/g"},
+    ])
+    b = write_jsonl(tmp_path / "b.jsonl", [
+        {"title": "Graph neural networks (journal version)", "abstract": "Graphs!", "id": "doi:10.1234/G"},
+        {"title": "graph nets", "abstract": "Graphs."},
+    ])
+    result = ingest_paths([a, b])
+    assert len(result.papers) == 3 and result.merged_by_file == {str(a.resolve()): 0, str(b.resolve()): 2}
+    assert [(m["line"], m["by"], m["by_name"]) for m in result.to_dict()["merges"]] == [
+        (1, "doi", "DOI"), (2, "title", "title")]
+
+
+# --- an index built before identity keys ---------------------------------------------------------
+
+
+def _title_only(paper):
+    return [("title", normalize_title(paper.title))]
+
+
+def test_an_old_index_moves_to_the_new_ids_without_embedding_unchanged_text(tmp_path, write_jsonl, make_assistant,
+                                                                           monkeypatch):
+    rows = [
+        {"title": "Sparse attention for long documents", "abstract": "We make attention sparse. It scales to "
+         "long documents.", "id": "10.1234/sparse"},
+        {"title": "Summary", "abstract": "A short note on bees.", "id": "s1"},
+        {"title": "Summary", "abstract": "A longer note on the foraging of honey bees in cities.", "id": "s2"},
+        {"title": "Plain paper", "abstract": "Nothing to see."},
+    ]
+    source = write_jsonl(tmp_path / "lib.jsonl", rows)
+    # The index as the title-only rule built it (the code before issue 17): ids from titles,
+    # and both "Summary" records one paper (the longer text kept, the shorter lost).
+    with monkeypatch.context() as m:
+        m.setattr("assistant.ingest.merge.merge_keys", _title_only)
+        m.setattr("assistant.ingest.merge.id_key", lambda p: ("title", normalize_title(p.title)))
+        old = make_assistant(tmp_path / "idx")
+        old.ingest([source])
+    assert {p.id for p in old.papers} == {paper_id(r["title"]) for r in rows} and len(old.papers) == 3
+    old_chunks = {c.paper_id: c for c in old.index.chunks}
+
+    reopened = make_assistant(tmp_path / "idx")  # today's code reads the old index as it was built
+    assert {p.id for p in reopened.papers} == {paper_id(r["title"]) for r in rows}
+    assert reopened.search("sparse attention long documents").hits[0].paper_id == paper_id(rows[0]["title"])
+
+    _, update = reopened.ingest([source])
+    stats = update.index
+    sparse = id_of("doi", "10.1234/sparse")
+    assert {p.id for p in reopened.papers} == {sparse, paper_id("Plain paper"),
+                                               id_of("file", "summary\x00s1"), id_of("file", "summary\x00s2")}
+    # Only the note that the old index had lost is embedded; the others' vectors moved.
+    assert stats.embedded == len([c for c in reopened.index.chunks if c.paper_id == id_of("file", "summary\x00s1")])
+    assert stats.moved == len([c for c in reopened.index.chunks
+                               if c.paper_id in (sparse, id_of("file", "summary\x00s2"))]) == 2
+    moved = next(c for c in reopened.index.chunks if c.paper_id == sparse)
+    vectors = reopened.index.vectors.vectors([moved.id])
+    assert set(vectors) == {moved.id}  # stored under the new id...
+    assert reopened.index.vectors.ids() == {c.id for c in reopened.index.chunks}  # ...and the old ids pruned
+    assert old_chunks[paper_id(rows[0]["title"])].text == moved.text
+    assert (update.added, update.updated, update.removed, update.total) == (1, 2, 0, 4)
+    assert reopened.search("foraging honey bees in cities").hits[0].paper_id == id_of("file", "summary\x00s2")
+    assert reopened.search("a short note on bees").hits[0].paper_id == id_of("file", "summary\x00s1")
+    _, again = make_assistant(tmp_path / "idx").ingest([source])
+    assert not again.index.committed  # and the next ingest finds nothing to do
+
+
+# --- SciFact -------------------------------------------------------------------------------------
+
+
+def _scifact() -> Path | None:
+    """BEIR SciFact as the project reads it: PAPERS_SCIFACT_DIR, else ../shared beside the checkout."""
+    folder = Path(os.environ.get("PAPERS_SCIFACT_DIR") or Path(__file__).resolve().parents[2] / "shared" /
+                  "benchmarks" / "scifact")
+    return folder if (folder / "corpus.jsonl").is_file() else None
+
+
+@pytest.mark.skipif(_scifact() is None, reason="BEIR SciFact is not beside the checkout (../shared/benchmarks/scifact)")
+def test_the_scifact_corpus_ingests_as_5183_papers():
+    folder = _scifact()
+    assert folder is not None
+    docs = [json.loads(line) for line in (folder / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
+    result = ingest_paths([folder / "corpus.jsonl"])
+    assert len(docs) == 5183 and result.merged == 0
+    assert len(result.papers) == 5183 and len({p.id for p in result.papers}) == 5183
+    summaries = [p for p in result.papers if p.title == "Summary"]
+    assert sorted(p.external_id for p in summaries) == sorted(d["_id"] for d in docs if d["title"] == "Summary")
+    assert len(summaries) == 3
+
+
+def test_identity_module_names_every_kind():
+    assert set(identity.BY) == set(identity.KINDS)
