@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -145,52 +146,34 @@ def test_ingest_reports_merges_by_key(tmp_path, write_jsonl):
 # --- an index built before identity keys ---------------------------------------------------------
 
 
-def _title_only(paper):
-    return [("title", normalize_title(paper.title))]
+FIXTURE = Path(__file__).parent / "fixtures" / "index-v16"  # built by the previous release: see its README
 
 
-def test_an_old_index_moves_to_the_new_ids_without_embedding_unchanged_text(tmp_path, write_jsonl, make_assistant,
-                                                                           monkeypatch):
-    rows = [
-        {"title": "Sparse attention for long documents", "abstract": "We make attention sparse. It scales to "
-         "long documents.", "id": "10.1234/sparse"},
-        {"title": "Summary", "abstract": "A short note on bees.", "id": "s1"},
-        {"title": "Summary", "abstract": "A longer note on the foraging of honey bees in cities.", "id": "s2"},
-        {"title": "Plain paper", "abstract": "Nothing to see."},
-    ]
-    source = write_jsonl(tmp_path / "lib.jsonl", rows)
-    # The index as the title-only rule built it (the code before issue 17): ids from titles,
-    # and both "Summary" records one paper (the longer text kept, the shorter lost).
-    with monkeypatch.context() as m:
-        m.setattr("assistant.ingest.merge.merge_keys", _title_only)
-        m.setattr("assistant.ingest.merge.id_key", lambda p: ("title", normalize_title(p.title)))
-        old = make_assistant(tmp_path / "idx")
-        old.ingest([source])
+def test_an_old_index_moves_to_the_new_ids_without_embedding_unchanged_text(tmp_path, make_assistant):
+    shutil.copytree(FIXTURE, tmp_path / "v16")
+    rows = [json.loads(line) for line in (tmp_path / "v16" / "lib.jsonl").read_text("utf-8").splitlines()]
+    old = make_assistant(tmp_path / "v16" / "indexes", abstain_threshold=0.25)
+    # Today's code reads the old index as it was built: ids from titles, and both "Summary"
+    # records one paper (the longer text kept, the shorter lost).
     assert {p.id for p in old.papers} == {paper_id(r["title"]) for r in rows} and len(old.papers) == 3
-    old_chunks = {c.paper_id: c for c in old.index.chunks}
+    assert old.search("sparse attention long documents").hits[0].paper_id == paper_id(rows[0]["title"])
+    old_vectors = old.index.vectors.vectors([c.id for c in old.index.chunks])
 
-    reopened = make_assistant(tmp_path / "idx")  # today's code reads the old index as it was built
-    assert {p.id for p in reopened.papers} == {paper_id(r["title"]) for r in rows}
-    assert reopened.search("sparse attention long documents").hits[0].paper_id == paper_id(rows[0]["title"])
-
-    _, update = reopened.ingest([source])
+    _, update = old.ingest([tmp_path / "v16" / "lib.jsonl"], prune=True)
     stats = update.index
-    sparse = id_of("doi", "10.1234/sparse")
-    assert {p.id for p in reopened.papers} == {sparse, paper_id("Plain paper"),
-                                               id_of("file", "summary\x00s1"), id_of("file", "summary\x00s2")}
-    # Only the note that the old index had lost is embedded; the others' vectors moved.
-    assert stats.embedded == len([c for c in reopened.index.chunks if c.paper_id == id_of("file", "summary\x00s1")])
-    assert stats.moved == len([c for c in reopened.index.chunks
-                               if c.paper_id in (sparse, id_of("file", "summary\x00s2"))]) == 2
-    moved = next(c for c in reopened.index.chunks if c.paper_id == sparse)
-    vectors = reopened.index.vectors.vectors([moved.id])
-    assert set(vectors) == {moved.id}  # stored under the new id...
-    assert reopened.index.vectors.ids() == {c.id for c in reopened.index.chunks}  # ...and the old ids pruned
-    assert old_chunks[paper_id(rows[0]["title"])].text == moved.text
+    sparse, s1, s2 = id_of("doi", "10.1234/sparse"), id_of("file", "summary\x00s1"), id_of("file", "summary\x00s2")
+    assert {p.id for p in old.papers} == {sparse, s1, s2, paper_id("Plain paper")}
+    # Only the note the old index had lost is embedded; the others' vectors moved.
+    chunks = {c.paper_id: c for c in old.index.chunks}
+    assert (stats.embedded, stats.moved, stats.reused) == (1, 2, 3)
+    assert old.index.vectors.ids() == {c.id for c in old.index.chunks}  # stored under the new ids, old ones pruned
+    moved = old.index.vectors.vectors([chunks[sparse].id, chunks[s2].id])
+    assert (moved[chunks[sparse].id] == old_vectors[f"{paper_id(rows[0]['title'])}:{chunks[sparse].id.split(':')[1]}:0"]).all()
     assert (update.added, update.updated, update.removed, update.total) == (1, 2, 0, 4)
-    assert reopened.search("foraging honey bees in cities").hits[0].paper_id == id_of("file", "summary\x00s2")
-    assert reopened.search("a short note on bees").hits[0].paper_id == id_of("file", "summary\x00s1")
-    _, again = make_assistant(tmp_path / "idx").ingest([source])
+    assert old.search("foraging honey bees in cities").hits[0].paper_id == s2
+    assert old.search("a short note on bees").hits[0].paper_id == s1
+    _, again = make_assistant(tmp_path / "v16" / "indexes", abstain_threshold=0.25).ingest(
+        [tmp_path / "v16" / "lib.jsonl"], prune=True)
     assert not again.index.committed  # and the next ingest finds nothing to do
 
 
