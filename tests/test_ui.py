@@ -184,6 +184,19 @@ def test_ingest_report_lists_files_and_problems():
     assert "2 new paper(s)" in out and "<b>7 papers</b>" in out
 
 
+def test_ingest_report_says_how_many_records_merged_and_by_which_key(tmp_path, write_jsonl):
+    from assistant.api import LibraryUpdate
+    from assistant.ingest import ingest_paths
+    from assistant.ui.render import ingest_report
+
+    first = write_jsonl(tmp_path / "a.jsonl", [{"title": "Graph nets", "abstract": "Graphs."}])
+    second = write_jsonl(tmp_path / "b.jsonl", [{"title": "graph nets.", "abstract": "Graphs!"},
+                                                 {"title": "Other", "abstract": "Other."}])
+    out = ingest_report(ingest_paths([first, second]), LibraryUpdate(2, 0, 0, 0, 2))
+    assert "<th>Merged</th>" in out
+    assert '<td>b.jsonl</td><td>jsonl</td><td class="pa-num">2</td><td>1 (1 by title)</td>' in out
+
+
 def test_upload_and_chat_handlers_wait_for_each_other(tmp_path, make_assistant, sample_rows, write_jsonl):
     """The handlers rely on the library's lock: an upload that may not wait says the assistant is
     busy; a question asked while an upload waits says why it waits, then runs after it."""
@@ -426,16 +439,18 @@ def test_handlers_follow_the_index_version_count_matches_and_export(tmp_path, ma
     assert f"{expected} of 7 papers match" in ui.match_count(year_from=str(year))
     assert "pa-notice-error" in ui.match_count(year_from="2024", year_to="2020")  # an empty range says so
 
-    md_button, bib_button = ui.exports([])
-    assert not md_button.visible and not bib_button.visible
+    md_button, bib_button, ris_button = ui.exports([])
+    assert not md_button.visible and not bib_button.visible and not ris_button.visible
     question = f"What does the paper {sample_rows[0]['title']} propose?"
     chat, _, answers = list(ui.respond(question, [], []))[-1]
     assert answers and answers[0].citations, chat[-1]["content"][:300]
-    md_button, bib_button = ui.exports(answers)
+    md_button, bib_button, ris_button = ui.exports(answers)
     text = Path(md_button.value["path"]).read_text(encoding="utf-8")
     assert question in text and "## References" in text and not re.search(r"</?[a-zA-Z][^>]*>", text)
     cited = {p.title for p in ingest_paths([bib_button.value["path"]]).papers}
     assert sample_rows[0]["title"] in cited
+    assert Path(ris_button.value["path"]).name == "cited-papers.ris"
+    assert {p.title for p in ingest_paths([ris_button.value["path"]]).papers} == cited  # the same papers
 
     frame, _, ids = ui.paper_rows(sample_rows[1]["authors"][0].split()[-1])
     assert sample_rows[1]["title"] in list(frame["Title"])

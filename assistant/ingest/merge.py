@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import copy
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
-from assistant.identity import GLOBAL, id_key, id_of, merge_keys, normalize_title
+from assistant.identity import BY, GLOBAL, id_key, id_of, merge_keys, normalize_title
 from assistant.records import Paper
 
 
@@ -152,6 +153,12 @@ def _unique_id(paper: Paper, taken: set[str]) -> str:
     chosen = next(c for c in choices if c not in taken)
     taken.add(chosen)
     return chosen
+
+
+def by_key(merges: list[Merge]) -> str:
+    """'2 by DOI, 1 by title': how many records each kind of key merged ('' for none)."""
+    counts = Counter(m.by for m in merges).most_common()
+    return ", ".join(f"{n} by {BY[kind]}" for kind, n in counts)
 
 
 def merge_papers(papers: list[Paper]) -> tuple[list[Paper], int]:

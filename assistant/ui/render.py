@@ -22,6 +22,7 @@ from assistant import export
 from assistant.answer.text import MARKER, marker_numbers
 from assistant.errors import UserError
 from assistant.ingest import SUPPORTED_SUFFIXES
+from assistant.ingest.merge import by_key
 from assistant.llm import describe_usage
 from assistant.records import Answer, Citation, Paper, Source, author_list
 from assistant.retrieve import Filters, excluded_lines
@@ -630,7 +631,9 @@ def ingest_report(result, update) -> str:
     problems: list[str] = []
     for file in result.files:
         name = Path(file.file).name
-        rows.append([esc(name), esc(file.format or "—"), str(file.records), str(len(file.skipped))])
+        merges = result.merges_in(file.file)
+        merged = f"{len(merges)} ({by_key(merges)})" if merges else "0"
+        rows.append([esc(name), esc(file.format or "—"), str(file.records), merged, str(len(file.skipped))])
         if file.error:
             problems.append(f"<b>{esc(name)}</b>: not ingested: {esc(file.error)}")
         listed = [("skipped", p) for p in file.skipped] + [("warning", p) for p in file.warnings]
@@ -638,7 +641,7 @@ def ingest_report(result, update) -> str:
             problems.append(f"{kind}: {esc(replace(p, file=name))}")
         if len(listed) > MAX_PROBLEMS:
             problems.append(f"… and {len(listed) - MAX_PROBLEMS} more in {esc(name)}")
-    report.append(html_table(["File", "Format", "Papers", "Skipped"], rows, numeric=[2, 3]))
+    report.append(html_table(["File", "Format", "Papers", "Merged", "Skipped"], rows, numeric=[2, 4]))
     problems += [f"{esc(Path(str(e)).name)}: could not be opened" for e in result.errors]
     if problems:
         report.append("<p><b>Problems</b></p><ul>" + "".join(f"<li>{x}</li>" for x in problems) + "</ul>")
