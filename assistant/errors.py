@@ -23,6 +23,11 @@ class SettingsError(UserError, ValueError):
         super().__init__("\n".join(self.problems))
 
 
+class BadField(UserError, ValueError):
+    """A field of an input record whose value has the wrong type (a number where text
+    belongs); the parsers catch it and skip that entry with its message."""
+
+
 class UnreadableFile(UserError):
     """The whole input file is unusable (empty, binary, missing...); the message names it."""
 

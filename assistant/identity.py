@@ -117,7 +117,10 @@ def normalize_title(title: str) -> str:
 
 def is_generic_title(title: str) -> bool:
     """A title that names a kind of text ("Summary", "Editorial"), or has no letter at all."""
-    key = normalize_title(title)
+    return _generic(normalize_title(title))
+
+
+def _generic(key: str) -> bool:
     return key in GENERIC_TITLES or not any(ch.isalpha() for ch in key)
 
 
@@ -190,14 +193,20 @@ def split_external_id(value: str | None) -> tuple[str | None, str | None]:
 
 
 def _text_key(title: str, abstract: str) -> str:
-    return normalize_title(title) + "\x00" + hashlib.sha1(" ".join(abstract.split()).encode("utf-8")).hexdigest()[:16]
+    """A (normalised) generic title with its abstract's hash."""
+    return title + "\x00" + hashlib.sha1(" ".join(abstract.split()).encode("utf-8")).hexdigest()[:16]
 
 
 def global_ids(paper) -> list[tuple[str, str]]:
     """The ids that name the paper in every file, strongest first: DOI, arXiv id, PubMed id."""
-    return [
-        (kind, value) for kind, value in (("doi", paper.doi), ("arxiv", paper.arxiv_id), ("pmid", paper.pmid)) if value
-    ]
+    ids = []
+    if paper.doi:
+        ids.append(("doi", paper.doi))
+    if paper.arxiv_id:
+        ids.append(("arxiv", paper.arxiv_id))
+    if paper.pmid:
+        ids.append(("pmid", paper.pmid))
+    return ids
 
 
 def id_key(paper) -> tuple[str, str]:
@@ -208,11 +217,12 @@ def id_key(paper) -> tuple[str, str]:
     ids = global_ids(paper)
     if ids:
         return ids[0]
-    if not is_generic_title(paper.title):
-        return "title", normalize_title(paper.title)
+    title = normalize_title(paper.title)
+    if not _generic(title):
+        return "title", title
     if paper.external_id:
-        return "file", normalize_title(paper.title) + "\x00" + paper.external_id.strip()
-    return "text", _text_key(paper.title, paper.abstract)
+        return "file", title + "\x00" + paper.external_id.strip()
+    return "text", _text_key(title, paper.abstract)
 
 
 def merge_keys(paper) -> list[tuple[str, str]]:
@@ -223,8 +233,6 @@ def merge_keys(paper) -> list[tuple[str, str]]:
     own = (paper.external_id or "").strip()
     if own and split_external_id(own) == (None, None):
         keys.append(("file", f"{paper.sources[0].file if paper.sources else ''}\x00{own}"))
-    if is_generic_title(paper.title):
-        keys.append(("text", _text_key(paper.title, paper.abstract)))
-    else:
-        keys.append(("title", normalize_title(paper.title)))
+    title = normalize_title(paper.title)
+    keys.append(("text", _text_key(title, paper.abstract)) if _generic(title) else ("title", title))
     return keys

@@ -66,11 +66,12 @@ class Paper:
 
     def __post_init__(self) -> None:
         # Identifiers are kept normalised; an id the file gave that is a DOI or arXiv id counts as one.
-        self.doi, self.arxiv_id, self.pmid = (
-            normalize_doi(self.doi),
-            normalize_arxiv(self.arxiv_id),
-            normalize_pmid(self.pmid),
-        )
+        if self.doi is not None:
+            self.doi = normalize_doi(self.doi)
+        if self.arxiv_id is not None:
+            self.arxiv_id = normalize_arxiv(self.arxiv_id)
+        if self.pmid is not None:
+            self.pmid = normalize_pmid(str(self.pmid))
         if self.external_id and not (self.doi and self.arxiv_id):
             doi, arxiv = split_external_id(self.external_id)
             self.doi, self.arxiv_id = self.doi or doi, self.arxiv_id or arxiv

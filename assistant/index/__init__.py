@@ -23,7 +23,7 @@ from assistant.index.lexical import Bm25Chunks
 from assistant.index.sentences import SentenceTable, abstract_sentences, sentence_spans
 from assistant.index.store import CorruptIndex, IndexFolder
 from assistant.index.vectors import ChromaChunks, VectorStoreError
-from assistant.ingest.merge import group_records, merge_records
+from assistant.ingest.merge import IDENTITY_RULES, group_records, merge_records
 from assistant.records import Chunk, Paper, normalize_title
 from assistant.settings import Settings
 
@@ -213,12 +213,18 @@ class PaperIndex:
         s = self.settings
         # Records are stored with the id of the paper they merged into, so opening the
         # index later groups them as now (`group_records`) whatever the identity rules say.
-        merged = merge_records(records)
-        records = [_with_id(r, pid) for r, pid in zip(records, merged.ids)]
+        # Records equal to the stored ones (ids aside) under the same rules merge as they
+        # did: the stored ids stand (a no-op ingest of 100k records skips the merge).
+        merged = None
+        built = self.manifest or {}
+        if built.get("identity") == IDENTITY_RULES and _same_records(records, self.records, ids=False):
+            records = self.records
+        else:
+            merged = merge_records(records)
+            records = [_with_id(r, pid) for r, pid in zip(records, merged.ids)]
         # Switching sentence_vectors on or off (or how sentences are embedded) is a change too:
         # the table is added, dropped or rebuilt.
         method = s.sentence_embedding if s.sentence_vectors else None
-        built = self.manifest or {}
         built_method = (
             (built.get("sentence_embedding") or "separate") if built.get("files", {}).get("sentences") else None
         )
@@ -243,6 +249,8 @@ class PaperIndex:
                 timings=laps.timings,
             )
 
+        if merged is None:  # the same records, but the sentence table changes
+            merged = merge_records(records)
         papers = merged.papers
         old_by_paper: dict[str, list[Chunk]] = {}
         old_by_text: dict[str, list[Chunk]] = {}
@@ -376,6 +384,7 @@ class PaperIndex:
                 getattr(self._embedder, "precision", None) if passed or new_sentences else built.get("embed_precision")
             ),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "identity": IDENTITY_RULES,
         }
         self.manifest = self.folder.commit(manifest, records, chunks, bm25.save, table)
         # The memory follows the commit at once, so a failure below cannot leave this
@@ -453,5 +462,8 @@ def _with_id(record: Paper, paper_id: str) -> Paper:
     return own
 
 
-def _same_records(a: list[Paper], b: list[Paper]) -> bool:
-    return len(a) == len(b) and all(x == y for x, y in zip(a, b))  # dataclass equality, field by field
+def _same_records(a: list[Paper], b: list[Paper], ids: bool = True) -> bool:
+    """Dataclass equality, field by field (with `ids=False`, the `id` field aside)."""
+    if len(a) != len(b):
+        return False
+    return all(x == y for x, y in zip(a, b)) if ids else all(x == _with_id(y, x.id) for x, y in zip(a, b))

@@ -19,7 +19,7 @@ from assistant.ingest.merge import Merge, merge_records
 from assistant.ingest.reader import UnreadableFile, read_text
 from assistant.records import FileReport, Paper
 
-SUPPORTED_SUFFIXES = {".txt", ".jsonl", ".json", ".csv", ".tsv", ".bib", ".md", ".pdf", ""}
+SUPPORTED_SUFFIXES = {".txt", ".jsonl", ".json", ".csv", ".tsv", ".bib", ".ris", ".xml", ".atom", ".md", ".pdf", ""}
 
 __all__ = ["IngestResult", "ingest_file", "ingest_paths", "expand_paths", "LAYOUTS", "describe_layouts"]
 

@@ -1,20 +1,24 @@
 """BibTeX (.bib) entries with `abstract` fields, e.g. exports from Zotero,
-Google Scholar or arXiv."""
+Google Scholar or arXiv. The citation key is the file's id of the paper; `doi`,
+`eprint` (an arXiv id, with `archivePrefix = {arXiv}`) and `pmid` are its identifiers."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from typing import Any
 
+from assistant.identity import normalize_arxiv
 from assistant.ingest.base import Collector
 from assistant.ingest.mapping import add_mapping
+from assistant.ingest.structured import full_name
 
 NAME = "bibtex"
 
 ENTRY_RE = re.compile(r"@(?P<type>[A-Za-z]+)\s*[{(]")
 SKIP_TYPES = {"comment", "preamble", "string"}
-IDENTIFIERS = {"url", "doi", "eprint"}  # fields read as written, not as LaTeX text
+IDENTIFIERS = {"url", "doi", "eprint", "pmid"}  # fields read as written, not as LaTeX text
 _ACCENTS = {
     '"': "\u0308",
     "'": "\u0301",
@@ -102,14 +106,38 @@ def _identifier(value: str) -> str:
 
 
 def _first_last(name: str) -> str:
-    """BibTeX "Last, First" to "First Last"."""
-    last, sep, first = name.partition(",")
-    return f"{first.strip()} {last.strip()}" if sep else name.strip()
+    """A BibTeX name in reading order: "Last, First" and "von Last, Jr, First" become "First Last"
+    and "First von Last Jr"; "First Last" stays. Commas inside braces ({Barnes, Inc.}) are text."""
+    parts = [latex_to_text(p) for p in _split_top(name, ",")]
+    if len(parts) == 1:
+        return parts[0]
+    last, *rest = parts
+    first = rest[-1]
+    suffix = rest[0] if len(rest) == 2 else ""
+    return full_name(first, last, suffix=suffix)
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split `text` at `sep` (a regex) where it is outside braces; each part stripped."""
+    parts, depth, start = [], 0, 0
+    for m in re.finditer(r"\\.|[{}]|" + sep, text):
+        token = m.group()
+        if token == "{":
+            depth += 1
+        elif token == "}":
+            depth = max(depth - 1, 0)
+        elif not token.startswith("\\") and depth == 0:
+            parts.append(text[start : m.start()].strip())
+            start = m.end()
+    parts.append(text[start:].strip())
+    return [p for p in parts if p]
 
 
 def _read_value(text: str, i: int) -> tuple[str, int]:
     """Read one field value starting at text[i]; returns (value, index after it).
     Raises ValueError when a brace or quote is never closed."""
+    if i >= len(text):
+        raise ValueError("the file ends where a value should be")
     if text[i] == "{":
         depth, j = 0, i
         while j < len(text):
@@ -141,12 +169,13 @@ def _read_value(text: str, i: int) -> tuple[str, int]:
     return m.group(), m.end()
 
 
-def _parse_fields(text: str, i: int) -> tuple[dict[str, str], int]:
-    """Parse `key, name = value, ...}` from text[i]; returns (fields, end)."""
+def _parse_fields(text: str, i: int) -> tuple[str, dict[str, str], int]:
+    """Parse `key, name = value, ...}` from text[i]; returns (key, fields, end)."""
     fields: dict[str, str] = {}
+    key = ""
     m = re.compile(r"\s*([^,\s{}()]*)\s*,").match(text, i)
     if m:
-        i = m.end()
+        key, i = m[1], m.end()
     field_re = re.compile(r"\s*([A-Za-z][\w-]*)\s*=\s*")
     while True:
         while i < len(text) and text[i] in " \t\r\n,":
@@ -154,7 +183,7 @@ def _parse_fields(text: str, i: int) -> tuple[dict[str, str], int]:
         if i >= len(text):
             raise ValueError("entry is never closed")
         if text[i] in "})":
-            return fields, i + 1
+            return key, fields, i + 1
         m = field_re.match(text, i)
         if not m:
             raise ValueError(f"expected 'name = value' near {text[i : i + 20]!r}")
@@ -166,26 +195,72 @@ def _parse_fields(text: str, i: int) -> tuple[dict[str, str], int]:
         fields[m[1].lower()] = "".join(parts)
 
 
-def parse(lines: list[str], col: Collector) -> None:
-    text = "\n".join(lines)
-    starts = [m for m in ENTRY_RE.finditer(text) if m.start() == 0 or text[m.start() - 1] in "\n \t"]
-    for n, m in enumerate(starts):
+# An entry's start at the beginning of a line: where reading resumes after a broken entry,
+# and how far a first attempt at an entry reads.
+_LINE_START_RE = re.compile(r"^[ \t]*(@[A-Za-z]+\s*[{(])", re.MULTILINE)
+
+
+def _next_start(text: str, pos: int, line_start: bool) -> re.Match[str] | None:
+    """The next `@type{` from `pos`: one that starts a line when `line_start`, else one at the
+    start of the text or after whitespace (an `@` inside a word, as in an e-mail address, is not)."""
+    if line_start:
+        found = _LINE_START_RE.search(text, pos)
+        return ENTRY_RE.match(text, found.start(1)) if found else None
+    while (m := ENTRY_RE.search(text, pos)) and not (m.start() == 0 or text[m.start() - 1] in "\n \t"):
+        pos = m.start() + 1
+    return m
+
+
+def _entries(text: str, col: Collector) -> Iterator[tuple[int, str, str, dict[str, str]]]:
+    """(line, entry type, citation key, raw fields) of each entry, read one after another, so an
+    `@word{` inside a field value starts nothing. A broken entry is reported and reading resumes
+    at the next line that starts an entry."""
+    pos, after_error = 0, False
+    while m := _next_start(text, pos, after_error):
         line = text.count("\n", 0, m.start()) + 1
         if m["type"].lower() in SKIP_TYPES:
+            try:  # skip the whole body: a comment may hold anything
+                pos = _read_value(text, m.end() - 1)[1] if text[m.end() - 1] == "{" else m.end()
+            except ValueError:
+                pos = m.end()
+            after_error = False
             continue
-        limit = starts[n + 1].start() if n + 1 < len(starts) else len(text)
+        following = _LINE_START_RE.search(text, m.end())
+        limit = following.start() if following else len(text)
         try:
-            fields, _ = _parse_fields(text[:limit], m.end())
+            key, fields, end = _parse_fields(text[:limit], m.end())
         except ValueError as exc:
-            col.skip(line, f"truncated or malformed @{m['type']} entry: {exc}")
-            continue
+            try:  # a value may hold a line that starts like an entry: read past it
+                key, fields, end = _parse_fields(text, m.end())
+            except ValueError:
+                col.skip(line, f"truncated or malformed @{m['type']} entry: {exc}")
+                pos, after_error = m.end(), True
+                continue
+        yield line, m["type"], key, fields
+        pos, after_error = end, False
+
+
+def parse(lines: list[str], col: Collector) -> None:
+    for line, _, key, fields in _entries("\n".join(lines), col):
         record: dict[str, Any] = {
-            k: _identifier(v) if k in IDENTIFIERS else latex_to_text(v) for k, v in fields.items()
+            k: _identifier(v) if k in IDENTIFIERS else latex_to_text(v) for k, v in fields.items() if k != "author"
         }
-        if "author" in record:
-            record["authors"] = [_first_last(name) for name in re.split(r"\s+and\s+", record.pop("author"))]
+        if "author" in fields:
+            record["authors"] = [_first_last(name) for name in _split_top(fields["author"], r"(?i:\s+and\s+)")]
+        archive = (record.pop("archiveprefix", "") or record.pop("eprinttype", "")).lower()
+        eprint = record.pop("eprint", "")
+        if eprint and (archive == "arxiv" or (not archive and normalize_arxiv(eprint, bare=False))):
+            record.setdefault("arxiv_id", eprint)
+        elif eprint and archive == "pubmed":
+            record.setdefault("pmid", eprint)
+        if key:
+            record["id"] = key
         if "url" not in record and "doi" in record:
             record["url"] = "https://doi.org/" + record["doi"]
+        if "url" not in record and (arxiv := normalize_arxiv(record.get("arxiv_id"))):
+            record["url"] = "https://arxiv.org/abs/" + arxiv
         if "venue" not in record:
             record["venue"] = record.get("journal") or record.get("booktitle")
+        if "category" not in record and "arxiv_id" in record and record.get("primaryclass"):
+            record["category"] = record["primaryclass"]  # arXiv's primary category (cs.LG)
         add_mapping(col, line, record)

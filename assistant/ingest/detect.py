@@ -6,7 +6,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from assistant.ingest import arxiv_listing, bibtex, csvfmt, daily_papers, jsonfmt, paper_search, profile
+from assistant.ingest import (
+    arxiv_listing,
+    atom,
+    bibtex,
+    csljson,
+    csvfmt,
+    daily_papers,
+    jsonfmt,
+    paper_search,
+    pdf,
+    profile,
+    ris,
+    services,
+)
 from assistant.ingest.base import Collector
 
 
@@ -22,6 +35,36 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout(jsonfmt.JSONL, "JSON Lines, one paper object per line", jsonfmt.detect_jsonl, jsonfmt.parse_jsonl),
     Layout(jsonfmt.JSON, "JSON list of paper objects", jsonfmt.detect_json, jsonfmt.parse_json),
     Layout(bibtex.NAME, "BibTeX with abstract fields", bibtex.detect, bibtex.parse),
+    Layout(
+        ris.NAME,
+        "RIS export of Zotero, Mendeley, EndNote, Web of Science ('TY  - JOUR' ... 'ER  -')",
+        ris.detect,
+        ris.parse,
+    ),
+    Layout(
+        csljson.NAME,
+        "CSL-JSON list of items (Zotero CSL JSON, Better CSL JSON): title, abstract, author, issued, DOI",
+        csljson.detect,
+        csljson.parse,
+    ),
+    Layout(
+        atom.NAME,
+        "arXiv API Atom response (export.arxiv.org/api/query saved as .xml/.atom)",
+        atom.detect,
+        atom.parse,
+    ),
+    Layout(
+        services.OPENALEX,
+        "OpenAlex works JSON (api.openalex.org/works page, list or one work; abstract_inverted_index)",
+        services.detect_openalex,
+        services.parse_openalex,
+    ),
+    Layout(
+        services.SEMANTIC_SCHOLAR,
+        "Semantic Scholar Graph API papers JSON (paper search page with 'data', list or one paper)",
+        services.detect_semantic_scholar,
+        services.parse_semantic_scholar,
+    ),
     Layout(csvfmt.NAME, "CSV with title and abstract columns", csvfmt.detect, csvfmt.parse),
     Layout(
         arxiv_listing.NAME,
@@ -37,6 +80,8 @@ LAYOUTS: tuple[Layout, ...] = (
     ),
     Layout(profile.NAME, "researcher profile ('preprint2024arXiv', title, abstract)", profile.detect, profile.parse),
     Layout(paper_search.NAME, "paper-search page (title line, abstract line)", paper_search.detect, paper_search.parse),
+    # Binary: `ingest_file` reads a PDF before any text detection (pdf.detect scores text 0).
+    Layout(pdf.NAME, pdf.DESCRIPTION, pdf.detect, pdf.parse),
 )
 BY_NAME = {layout.name: layout for layout in LAYOUTS}
 

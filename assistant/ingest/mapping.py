@@ -1,5 +1,7 @@
 """Records given as field mappings (JSON, JSONL, CSV, BibTeX) share one
-conversion: which keys are accepted and how authors and years are read."""
+conversion: which keys are accepted and how authors, years and identifiers are read.
+BEIR corpus files (`_id`, `title`, `text`) are such records too: `_id` is the file's
+id of the paper and `text` its abstract."""
 
 from __future__ import annotations
 
@@ -7,10 +9,12 @@ import re
 from typing import Any
 
 from assistant.ingest.base import Collector
+from assistant.ingest.structured import identifiers
 
 TITLE_KEYS = ("title",)
-ABSTRACT_KEYS = ("abstract", "summary")
-FIELDS = "title, abstract, optional authors, year, url, id, category, date"
+ABSTRACT_KEYS = ("abstract", "summary", "text")  # `text`: BEIR corpora
+ID_KEYS = ("id", "_id")  # `_id`: BEIR corpora
+FIELDS = "title, abstract, optional authors, year, url, id, doi, arxiv_id, pmid, category, date"
 
 
 def _text(value: Any) -> str:
@@ -48,7 +52,7 @@ def add_mapping(col: Collector, line: int, obj: Any) -> None:
     lower = {str(k).strip().lower(): v for k, v in obj.items()}
     title = next((_text(lower[k]) for k in TITLE_KEYS if k in lower), "")
     abstract = next((_text(lower[k]) for k in ABSTRACT_KEYS if k in lower), "")
-    if "title" not in lower and "abstract" not in lower:
+    if "title" not in lower and not any(k in lower for k in ABSTRACT_KEYS):
         col.skip(line, f"no 'title' or 'abstract' field (found: {', '.join(sorted(lower)) or 'nothing'})")
         return
     authors, et_al = split_authors(lower.get("authors", lower.get("author")))
@@ -67,6 +71,10 @@ def add_mapping(col: Collector, line: int, obj: Any) -> None:
         meta["year"] = int(m[1])  # an ISO date says the year too
     if "has_code" in lower:
         meta["has_code"] = str(lower["has_code"]).strip().lower() in ("1", "true", "yes")
-    if lower.get("id") not in (None, ""):
-        meta["external_id"] = _text(lower["id"])
+    own = next((lower[k] for k in ID_KEYS if lower.get(k) not in (None, "")), None)
+    if own is not None:
+        meta["external_id"] = _text(own)
+    arxiv_key = next((k for k in ("arxiv_id", "arxiv") if lower.get(k) not in (None, "")), "arxiv_id")
+    labels = {"doi": "field 'doi'", "arxiv_id": f"field {arxiv_key!r}", "pmid": "field 'pmid'"}
+    meta.update(identifiers(col, line, lower.get("doi"), lower.get(arxiv_key), lower.get("pmid"), labels))
     col.add(line, title, abstract, **meta)

@@ -5,6 +5,7 @@ conflicting id), keeping the richest metadata and every source."""
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -97,6 +98,10 @@ class _Group:
 
 
 _FIELD = {"doi": "doi", "arxiv": "arxiv_id", "pmid": "pmid"}
+# The version of the merge rules; an index records the one it was built under, and an
+# ingest under other rules merges its records again (assistant/index update). Title-only
+# merging (before identity keys) had none.
+IDENTITY_RULES = 2
 
 
 def merge_records(records: list[Paper]) -> Merged:
@@ -145,11 +150,11 @@ def _unique_id(paper: Paper, taken: set[str]) -> str:
     title kept apart by their ids), the id of its next key."""
     kind, value = id_key(paper)
     title = normalize_title(paper.title)
-    choices = [id_of(kind, value)]
-    if paper.external_id:
-        choices.append(id_of("file", title + "\x00" + paper.external_id.strip()))
-    choices.append(id_of("text", title + "\x00" + paper.abstract))
-    choices += [id_of("text", f"{title}\x00{paper.abstract}\x00{n}") for n in range(2, len(taken) + 3)]
+    choices = itertools.chain(
+        [id_of(kind, value)],
+        [id_of("file", title + "\x00" + paper.external_id.strip())] if paper.external_id else [],
+        (id_of("text", f"{title}\x00{paper.abstract}\x00{n}") for n in itertools.count(1)),
+    )
     chosen = next(c for c in choices if c not in taken)
     taken.add(chosen)
     return chosen
