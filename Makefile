@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install run ask browser llama lint test test-fast wheel screenshots clean-index
+.PHONY: install run ask browser llama lint test test-fast wheel screenshots docs clean-index
 
 install: $(VENV)/.installed
 
@@ -90,6 +90,11 @@ wheel: install
 # corpus in indexes/default (built by `make run` first if missing).
 screenshots: install browser
 	PAPERS_INDEX_DIR=$(CURDIR)/indexes $(PY) tests/screenshots.py --out docs/img
+
+# The README's generated block of `papers --help` and every sub-command's --help
+# (docs/update_readme.py; tests/test_readme_help.py fails while it is out of date).
+docs: install
+	$(PY) docs/update_readme.py
 
 clean-index:
 	rm -rf indexes/default

@@ -11,6 +11,10 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import shtab
+
+from assistant import mcp_server
+from assistant.export import package_version
 from assistant.ingest import describe_layouts
 from assistant.ingest.detect import BY_NAME
 from assistant.records import FileReport, author_list
@@ -55,15 +59,28 @@ def _settings(args: argparse.Namespace, **extra):
     return load_settings(cli, **extra)
 
 
-def _print_file(report: FileReport, merged: int = 0) -> None:
+def _print_file(report: FileReport, merges: list | None = None) -> None:
+    from assistant.ingest.merge import by_key
+
     if report.error:
         print(f"  {report.file}: not ingested: {report.error}")
         return
+    merges = merges or []
     print(
-        f"  {report.file}: {report.format}, {report.records} records, {merged} merged duplicates, "
+        f"  {report.file}: {report.format}, {report.records} records, {len(merges)} merged duplicates"
+        + (f" ({by_key(merges)})" if merges else "")
+        + f", "
         f"{len(report.skipped)} skipped"
     )
-    for kind, problems in (("skipped", report.skipped), ("warning", report.warnings)):
+    from assistant.identity import BY
+
+    listed = [
+        f"{m.record.sources[0]} into {m.into.id} {_snippet(m.into.title, 60)!r}"
+        + ("" if m.by == "title" else f" (read as {_snippet(m.record.title, 60)!r})" * (m.record.title != m.into.title))
+        + f" (same {BY[m.by]})"
+        for m in merges
+    ]
+    for kind, problems in (("skipped", report.skipped), ("warning", report.warnings), ("merged", listed)):
         for problem in problems[:MAX_LISTED]:
             print(f"    {kind}: {problem}")
         if len(problems) > MAX_LISTED:
@@ -161,10 +178,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     else:
         print(f"{'Parsed' if args.dry_run else 'Ingested'} {len(result.files)} file(s):")
         for report in result.files:
-            _print_file(report, result.merged_by_file.get(report.file, 0))
+            _print_file(report, result.merges_in(report.file))
         for error in result.errors:
             print(f"  {error}")
-        print(f"{len(result.papers)} papers ({result.merged} duplicate records merged)")
+        from assistant.ingest.merge import by_key
+
+        by = f": {by_key(result.merges)}" if result.merges else ""
+        print(f"{len(result.papers)} papers ({result.merged} duplicate records merged{by})")
         if update:
             assert settings is not None  # a dry run has no update
             print(
@@ -250,11 +270,23 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_paper(n: int, paper, quotes: Iterable[str] = ()) -> None:
+    """'[n] Title', then authors · year · where to read it (`export.link`), then the quotes."""
+    from assistant.export import link
+
+    authors = author_list(paper.authors, paper.authors_et_al, most=3)
+    meta = " · ".join(x for x in (authors, str(paper.year) if paper.year else "", link(paper)) if x)
+    print(f"[{n}] {paper.title}" + (f"\n    {meta}" if meta else ""))
+    for quote in quotes:
+        print(f"    “{_snippet(quote, 300)}”")
+
+
 def _print_sources(answer) -> None:
-    """Numbered sources under an answer, with the quoted sentence(s) each citation uses."""
+    """Numbered sources under an answer, with the quoted sentence(s) each citation uses
+    (a table's cells are its quotes)."""
     quotes: dict[int, list[str]] = {}
     for c in answer.citations:
-        if c.quote and c.quote not in quotes.setdefault(c.n, []):
+        if c.quote and c.quote not in quotes.setdefault(c.n, []) and answer.table is None:
             quotes[c.n].append(c.quote)
     cited = {c.n for c in answer.citations}
     shown = [s for s in answer.sources if s.n in cited] or answer.sources[:5]
@@ -262,12 +294,23 @@ def _print_sources(answer) -> None:
         return
     print("\nSources:" if cited else "\nClosest papers:")
     for src in shown:
-        p = src.paper
-        authors = author_list(p.authors, p.authors_et_al, most=3)
-        meta = " · ".join(x for x in (authors, str(p.year) if p.year else "", p.url or "") if x)
-        print(f"[{src.n}] {p.title}" + (f"\n    {meta}" if meta else ""))
-        for quote in quotes.get(src.n, []):
-            print(f"    “{_snippet(quote, 300)}”")
+        _print_paper(src.n, src.paper, quotes.get(src.n, []))
+
+
+def _export_folder(args: argparse.Namespace) -> Path | None:
+    """--export DIR as a Path (None when not given); a DIR that is a file is a user error."""
+    from assistant.errors import UserError
+
+    if not getattr(args, "export", None):
+        return None
+    folder = Path(args.export).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--export {args.export}: that is a file, not a folder; name a folder for the files")
+    return folder
+
+
+def _say_written(paths: list[Path], folder: Path) -> None:
+    print(f"Wrote {', '.join(p.name for p in paths)} to {folder}", file=sys.stderr)
 
 
 def _print_notices(notices) -> None:
@@ -276,10 +319,13 @@ def _print_notices(notices) -> None:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    folder = _export_folder(args)  # checked before the question is asked
     pa = _open(args)
     if args.json:
         answer = pa.ask(args.question, filters=_filters(args))
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        if folder is not None:
+            _say_written(pa.save_answer(answer, folder), folder)
         return 0
     if pa.llm is not None:
         print(
@@ -298,10 +344,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
     finally:  # also on Ctrl-C: no draft left on screen, no dimmed terminal
         if draft is not None:
             draft.clear()
-    print(answer.text)  # the checked answer, once
+    # The checked answer, once (a comparison: its table; the sources follow).
+    print(answer.text if answer.table is None else answer.table.markdown(sources=False))
     _print_sources(answer)
     _print_notices(answer.notices + _excluded_notes(answer.filter_excluded))
     print(f"({answer.backend}, {answer.timings.get('total', 0):.2f} s{_usage_line(answer.usage)})")
+    if folder is not None:
+        _say_written(pa.save_answer(answer, folder), folder)
     return 0
 
 
@@ -362,6 +411,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from assistant.answer.compare import NO_MENTION
     from assistant.errors import QueryError
 
+    folder = _export_folder(args)  # checked before the table is built
     pa = _open(args)
     try:
         table = pa.compare(args.methods, filters=_filters(args))
@@ -371,10 +421,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise
     if args.json:
         print(json.dumps(table.to_dict(), ensure_ascii=False, indent=2))
-        return 0
-    print(table.markdown())
-    _print_notices(table.notices)
-    print(f"({table.backend}, {table.timings.get('total', 0):.2f} s)")
+    else:
+        print(table.markdown(sources=False))
+        if table.sources:
+            print("\nSources:")
+        for src in table.sources:
+            _print_paper(src.n, src.paper)
+        _print_notices(table.notices)
+        print(f"({table.backend}, {table.timings.get('total', 0):.2f} s)")
+    if folder is not None:
+        _say_written(pa.save_comparison(table, folder), folder)
     return 0
 
 
@@ -469,6 +525,28 @@ def _unavailable(message: str) -> int:
     return 2
 
 
+COMPLETION_HELP = """\
+Install it once (then open a new shell):
+  bash  papers completion bash > ~/.local/share/bash-completion/completions/papers
+        (with the bash-completion package; without it, add to ~/.bashrc:
+        eval "$(papers completion bash)")
+  zsh   mkdir -p ~/.zfunc && papers completion zsh > ~/.zfunc/_papers
+        and in ~/.zshrc, before compinit runs: fpath=(~/.zfunc $fpath)
+  tcsh  papers completion tcsh > ~/.papers.completion.csh
+        and in ~/.tcshrc: source ~/.papers.completion.csh
+Run it again after an upgrade that adds commands or options."""
+
+
+def _completes(action: argparse.Action, kind: dict[str, Any]) -> None:
+    """What `papers completion` offers for the argument: shtab.FILE or shtab.DIRECTORY names."""
+    action.complete = kind  # type: ignore[attr-defined]
+
+
+def _completion(parser: argparse.ArgumentParser, shell: str) -> int:
+    print(shtab.complete(parser, shell=shell))
+    return 0
+
+
 def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
     """The `papers` parser; `commands` ({name: register}) replaces the discovery of the
     sub-commands of other packages (see COMMANDS_GROUP)."""
@@ -478,13 +556,15 @@ def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Settings come from PAPERS_* environment variables (see README).",
     )
+    parser.add_argument("--version", action="version", version=f"papers {package_version()}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+    index_dir = common.add_argument(
         "--index-dir",
         metavar="DIR",
         help="folder holding the indexes (default: PAPERS_INDEX_DIR, else indexes in the per-user "
         "data folder, e.g. ~/.local/share/paper-assistant/indexes)",
     )
+    _completes(index_dir, shtab.DIRECTORY)
     common.add_argument("--index-name", metavar="NAME", help="index to use inside --index-dir (default: default)")
     # Metadata filters shared by search, ask and compare.
     filters = argparse.ArgumentParser(add_help=False)
@@ -513,7 +593,7 @@ def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
         epilog="Layouts: " + describe_layouts(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ingest.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to ingest")
+    _completes(ingest.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to ingest"), shtab.FILE)
     ingest.add_argument("--dry-run", action="store_true", help="parse and report only; leave the index alone")
     ingest.add_argument(
         "--json", action="store_true", help="print one JSON object (files, papers) instead of a summary"
@@ -560,6 +640,15 @@ def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
     ask.add_argument(
         "--json", action="store_true", help="print {answer, citations, sources, abstained, timings, usage, ...} as JSON"
     )
+    _completes(
+        ask.add_argument(
+            "--export",
+            metavar="DIR",
+            help="also write answer.md, answer.json (citations with quotes and spans, settings, index version), "
+            "references.bib, references.ris and references.json (CSL-JSON) of the cited papers into DIR",
+        ),
+        shtab.DIRECTORY,
+    )
     ask.set_defaults(func=cmd_ask)
 
     compare = sub.add_parser(
@@ -573,6 +662,15 @@ def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
     )
     compare.add_argument("methods", nargs="+", metavar="METHOD", help="two to six method names or paper ids")
     compare.add_argument("--json", action="store_true", help="print {methods, rows, markdown, sources} as JSON")
+    _completes(
+        compare.add_argument(
+            "--export",
+            metavar="DIR",
+            help="also write comparison.md, comparison.csv and references.bib, references.ris and "
+            "references.json (CSL-JSON) of the papers in the table into DIR",
+        ),
+        shtab.DIRECTORY,
+    )
     compare.set_defaults(func=cmd_compare)
 
     _add_commands(sub, common, commands)
@@ -602,7 +700,62 @@ def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the counts as JSON")
     status.add_argument("--no-build", action="store_true", help="do not build a missing index")
     status.set_defaults(func=cmd_status)
+
+    completion = sub.add_parser(
+        "completion",
+        help="print the shell completion script (bash, zsh or tcsh)",
+        description="Print the completion script of `papers` for SHELL (generated from its argument "
+        "parser by shtab): sub-commands, options and their choices, file and folder names.",
+        epilog=COMPLETION_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    completion.add_argument("shell", choices=["bash", "zsh", "tcsh"], help="your shell")
+    completion.set_defaults(func=lambda args: _completion(parser, args.shell))
+    mcp_server.register(sub, common)
     return parser
+
+
+# The README's "papers --help" block: `help_markdown()` between these lines, rewritten by
+# `make docs` (docs/update_readme.py); tests/test_readme_help.py checks it is current.
+README_HELP_BEGIN = "<!-- papers --help: generated from assistant/cli.py by `make docs`; do not edit by hand -->"
+README_HELP_END = "<!-- end of the generated papers --help -->"
+HELP_WIDTH = 100  # columns the README's help is formatted for, whatever the terminal
+
+
+def help_pages(width: int = HELP_WIDTH, commands: dict | None = None) -> dict[str, str]:
+    """`papers --help` and every sub-command's `--help`, formatted `width` columns wide:
+    {"papers": text, "papers ingest": text, ...} in the order `papers --help` lists them."""
+    import functools
+
+    parser = build_parser(commands)
+    pages: dict[str, str] = {}
+
+    def add(name: str, p: argparse.ArgumentParser) -> None:
+        base: Any = p.formatter_class
+        p.formatter_class = functools.partial(base, width=width)
+        if hasattr(p, "color"):  # Python 3.14+: no colour codes in a file
+            p.color = False
+        pages[name] = p.format_help()
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_name, sub in action.choices.items():
+                    add(f"{name} {sub_name}", sub)
+
+    add("papers", parser)
+    return pages
+
+
+def help_markdown(width: int = HELP_WIDTH, commands: dict | None = None) -> str:
+    """The README's block of `help_pages`: `papers --help` as a code block, then each
+    sub-command's `--help` folded in a <details> element."""
+    lines = []
+    for name, text in help_pages(width, commands).items():
+        block = ["```text", f"$ {name} --help", text.rstrip(), "```"]
+        if name == "papers":
+            lines += [*block, ""]
+        else:
+            lines += [f"<details><summary><code>{name} --help</code></summary>", "", *block, "", "</details>", ""]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def main(argv: Sequence[str] | None = None, commands: dict | None = None) -> int:

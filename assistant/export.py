@@ -1,7 +1,9 @@
 """Files a researcher takes away: an answer or a whole conversation as Markdown with one
-numbered reference list, the cited papers as BibTeX, a comparison as Markdown and as one
-rectangular CSV table. Pure functions of library records (no I/O), for the web UI (Copy
-and its downloads) and for Python callers (`from assistant import export`).
+numbered reference list, papers as BibTeX, RIS and CSL-JSON (one key per paper in all
+three), a comparison as Markdown and as one rectangular CSV table, and the bundles
+`papers ask/compare --export DIR` writes (`answer_bundle`, `comparison_bundle`). Pure
+functions of library records (no I/O), for the web UI (Copy and its downloads), the CLI
+and Python callers (`from assistant import export`; `PaperAssistant.save_answer` writes a bundle).
 
 Text from papers, models and users stays text in every format: in Markdown the
 characters that would start a tag, a link or image, code or maths are backslash-escaped
@@ -13,38 +15,25 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import unicodedata
 from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
 from urllib.parse import quote as url_quote
 
-from assistant.answer.compare import Comparison
+import rispy
+
+from assistant.answer.compare import Cell, Comparison
 from assistant.answer.text import MARKER_RE, marker_numbers
 from assistant.records import Answer, Citation, Paper, author_list
 from assistant.retrieve import excluded_lines
+from assistant.settings import Settings
 
 REFERENCE_AUTHORS = 10  # authors named in a reference line ("et al." after them)
 
 # --- identifiers and links -----------------------------------------------------------------------
-
-_DOI_RE = re.compile(r"(?:doi:\s*|https?://(?:dx\.)?doi\.org/)?(10\.\d{4,9}/\S+)", re.IGNORECASE)
-_ARXIV_RE = re.compile(
-    r"(?:arxiv:\s*|https?://arxiv\.org/abs/)?(\d{4}\.\d{4,5}(?:v\d+)?|[a-z][a-z-]*(?:\.[a-z]{2})?/\d{7}(?:v\d+)?)",
-    re.IGNORECASE,
-)
-
-
-def doi_of(paper: Paper) -> str | None:
-    """The DOI in the paper's `external_id` ("10.1234/x", "doi:10.1234/x", a doi.org link), else None."""
-    m = _DOI_RE.fullmatch((paper.external_id or "").strip())
-    return m[1] if m else None
-
-
-def arxiv_of(paper: Paper) -> str | None:
-    """The arXiv id in the paper's `external_id` ("2301.01234v2", "arXiv:hep-th/9901001"), else None."""
-    m = _ARXIV_RE.fullmatch((paper.external_id or "").strip())
-    return m[1] if m else None
-
 
 _WEB_LINK = re.compile(r"https?://[^\s\"'<>]+")
 
@@ -59,11 +48,16 @@ def link(paper: Paper) -> str:
     """Where to read the paper: its URL, else its DOI or arXiv page; "" when none is known."""
     if paper.url and paper.url.strip():
         return "".join(paper.url.split())
-    if doi := doi_of(paper):
-        return f"https://doi.org/{doi}"
-    if arxiv := arxiv_of(paper):
-        return f"https://arxiv.org/abs/{arxiv}"
+    if paper.doi:
+        return f"https://doi.org/{paper.doi}"
+    if paper.arxiv_id:
+        return arxiv_link(paper.arxiv_id)
     return ""
+
+
+def arxiv_link(arxiv_id: str) -> str:
+    """The arXiv abstract page of an id ("2301.01234", "hep-th/9901001")."""
+    return f"https://arxiv.org/abs/{arxiv_id}"
 
 
 def _ascii(text: str) -> str:
@@ -298,7 +292,8 @@ def _verbatim(text: str) -> str:
 def _key_base(paper: Paper) -> str:
     """family name + year (or "nd") + first significant title word, lowercase ASCII."""
     first = next((a for a in paper.authors if a.strip()), "")
-    family = re.sub(r"[^a-z0-9]", "", _ascii(first.split()[-1]).lower()) if first else ""
+    last = (name_parts(first)[0] or first).split()[-1] if first else ""
+    family = re.sub(r"[^a-z0-9]", "", _ascii(last).lower())
     words = re.findall(r"[a-z0-9]+", _ascii(paper.title).lower())
     word = next((w for w in words if w not in _KEY_STOPWORDS), "")
     return f"{family or 'anon'}{paper.year or 'nd'}{word}"
@@ -333,23 +328,156 @@ def bibtex_entry(paper: Paper, key: str) -> str:
         fields.append(("journal", tex_escape(venue)))
     if paper.url and paper.url.strip():
         fields.append(("url", _verbatim(paper.url)))
-    if doi := doi_of(paper):
-        fields.append(("doi", _verbatim(doi)))
-    if arxiv := arxiv_of(paper):
-        fields += [("eprint", _verbatim(arxiv)), ("archivePrefix", "arXiv")]
+    if paper.doi:
+        fields.append(("doi", _verbatim(paper.doi)))
+    if paper.arxiv_id:
+        fields += [("eprint", _verbatim(paper.arxiv_id)), ("archivePrefix", "arXiv")]
     if paper.abstract.strip():
         fields.append(("abstract", tex_escape(paper.abstract)))
     body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
     return f"@{'article' if venue else 'misc'}{{{key},\n{body}\n}}\n"
 
 
-def bibtex(papers: list[Paper]) -> str:
-    """The papers as a .bib file, one entry each (the first of each id, order kept)."""
+def _keyed(papers: list[Paper]) -> list[tuple[Paper, str]]:
+    """The first paper of each id, order kept, with its key (`bibtex_keys`): the same key
+    in the .bib, .ris and CSL-JSON files of one list."""
     first: dict[str, Paper] = {}
     for p in papers:
         first.setdefault(p.id, p)
     unique = list(first.values())
-    return "\n".join(bibtex_entry(p, k) for p, k in zip(unique, bibtex_keys(unique), strict=True))
+    return list(zip(unique, bibtex_keys(unique), strict=True))
+
+
+def bibtex(papers: list[Paper]) -> str:
+    """The papers as a .bib file, one entry each (the first of each id, order kept)."""
+    return "\n".join(bibtex_entry(p, k) for p, k in _keyed(papers))
+
+
+# --- RIS and CSL-JSON ----------------------------------------------------------------------------
+
+_PARTICLES = frozenset("van von der den de del della di da du dos das la le ter ten".split())
+_SUFFIX = re.compile(r"(?:Jr|Sr)\.?|I{2,3}|IV", re.IGNORECASE)
+
+
+def name_parts(name: str) -> tuple[str, str, str]:
+    """(family, given, suffix) of an author as written: "Last, First" as given, else
+    "First [von] Last [Jr.]" (lower-case particles such as "van" belong to the family
+    name); a single word is a family name."""
+    name = _squash(name)
+    if "," in name:
+        family, _, rest = name.partition(",")
+        given, _, suffix = rest.partition(",")
+        return family.strip(), given.strip(), suffix.strip()
+    words = name.split()
+    suffix = words.pop() if len(words) > 2 and _SUFFIX.fullmatch(words[-1]) else ""
+    if len(words) < 2:
+        return " ".join(words), "", suffix
+    at = len(words) - 1
+    while at > 1 and words[at - 1] in _PARTICLES:
+        at -= 1
+    return " ".join(words[at:]), " ".join(words[:at]), suffix
+
+
+def _date_parts(paper: Paper) -> list[int]:
+    """[year, month, day] as far as known: the ISO `date` ("2022-10-07", "2022-10", or
+    "--10-07" with the paper's year) when it agrees with `year`, else [year]; [] with no year."""
+    m = re.fullmatch(r"(\d{4}|-)-(\d{2})(?:-(\d{2}))?", (paper.date or "").strip())
+    year = int(m[1]) if m and m[1] != "-" else paper.year
+    if not year or (paper.year and year != paper.year):
+        return [paper.year] if paper.year else []
+    if not m or not 1 <= int(m[2]) <= 12:
+        return [year]
+    return [year, int(m[2])] + ([int(m[3])] if m[3] and 1 <= int(m[3]) <= 31 else [])
+
+
+def _urls(paper: Paper) -> list[str]:
+    """The paper's URL, then its arXiv page when it is not that URL."""
+    urls = ["".join(paper.url.split())] if paper.url and paper.url.strip() else []
+    if paper.arxiv_id and arxiv_link(paper.arxiv_id) not in urls:
+        urls.append(arxiv_link(paper.arxiv_id))
+    return urls
+
+
+def ris_entry(paper: Paper, key: str) -> dict[str, Any]:
+    """One RIS record as rispy's field names: TY JOUR when the venue is known, else GEN;
+    ID the key; TI, AU ("Last, First"), PY, DA ("YYYY/MM/DD/"), JO, DO, UR (the paper's
+    URL and its arXiv page), AB. Every value is one line."""
+    venue = _squash(paper.venue or "")
+    entry: dict[str, Any] = {"type_of_reference": "JOUR" if venue else "GEN", "id": key, "title": _squash(paper.title)}
+    authors = []
+    for author in paper.authors:
+        family, given, suffix = name_parts(author)
+        if family:
+            authors.append(", ".join(x for x in (family, given, suffix) if x) if given or suffix else family)
+    if authors:
+        entry["authors"] = authors
+    parts = _date_parts(paper)
+    if parts:
+        entry["year"] = str(parts[0])
+    if len(parts) > 1:
+        entry["date"] = "/".join(f"{x:02d}" for x in parts) + "/" * (4 - len(parts))
+    if venue:
+        entry["journal_name"] = venue
+    if paper.doi:
+        entry["doi"] = paper.doi
+    if urls := _urls(paper):
+        entry["urls"] = urls
+    if abstract := _squash(paper.abstract):
+        entry["abstract"] = abstract
+    return entry
+
+
+class _RisWriter(rispy.RisWriter):
+    """rispy's writer without the "1." line it puts before each record (not RIS)."""
+
+    def set_header(self, count: int) -> str:
+        return ""
+
+
+def ris(papers: list[Paper]) -> str:
+    """The papers as an .ris file (Zotero, Mendeley, EndNote), one record each (the first of
+    each id, order kept), keyed as in `bibtex`; written by rispy."""
+    keyed = _keyed(papers)
+    return rispy.dumps([ris_entry(p, k) for p, k in keyed], implementation=_RisWriter) if keyed else ""
+
+
+def csl_item(paper: Paper, key: str) -> dict[str, Any]:
+    """One CSL-JSON item (the format of Zotero, Pandoc and citeproc): id (the key), type
+    ("article-journal" with a venue, else "article", a preprint), title, author [{family,
+    given}] ({literal} for a one-word name), issued, container-title, DOI, PMID, number
+    ("arXiv:<id>" for a preprint), URL (the paper's, else its arXiv page), abstract."""
+    venue = _squash(paper.venue or "")
+    item: dict[str, Any] = {"id": key, "type": "article-journal" if venue else "article", "title": _squash(paper.title)}
+    authors: list[dict[str, str]] = []
+    for author in paper.authors:
+        family, given, suffix = name_parts(author)
+        if family and not given:
+            authors.append({"literal": family})
+        elif family:
+            authors.append({"family": family, "given": given, **({"suffix": suffix} if suffix else {})})
+    if authors:
+        item["author"] = authors
+    if parts := _date_parts(paper):
+        item["issued"] = {"date-parts": [parts]}
+    if venue:
+        item["container-title"] = venue
+    if paper.doi:
+        item["DOI"] = paper.doi
+    if paper.pmid:
+        item["PMID"] = paper.pmid
+    if paper.arxiv_id and not venue:  # a preprint's number, as Zotero writes it
+        item["number"] = f"arXiv:{paper.arxiv_id}"
+    if urls := _urls(paper):
+        item["URL"] = urls[0]
+    if abstract := _squash(paper.abstract):
+        item["abstract"] = abstract
+    return item
+
+
+def csl_json(papers: list[Paper]) -> str:
+    """The papers as a CSL-JSON file: a list of items (the first of each id, order kept),
+    keyed as in `bibtex`."""
+    return json.dumps([csl_item(p, k) for p, k in _keyed(papers)], ensure_ascii=False, indent=2) + "\n"
 
 
 # --- comparison ----------------------------------------------------------------------------------
@@ -389,8 +517,10 @@ def comparison_markdown(comparison: Comparison) -> str:
 
 def comparison_csv_rows(comparison: Comparison) -> list[list[str]]:
     """The comparison as one rectangular table: a header "row, <method>...", the table's
-    rows, then "papers" (the paper(s) behind each column) and "links" (their URLs)."""
-    head, *rows = comparison.csv_rows()
+    rows (each cell's text, then its markers), then "papers" (the paper(s) behind each
+    column) and "links" (their URLs)."""
+    head = ["row", *comparison.methods]
+    rows = [[row, *(_cell_text(comparison.cells[row][m]) for m in comparison.methods)] for row in comparison.rows]
     by_n = {s.n: s.paper for s in comparison.sources}
     behind = {m: [(n, by_n[n]) for n in comparison.papers.get(m, []) if n in by_n] for m in comparison.methods}
     papers = [
@@ -401,6 +531,11 @@ def comparison_csv_rows(comparison: Comparison) -> list[list[str]]:
     width = len(head)
     table = [head, *rows, ["papers", *papers], ["links", *links]]
     return [[_cell(x) for x in row[:width]] + [""] * (width - len(row)) for row in table]
+
+
+def _cell_text(cell: Cell) -> str:
+    """A table cell as one text: its text, then its markers (" [1] [2]")."""
+    return cell.text + "".join(f" [{n}]" for n in dict.fromkeys(c.n for c in cell.citations))
 
 
 _FORMULA = re.compile(r"[=+\-@\t\r]")  # how a spreadsheet formula starts
@@ -419,3 +554,66 @@ def comparison_csv(comparison: Comparison) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(comparison_csv_rows(comparison))
     return out.getvalue()
+
+
+# --- bundles -------------------------------------------------------------------------------------
+
+
+def package_version() -> str:
+    """The version of the installed paper-assistant (its distribution's metadata), else
+    `assistant.__version__` when there is one, else "unknown"."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("paper-assistant")
+    except PackageNotFoundError:
+        import assistant
+
+        return str(getattr(assistant, "__version__", "unknown"))
+
+
+_URL_USER = re.compile(r"^([a-z][a-z0-9+.-]*://)[^/@\s]*@", re.IGNORECASE)
+
+
+def settings_record(settings: Settings) -> dict[str, Any]:
+    """The settings as JSON values, secrets left out (API keys) and any user or password
+    removed from a URL."""
+    secret = {name for name, f in type(settings).model_fields.items() if "SecretStr" in str(f.annotation)}
+    values = settings.model_dump(mode="json", exclude=secret)
+    return {k: _URL_USER.sub(r"\1", v) if isinstance(v, str) else v for k, v in values.items()}
+
+
+def reference_files(papers: list[Paper]) -> dict[str, str]:
+    """The papers as references.bib, references.ris and references.json (CSL-JSON), one key each."""
+    return {"references.bib": bibtex(papers), "references.ris": ris(papers), "references.json": csl_json(papers)}
+
+
+def answer_bundle(answer: Answer, settings: Settings, index: dict[str, Any], when: datetime) -> dict[str, str]:
+    """An answer's files by name: answer.md (`answer_markdown`), answer.json (the answer's
+    `to_dict` with its citations' quotes and spans, plus `index` (name, generation,
+    version), the settings without secrets, the time and the package version), and the
+    references of the papers it cites (those it lists when it cites none, as an abstention
+    does) as `reference_files`."""
+    record = {
+        **answer.to_dict(),
+        "index": index,
+        "settings": settings_record(settings),
+        "created": when.isoformat(timespec="seconds"),
+        "paper_assistant": package_version(),
+    }
+    papers = cited_papers([answer]) or [s.paper for s in answer.sources]
+    return {
+        "answer.md": answer_markdown(answer),
+        "answer.json": json.dumps(record, ensure_ascii=False, indent=2) + "\n",
+        **reference_files(papers),
+    }
+
+
+def comparison_bundle(comparison: Comparison) -> dict[str, str]:
+    """A comparison's files by name: comparison.md, comparison.csv and the references of
+    the papers in the table (`reference_files`)."""
+    return {
+        "comparison.md": comparison_markdown(comparison),
+        "comparison.csv": comparison_csv(comparison),
+        **reference_files([s.paper for s in comparison.sources]),
+    }

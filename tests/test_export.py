@@ -5,7 +5,9 @@ same papers, and the comparison as Markdown and as one rectangular CSV table."""
 from __future__ import annotations
 
 import io
+import json
 import re
+from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
@@ -69,7 +71,7 @@ def test_answer_markdown_has_question_notices_text_and_numbered_references():
     assert refs[refs.index(first) + 1] == "> HPM mines hard patches."
     second = "[2] Adaptive Second Order Optimization. Zhewei Yao (2021). https://doi.org/10.1609/aaai.v35i12.17275"
     assert refs[refs.index(second) + 1] == "> AdaHessian uses curvature."
-    third = "[3] Message Passing Limits. Jörg Müller. https://arxiv.org/abs/2301.01234v2"
+    third = "[3] Message Passing Limits. Jörg Müller. https://arxiv.org/abs/2301.01234"  # the id, not a version
     assert refs[-1] == third  # read, not cited: no quote under it
     assert md.endswith("\n") and "<" not in md
 
@@ -225,7 +227,7 @@ def test_bibtex_fields_entry_types_and_identifiers():
     assert "  author = {Haochen Wang and Kaiyou Song}" in a and "  journal = {CVPR}" in a
     assert "  url = {https://arxiv.org/abs/2304.05919}" in a and "doi = " not in a and "eprint" not in a
     assert "  doi = {10.1609/aaai.v35i12.17275}" in b and "eprint" not in b
-    assert "  eprint = {2301.01234v2}" in c and "  archivePrefix = {arXiv}" in c and "year" not in c
+    assert "  eprint = {2301.01234}" in c and "  archivePrefix = {arXiv}" in c and "year" not in c
     assert "  abstract = {Abstract of Message Passing Limits.}" in c
     other = export.bibtex([paper("X", external_id="W2963403868")])
     assert "doi" not in other and "eprint" not in other
@@ -293,6 +295,151 @@ def test_bibtex_round_trips_through_the_projects_own_ingest(tmp_path, sample_row
         ), p.title
     assert back[papers[-2].title].url == "https://example.org/a--b_c?q=1%20#frag"
     assert back[papers[-1].title].url == "https://doi.org/10.1000/xyz_123"
+
+
+# --- RIS and CSL-JSON -------------------------------------------------------------------------------
+
+# A preprint: non-ASCII and particle names, a DOI and an arXiv id (both as a file may spell
+# them: normalised by Paper), no year.
+KNOWN = Paper(
+    title="Message  Passing Limits",
+    abstract="We show\nlimits of message passing.",
+    authors=["Jörg Müller", "Ana van der Berg", "Martin Luther King Jr.", "Plato"],
+    year=None,
+    doi="https://doi.org/10.1000/XYZ_1",
+    arxiv_id="arXiv:2301.01234v2",
+)
+# A journal article with a date and its own URL.
+DATED = paper("Sparse Experts", ["Li Wei"], 2021, date="2021-03-15", venue="JMLR", url="https://example.org/se")
+
+
+def test_ris_of_known_papers_exactly():
+    assert export.ris([KNOWN, DATED, KNOWN]) == (
+        "TY  - GEN\n"
+        "ID  - mullerndmessage\n"
+        "TI  - Message Passing Limits\n"
+        "AU  - Müller, Jörg\n"
+        "AU  - van der Berg, Ana\n"
+        "AU  - King, Martin Luther, Jr.\n"
+        "AU  - Plato\n"
+        "DO  - 10.1000/xyz_1\n"
+        "UR  - https://arxiv.org/abs/2301.01234\n"
+        "AB  - We show limits of message passing.\n"
+        "ER  - \n"
+        "\n"
+        "TY  - JOUR\n"
+        "ID  - wei2021sparse\n"
+        "TI  - Sparse Experts\n"
+        "AU  - Wei, Li\n"
+        "PY  - 2021\n"
+        "DA  - 2021/03/15/\n"
+        "JO  - JMLR\n"
+        "UR  - https://example.org/se\n"
+        "AB  - Abstract of Sparse Experts.\n"
+        "ER  - \n"
+    )
+    assert export.ris([]) == ""
+
+
+def test_csl_json_of_known_papers_exactly():
+    text = export.csl_json([KNOWN, DATED])
+    assert text.startswith('[\n  {\n    "id": "mullerndmessage",') and text.endswith("]\n")
+    assert "Jörg" in text  # UTF-8, not \\u escapes
+    assert json.loads(text) == [
+        {
+            "id": "mullerndmessage",
+            "type": "article",
+            "title": "Message Passing Limits",
+            "author": [
+                {"family": "Müller", "given": "Jörg"},
+                {"family": "van der Berg", "given": "Ana"},
+                {"family": "King", "given": "Martin Luther", "suffix": "Jr."},
+                {"literal": "Plato"},
+            ],
+            "DOI": "10.1000/xyz_1",
+            "number": "arXiv:2301.01234",
+            "URL": "https://arxiv.org/abs/2301.01234",
+            "abstract": "We show limits of message passing.",
+        },
+        {
+            "id": "wei2021sparse",
+            "type": "article-journal",
+            "title": "Sparse Experts",
+            "author": [{"family": "Wei", "given": "Li"}],
+            "issued": {"date-parts": [[2021, 3, 15]]},
+            "container-title": "JMLR",
+            "URL": "https://example.org/se",
+            "abstract": "Abstract of Sparse Experts.",
+        },
+    ]
+    assert export.csl_json([]) == "[]\n"
+
+
+@pytest.mark.parametrize("date, year, parts", [
+    ("2021-03-15", 2021, [2021, 3, 15]),
+    ("2021-03", 2021, [2021, 3]),
+    ("--03-15", 2021, [2021, 3, 15]),  # a month and day without a year (a daily-papers page) and the year
+    ("--03-15", None, []),
+    ("2020-03-15", 2021, [2021]),  # a date that disagrees with the year: the year alone
+    (None, 2021, [2021]),
+])
+def test_dates_in_csl_and_ris(date, year, parts):
+    p = paper("Dated", year=year, date=date)
+    item = json.loads(export.csl_json([p]))[0]
+    assert item.get("issued", {}).get("date-parts") == ([parts] if parts else None)
+    ris = export.ris([p])
+    assert (f"PY  - {year}\n" in ris) == bool(parts)
+    if len(parts) > 1:
+        assert "DA  - " + "/".join(f"{x:02d}" for x in parts) + "/" * (4 - len(parts)) + "\n" in ris
+    else:
+        assert "DA  - " not in ris
+
+
+def test_one_key_per_paper_in_every_format_and_on_every_run():
+    papers = [KNOWN, DATED, paper("Sparse experts, again", ["Wu Wei"], 2021), KNOWN]
+    keys = ["mullerndmessage", "wei2021sparse", "wei2021sparseb"]
+    assert list(_entries(export.bibtex(papers))) == keys
+    assert re.findall(r"^ID  - (.*)$", export.ris(papers), re.M) == keys
+    assert [item["id"] for item in json.loads(export.csl_json(papers))] == keys
+    again = [Paper.from_dict(p.to_dict()) for p in papers]  # the same papers, read back (a new run)
+    for write in (export.bibtex, export.ris, export.csl_json):
+        assert write(again) == write(papers)
+
+
+ROUND_TRIP_FIELDS = ("id", "title", "abstract", "authors", "year", "doi", "arxiv_id")
+
+
+def round_trip_papers(sample_rows) -> list[Paper]:
+    """Real papers, and made-up ones with what exports get wrong: non-ASCII and particle
+    names, a suffix, DOIs and arXiv ids, braces and LaTeX specials in titles."""
+    papers = [Paper(title=r["title"], abstract=r["abstract"], authors=r["authors"], year=r["year"])
+              for r in sample_rows[:6]]
+    papers += [
+        paper(r"Sparse {MoE} & the 50% rule: $k$-means_x #1 ~ a^b \cite{x} -- a } b {", ["Łukasz Kaiser", "Jörg Müller"],
+              2021, abstract=r"We use R&D at 5% cost; a\b {x} y, a lone } brace --- and @Twitter (2020) too.",
+              venue="Proc. A&B", doi="10.1002/(SICI)1097-4636(199812)43:4<360::AID-JBM3>3.0.CO;2-H"),
+        paper("Étude des réseaux « graphes »", ["François Dupont", "Ana van der Berg"], None,
+              arxiv_id="2301.01234v3"),
+        paper("Old-style identifiers", ["Martin Luther King Jr.", "Zoë Ng"], 2019, arxiv_id="hep-th/9901001",
+              doi="10.1103/PhysRev.47.777", url="https://example.org/p?q=1&r=2"),
+    ]
+    return papers
+
+
+@pytest.mark.parametrize("suffix, write", [(".bib", export.bibtex), (".ris", export.ris), (".json", export.csl_json)])
+def test_exports_read_back_into_the_same_papers(tmp_path, sample_rows, suffix, write):
+    papers = round_trip_papers(sample_rows)
+    path = tmp_path / f"refs{suffix}"
+    path.write_text(write(papers), encoding="utf-8")
+    result = ingest_paths([path])
+    report = result.files[0]
+    assert (report.skipped, report.warnings, report.error, result.errors) == ([], [], None, []), report
+    assert report.format == {".bib": "bibtex", ".ris": "ris", ".json": "csl-json"}[suffix]
+    back = {p.id: p for p in result.papers}
+    assert sorted(back) == sorted(p.id for p in papers)  # same ids: nothing merged, nothing new
+    for p in papers:
+        q = back[p.id]
+        assert [getattr(q, f) for f in ROUND_TRIP_FIELDS] == [getattr(p, f) for f in ROUND_TRIP_FIELDS], p.title
 
 
 # --- comparison -------------------------------------------------------------------------------------
@@ -392,3 +539,102 @@ def test_a_csv_cell_a_spreadsheet_would_run_is_defused():
     assert _cell("-2+3+cmd|' /C calc'!A0") == "'-2+3+cmd|' /C calc'!A0"  # a number first is no excuse
     assert [_cell(x) for x in ("-0.5", "+1", "1e-3", "- a list item", "plain", 3)] == [
         "-0.5", "+1", "1e-3", "'- a list item", "plain", "3"]
+
+
+# --- bundles: `papers ask/compare --export DIR` -------------------------------------------------------
+
+BUNDLE = ["answer.json", "answer.md", "references.bib", "references.json", "references.ris"]
+SECRET = "sk-test-not-a-real-key-1234567890"
+
+
+def test_papers_ask_export_writes_the_bundle(sample_lib, papers_main, llm_server, tmp_path):
+    from importlib.metadata import version
+
+    from fake_embedder import FAKE_MODEL, fake_model_env
+
+    pa, rows, _, _ = sample_lib
+    question = f"What does the paper {rows[0]['title']} propose?"
+    folder = tmp_path / "out" / "hpm"  # made, with its parent
+    env = {**fake_model_env(llm_server), "PAPERS_ABSTAIN_THRESHOLD": "0.05", "OPENAI_API_KEY": SECRET}
+    proc = papers_main("ask", question, "--index-dir", pa.settings.index_dir, "--export", folder, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert f"Wrote answer.md, answer.json, references.bib, references.ris, references.json to {folder}\n" in proc.stderr
+    assert sorted(p.name for p in folder.iterdir()) == BUNDLE
+    texts = {p.name: p.read_text(encoding="utf-8") for p in folder.iterdir()}
+    assert all(SECRET not in text for text in texts.values())
+
+    data = json.loads(texts["answer.json"])
+    assert data["question"] == question and not data["abstained"] and data["backend"] == "extractive"
+    assert data["answer"] and data["answer"] in proc.stdout
+    abstracts = {r["title"]: r["abstract"] for r in rows}
+    assert data["citations"]
+    for c in data["citations"]:
+        assert c["quote"] and abstracts[c["title"]][c["start"]:c["end"]] == c["quote"]
+    assert [s["n"] for s in data["sources"]] == list(range(1, len(data["sources"]) + 1))
+    settings = data["settings"]
+    assert (settings["embed_model"], settings["abstain_threshold"], settings["index_name"]) == (FAKE_MODEL, 0.05, "default")
+    assert settings["openai_base_url"] == llm_server.url + "/v1" and "openai_api_key" not in settings
+    assert data["index"] == {"name": "default", "generation": pa.generation, "version": pa.version}
+    assert data["paper_assistant"] == version("paper-assistant")
+    assert datetime.fromisoformat(data["created"]).tzinfo is not None
+
+    assert texts["answer.md"].startswith(f"# {question}\n") and "## References" in texts["answer.md"]
+    cited = list(dict.fromkeys(c["title"] for c in data["citations"]))
+    keys = list(_entries(texts["references.bib"]))
+    assert [i["title"] for i in json.loads(texts["references.json"])] == cited
+    assert [i["id"] for i in json.loads(texts["references.json"])] == keys
+    assert re.findall(r"^ID  - (.*)$", texts["references.ris"], re.M) == keys
+    assert len(keys) == len(cited)
+
+
+def test_papers_ask_export_refuses_a_file(sample_lib, papers_main, llm_server, tmp_path):
+    from fake_embedder import fake_model_env
+
+    pa = sample_lib[0]
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine", encoding="utf-8")
+    proc = papers_main("ask", "What is it?", "--index-dir", pa.settings.index_dir, "--export", taken,
+                       env=fake_model_env(llm_server))
+    assert proc.returncode == 2 and proc.stdout == ""  # refused before anything was asked
+    assert proc.stderr == f"error: --export {taken}: that is a file, not a folder; name a folder for the files\n"
+    assert taken.read_text(encoding="utf-8") == "mine"
+    with pytest.raises(NotADirectoryError, match="notes.txt is a file, not a folder"):
+        pa.save_answer(Answer("Q", "A"), taken)
+
+
+def test_papers_compare_export_writes_the_table_and_its_references(sample_lib, papers_main, llm_server, tmp_path):
+    from fake_embedder import fake_model_env
+
+    pa = sample_lib[0]
+    folder = tmp_path / "table"
+    proc = papers_main("compare", "MixedNUTS", "UniRes", "--index-dir", pa.settings.index_dir, "--export", folder,
+                       env=fake_model_env(llm_server))
+    assert proc.returncode == 0, proc.stderr
+    names = ["comparison.md", "comparison.csv", "references.bib", "references.ris", "references.json"]
+    assert f"Wrote {', '.join(names)} to {folder}\n" in proc.stderr
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names)
+    table = pa.compare(["MixedNUTS", "UniRes"])
+    assert (folder / "comparison.md").read_text(encoding="utf-8") == export.comparison_markdown(table)
+    assert (folder / "comparison.csv").read_text(encoding="utf-8") == export.comparison_csv(table)
+    papers = [s.paper for s in table.sources]
+    assert (folder / "references.ris").read_text(encoding="utf-8") == export.ris(papers)
+    # The terminal shows the table, then each paper with where to read it.
+    assert proc.stdout.startswith("| | MixedNUTS | UniRes |\n")
+    for s in table.sources:
+        assert f"\n[{s.n}] {s.paper.title}\n" in proc.stdout
+
+
+def test_the_bundle_of_an_abstention_lists_the_closest_papers(tmp_path):
+    from assistant.settings import Settings
+
+    ans = answer("Who won the 2026 cup?", "The abstracts do not answer this.", [A, B], {}, abstained=True)
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    files = export.answer_bundle(ans, Settings(index_dir=tmp_path, openai_api_key=SECRET,
+                                               openai_base_url="https://user:pw@llm.example/v1"),
+                                 {"name": "default", "generation": 3, "version": "3@x"}, when)
+    assert sorted(files) == BUNDLE
+    data = json.loads(files["answer.json"])
+    assert data["created"] == "2026-01-02T03:04:05+00:00" and data["abstained"] is True
+    assert data["settings"]["openai_base_url"] == "https://llm.example/v1"  # no user or password
+    assert SECRET not in files["answer.json"] and "pw@" not in files["answer.json"]
+    assert list(_entries(files["references.bib"])) == ["wang2023hard", "yao2021adaptive"]

@@ -268,14 +268,14 @@ def test_copy_gives_markdown_with_a_reference_list(pages, full_app):
     assert re.search(r"^\[1\] ", copied, re.M) and re.search(r"^> ", copied, re.M)
 
 
-def test_the_conversation_and_its_papers_download_as_markdown_and_bibtex(pages, full_app, tmp_path):
+def test_the_conversation_and_its_papers_download_as_markdown_bibtex_and_ris(pages, full_app, tmp_path):
     from assistant.ingest import ingest_paths
 
     page = pages(full_app).page
     ask(page, MASK_QUESTION)
     ask(page, "Which paper proposes an adaptive second order optimizer that estimates the Hessian diagonal?")
     files = {}
-    for button in ("#download-chat", "#download-bib"):
+    for button in ("#download-chat", "#download-bib", "#download-ris"):
         with page.expect_download() as info:
             page.locator(button).click()
         target = tmp_path / info.value.suggested_filename
@@ -286,6 +286,7 @@ def test_the_conversation_and_its_papers_download_as_markdown_and_bibtex(pages, 
     assert not HTML_TAG.search(text)
     titles = {p.title for p in ingest_paths([files[".bib"]]).papers}
     assert any("ADAHESSIAN" in t for t in titles) and len(titles) >= 2
+    assert {p.title for p in ingest_paths([files[".ris"]]).papers} == titles
 
 
 def test_an_example_question_is_asked_when_chosen(pages, full_app):

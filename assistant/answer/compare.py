@@ -129,21 +129,6 @@ class Comparison:
             lines += [f"[{src.n}] {src.paper.cited_as()}" for src in self.sources]
         return "\n".join(lines)
 
-    def csv_rows(self) -> list[list[str]]:
-        out = [["row", *self.methods]]
-        for row in self.rows:
-            out.append(
-                [
-                    row,
-                    *(
-                        self.cells[row][m].text
-                        + "".join(f" [{n}]" for n in dict.fromkeys(c.n for c in self.cells[row][m].citations))
-                        for m in self.methods
-                    ),
-                ]
-            )
-        return out
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "methods": self.methods,

@@ -108,6 +108,9 @@ def build_app(pa: PaperAssistant, concurrency: int = 4, show_api: bool = False) 
                             download_bib = gr.DownloadButton(
                                 "Cited papers (.bib)", visible=False, size="sm", elem_id="download-bib"
                             )
+                            download_ris = gr.DownloadButton(
+                                "Cited papers (.ris)", visible=False, size="sm", elem_id="download-ris"
+                            )
                             clear = gr.Button("New conversation", variant="secondary", size="sm", elem_id="clear")
                     with gr.Column(scale=1, min_width=240, elem_id="pa-sidebar"):
                         with gr.Accordion("Filters", open=True, elem_id="pa-filters"):
@@ -137,6 +140,7 @@ def build_app(pa: PaperAssistant, concurrency: int = 4, show_api: bool = False) 
                             match = gr.HTML(ui.match_count(), elem_id="filter-match")
                             note = gr.HTML(render.filter_note(stats), elem_id="filter-note")
                 filters = [year_from, year_to, category, author, has_code, include_unknown]
+                downloads = [download_chat, download_bib, download_ris]  # the chat's, after each turn
                 chat_inputs = [msg, chatbot, answers, *filters]
                 asked = gr.on(
                     [msg.submit, send.click],
@@ -146,13 +150,13 @@ def build_app(pa: PaperAssistant, concurrency: int = 4, show_api: bool = False) 
                     api_name="chat",
                     show_progress="minimal",
                 )
-                asked.then(ui.exports, answers, [download_chat, download_bib], api_visibility="private")
+                asked.then(ui.exports, answers, downloads, api_visibility="private")
                 picked = chatbot.example_select(
                     ui.example, None, msg, api_visibility="private", show_progress="hidden"
                 ).then(ui.respond, chat_inputs, [chatbot, msg, answers], api_visibility="private")
-                picked.then(ui.exports, answers, [download_chat, download_bib], api_visibility="private")
+                picked.then(ui.exports, answers, downloads, api_visibility="private")
                 clear.click(lambda: ([], "", []), None, [chatbot, msg, answers], api_visibility="private").then(
-                    ui.exports, answers, [download_chat, download_bib], api_visibility="private"
+                    ui.exports, answers, downloads, api_visibility="private"
                 )
                 chatbot.clear(lambda: [], None, [answers], api_visibility="private")
                 gr.on(

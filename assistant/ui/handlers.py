@@ -205,9 +205,9 @@ class PaperUI:
     # exports -----------------------------------------------------------------------------------
     def exports(self, answers: list[Answer] | None):
         """The chat's downloads after a turn: the conversation as Markdown with one numbered
-        reference list, and the cited papers as BibTeX (`assistant.export`)."""
+        reference list, and the cited papers as BibTeX and as RIS (`assistant.export`)."""
         answers = list(answers or [])
-        hidden = gr.DownloadButton(visible=False), gr.DownloadButton(visible=False)
+        hidden = tuple(gr.DownloadButton(visible=False) for _ in range(3))
         if not answers:
             return hidden
         try:
@@ -217,12 +217,15 @@ class PaperUI:
             cited = export.cited_papers(answers)
             bib_path = folder / "cited-papers.bib"
             bib_path.write_text(export.bibtex(cited), encoding="utf-8")
+            ris_path = folder / "cited-papers.ris"
+            ris_path.write_text(export.ris(cited), encoding="utf-8")
         except Exception:  # the answer is shown; only its downloads are missing (see the server log)
             log.exception("writing the conversation's downloads failed")
             return hidden
         return (
             gr.DownloadButton(value=str(md_path), visible=True),
             gr.DownloadButton(value=str(bib_path), visible=bool(cited)),
+            gr.DownloadButton(value=str(ris_path), visible=bool(cited)),
         )
 
     # corpus ------------------------------------------------------------------------------------
