@@ -599,7 +599,10 @@ def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
         "--json", action="store_true", help="print one JSON object (files, papers) instead of a summary"
     )
     ingest.add_argument(
-        "--layout", choices=sorted(BY_NAME), help="skip auto-detection and read every file in this layout"
+        "--layout",
+        choices=sorted(BY_NAME),
+        metavar="LAYOUT",
+        help="skip auto-detection and read every file in this layout: " + ", ".join(sorted(BY_NAME)),
     )
     ingest.add_argument(
         "--prune", action="store_true", help="drop papers from sources not named in this call (default: keep them)"

@@ -34,7 +34,8 @@ def read_text(path: Path, label: str) -> tuple[str, list[Problem]]:
         raise UnreadableFile(f"{label}: empty file")
     if looks_binary(data):
         raise UnreadableFile(
-            f"{label}: binary file, not text (expected a page saved as text, JSON/JSONL, CSV or BibTeX)"
+            f"{label}: binary file, neither text nor a PDF (expected a page saved as text, JSON/JSONL, CSV, "
+            "BibTeX, RIS, arXiv Atom XML, or a paper PDF)"
         )
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]

@@ -262,9 +262,10 @@ def build_app(pa: PaperAssistant, concurrency: int = 4, show_api: bool = False) 
                 )
                 paper_view = gr.HTML(elem_id="paper-view")
                 gr.Markdown(
-                    "### Add papers\nUpload listings or exports: "
+                    "### Add papers\nUpload saved listings, reference-manager exports (BibTeX, RIS, CSL-JSON), "
+                    "arXiv, OpenAlex or Semantic Scholar API pages, JSON/CSV tables, or paper PDFs: "
                     + ", ".join(UPLOAD_TYPES)
-                    + " (title + abstract, optional authors, year, url). Papers already indexed are merged; "
+                    + ". A paper already indexed (same DOI, arXiv id or title) is merged; "
                     "every file chosen is listed in the report, with the reason when it is not used."
                 )
                 upload = gr.File(label="Files to add", file_count="multiple", elem_id="upload")
