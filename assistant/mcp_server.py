@@ -88,17 +88,7 @@ class CitationOut(BaseModel):
 
     @classmethod
     def of(cls, c: Citation) -> "CitationOut":
-        return cls(
-            n=c.n,
-            paper_id=c.paper_id,
-            title=c.title,
-            authors=c.authors,
-            year=c.year,
-            quote=c.quote,
-            start=c.start,
-            end=c.end,
-            url=c.url,
-        )
+        return cls.model_validate(c.to_dict())  # (the fields not declared here are left out)
 
 
 class SourceOut(BaseModel):

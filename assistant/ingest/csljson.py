@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from assistant.errors import BadField
 from assistant.ingest.base import Collector
 from assistant.ingest.structured import (
     JsonDoc,
@@ -23,10 +22,11 @@ from assistant.ingest.structured import (
     json_error,
     kind,
     make_date,
+    objects,
     optional_text,
     peek_json,
     shown,
-    text_field,
+    text_fields,
 )
 
 NAME = "csl-json"
@@ -52,16 +52,10 @@ def detect(lines: list[str], suffix: str) -> float:
 
 def parse(lines: list[str], col: Collector) -> None:
     doc = JsonDoc("\n".join(lines))
-    for line, item in doc.items():
-        if not isinstance(item, dict):
-            col.skip(line, f"CSL item is {kind(item)} ({shown(item)}), expected an object with title, author, issued")
-            continue
-        try:
-            title, abstract = text_field(item, "title"), text_field(item, "abstract")
-        except BadField as exc:
-            col.skip(line, str(exc))
-            continue
-        col.add(line, title, abstract, **_meta(col, line, item))
+    for line, item in objects(doc, col, "CSL item", "an object with title, author, issued"):
+        fields = text_fields(col, line, item, "title", "abstract")
+        if fields is not None:
+            col.add(line, *fields, **_meta(col, line, item))
     json_error(col, doc)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from assistant.errors import BadField
 from assistant.ingest.base import Collector, preview
 from assistant.ingest.structured import (
     JsonDoc,
@@ -21,12 +20,11 @@ from assistant.ingest.structured import (
     date_from_text,
     identifiers,
     json_error,
-    kind,
     make_date,
+    objects,
     optional_text,
     peek_json,
-    shown,
-    text_field,
+    text_fields,
 )
 
 OPENALEX = "openalex"
@@ -82,15 +80,11 @@ def abstract_from_index(index: Any) -> str | None:
 
 def parse_openalex(lines: list[str], col: Collector) -> None:
     doc = JsonDoc("\n".join(lines), ("results",))
-    for line, work in doc.items():
-        if not isinstance(work, dict):
-            col.skip(line, f"OpenAlex result is {kind(work)} ({shown(work)}), expected a work object")
+    for line, work in objects(doc, col, "OpenAlex result", "a work object"):
+        fields = text_fields(col, line, work, "title", "display_name")
+        if fields is None:
             continue
-        try:
-            title = text_field(work, "title") or text_field(work, "display_name")
-        except BadField as exc:
-            col.skip(line, str(exc))
-            continue
+        title = fields[0] or fields[1]
         ident = (optional_text(col, line, work, "id") or "").removeprefix(_OPENALEX_URL)
         name = f"{preview(title)!r} ({ident})" if ident else repr(preview(title))
         index = work.get("abstract_inverted_index")
@@ -158,15 +152,11 @@ def detect_semantic_scholar(lines: list[str], suffix: str) -> float:
 
 def parse_semantic_scholar(lines: list[str], col: Collector) -> None:
     doc = JsonDoc("\n".join(lines), ("data",))
-    for line, paper in doc.items():
-        if not isinstance(paper, dict):
-            col.skip(line, f"Semantic Scholar item is {kind(paper)} ({shown(paper)}), expected a paper object")
+    for line, paper in objects(doc, col, "Semantic Scholar item", "a paper object"):
+        fields = text_fields(col, line, paper, "title", "abstract")
+        if fields is None:
             continue
-        try:
-            title, abstract = text_field(paper, "title"), text_field(paper, "abstract")
-        except BadField as exc:
-            col.skip(line, str(exc))
-            continue
+        title, abstract = fields
         ident = optional_text(col, line, paper, "paperId")
         if title.strip() and paper.get("abstract") is None:
             named = f"{preview(title)!r}" + (f" (paperId {ident})" if ident else "")

@@ -107,6 +107,26 @@ class JsonDoc:
             pos = self._ws(pos + 1)
 
 
+def objects(doc: JsonDoc, col: Collector, what: str, expected: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, item) for each item of `doc` that is an object; any other item is skipped
+    ("<what> is a number (3), expected <expected>")."""
+    for line, item in doc.items():
+        if isinstance(item, dict):
+            yield line, item
+        else:
+            col.skip(line, f"{what} is {kind(item)} ({shown(item)}), expected {expected}")
+
+
+def text_fields(col: Collector, line: int, obj: dict[str, Any], *keys: str) -> list[str] | None:
+    """The text of each field of `keys` (see `text_field`); None, the entry skipped with
+    the reason, when one of them is not text."""
+    try:
+        return [text_field(obj, key) for key in keys]
+    except BadField as exc:
+        col.skip(line, str(exc))
+        return None
+
+
 def json_error(col: Collector, doc: JsonDoc) -> None:
     """Report the syntax error that stopped reading `doc`, if any."""
     if doc.error is not None:
