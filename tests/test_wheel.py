@@ -14,6 +14,7 @@ import subprocess
 import sys
 import sysconfig
 import zipfile
+from importlib.metadata import version as dist_version
 from pathlib import Path
 
 import pytest
@@ -213,6 +214,10 @@ def test_the_wheel_installs_and_answers_from_anywhere(project_dir, tmp_path, cor
     assert proc.returncode == 0 and all(c in proc.stdout for c in ("ingest", "ask", "compare", "eval", "serve"))
     proc = _run([papers, "eval", "--help"], work, env)
     assert proc.returncode == 0 and "golden" in proc.stdout and "holdout" in proc.stdout
+    proc = _run([papers, "--version"], work, env)
+    assert proc.returncode == 0 and proc.stdout == f"papers {dist_version('paper-assistant')}\n", proc.stdout
+    proc = _run([papers, "mcp", "--help"], work, env)  # the MCP server's command, with the SDK installed beside it
+    assert proc.returncode == 0 and "stdio" in proc.stdout
 
     proc = _run([papers, "ingest", "--dry-run", corpus], work, env)
     assert proc.returncode == 0, proc.stderr
