@@ -970,3 +970,18 @@ def test_any_cut_of_an_export_parses_without_raising(tmp_path, name, text):
         report = ingest_file(path)
         assert all(p.title and p.abstract for p in report.papers)
         assert all(isinstance(p.line, int) and p.line >= 1 for p in report.skipped + report.warnings)
+
+
+def test_a_csl_export_of_papers_without_authors_or_dates_is_still_csl(tmp_path):
+    """Found by evals/bench/identity.py: such an export was read as the plain JSON layout
+    (no `author` list, `issued` or `container-title` to go by), which ignores CSL's fields."""
+    from assistant import export
+    from assistant.records import Paper
+
+    paper = Paper("Summary", "A note with no authors.", doi="10.5555/note.1", external_id="4983")
+    path = tmp_path / "notes.json"
+    path.write_text(export.csl_json([paper]), encoding="utf-8")
+    report = ingest_file(path)
+    assert report.format == "csl-json" and report.skipped == []
+    [back] = report.papers
+    assert (back.title, back.abstract, back.doi, back.id) == ("Summary", "A note with no authors.", "10.5555/note.1", paper.id)

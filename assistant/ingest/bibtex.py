@@ -216,8 +216,10 @@ def _entries(text: str, col: Collector) -> Iterator[tuple[int, str, str, dict[st
     `@word{` inside a field value starts nothing. A broken entry is reported and reading resumes
     at the next line that starts an entry."""
     pos, after_error = 0, False
+    counted, line = 0, 1  # newlines are counted once, from the last entry on (entries come in order)
     while m := _next_start(text, pos, after_error):
-        line = text.count("\n", 0, m.start()) + 1
+        line += text.count("\n", counted, m.start())
+        counted = m.start()
         if m["type"].lower() in SKIP_TYPES:
             try:  # skip the whole body: a comment may hold anything
                 pos = _read_value(text, m.end() - 1)[1] if text[m.end() - 1] == "{" else m.end()
@@ -227,8 +229,10 @@ def _entries(text: str, col: Collector) -> Iterator[tuple[int, str, str, dict[st
             continue
         following = _LINE_START_RE.search(text, m.end())
         limit = following.start() if following else len(text)
-        try:
-            key, fields, end = _parse_fields(text[:limit], m.end())
+        try:  # (the entry's own text only: slicing from the start of the file would copy it all each time)
+            base = m.start()
+            key, fields, end = _parse_fields(text[base:limit], m.end() - base)
+            end += base
         except ValueError as exc:
             try:  # a value may hold a line that starts like an entry: read past it
                 key, fields, end = _parse_fields(text, m.end())

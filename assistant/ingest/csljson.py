@@ -33,12 +33,28 @@ NAME = "csl-json"
 NAME_PARTS = ("given", "dropping-particle", "non-dropping-particle", "family", "suffix")
 
 
+# The item types of CSL 1.0.2: an item with one of them and none of `_OTHER_KEYS` is CSL, even
+# with no author or date (what a CSL export of papers without authors looks like).
+CSL_TYPES = frozenset(
+    "article article-journal article-magazine article-newspaper bill book broadcast chapter classic collection "
+    "dataset document entry entry-dictionary entry-encyclopedia event figure graphic hearing interview legal_case "
+    "legislation manuscript map motion_picture musical_score pamphlet paper-conference patent performance "
+    "periodical personal_communication post post-weblog regulation report review review-book software song speech "
+    "standard thesis treaty webpage".split()
+)
+
+
+# Keys of the layouts whose items also carry a `type`: plain JSON, OpenAlex, Semantic Scholar.
+_OTHER_KEYS = frozenset({"authors", "year", "display_name", "abstract_inverted_index", "authorships", "paperId"})
+
+
 def looks_like_csl(item: Any) -> bool:
     if not isinstance(item, dict) or not isinstance(item.get("type"), str):
         return False
     author = item.get("author")
     names = isinstance(author, list) and bool(author) and all(isinstance(a, dict) for a in author)
-    return names or isinstance(item.get("issued"), dict) or "container-title" in item
+    typed = item["type"] in CSL_TYPES and not _OTHER_KEYS.intersection(item)
+    return names or typed or isinstance(item.get("issued"), dict) or "container-title" in item
 
 
 def detect(lines: list[str], suffix: str) -> float:

@@ -55,15 +55,19 @@ def parse_json(lines: list[str], col: Collector) -> None:
         return
     # Line numbers of the items are not kept by json; point at each item's
     # title in the text, which is what a user would search for.
+    # Items come in file order, so each search starts at the line the previous item was found
+    # on (one pass over the file, not one per item).
+    cursor = 0
     for item in data:
-        line = _line_of(lines, item)
-        add_mapping(col, line, item)
+        cursor = _line_of(lines, item, cursor)
+        add_mapping(col, cursor + 1, item)
 
 
-def _line_of(lines: list[str], item: object) -> int:
+def _line_of(lines: list[str], item: object, start: int) -> int:
+    """The index of the first line from `start` on that holds the item's title (`start` when none does)."""
     if isinstance(item, dict) and isinstance(item.get("title"), str) and item["title"]:
         needle = json.dumps(item["title"], ensure_ascii=False)[1:-1]
-        for number, line in enumerate(lines, start=1):
-            if needle in line:
+        for number in range(start, len(lines)):
+            if needle in lines[number]:
                 return number
-    return 1
+    return start
