@@ -75,6 +75,8 @@ def _write_files(folder: Path, files: dict[str, str]) -> list[Path]:
     written = []
     for name, text in files.items():
         atomic_write_text(folder / name, text)
+        # Files to take away: readable as a file the user saved (the temp file was private).
+        (folder / name).chmod(0o644)
         written.append(folder / name)
     return written
 

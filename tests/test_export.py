@@ -560,6 +560,7 @@ def test_papers_ask_export_writes_the_bundle(sample_lib, papers_main, llm_server
     assert proc.returncode == 0, proc.stderr
     assert f"Wrote answer.md, answer.json, references.bib, references.ris, references.json to {folder}\n" in proc.stderr
     assert sorted(p.name for p in folder.iterdir()) == BUNDLE
+    assert {p.stat().st_mode & 0o777 for p in folder.iterdir()} == {0o644}  # not the temp files' private 0600
     texts = {p.name: p.read_text(encoding="utf-8") for p in folder.iterdir()}
     assert all(SECRET not in text for text in texts.values())
 
