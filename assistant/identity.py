@@ -171,6 +171,15 @@ def normalize_arxiv(value: str | None, bare: bool = True) -> str | None:
     return m[1].lower()
 
 
+_ARXIV_DOI = re.compile(r"10\.48550/arxiv\.(.+)")
+
+
+def arxiv_of_doi(doi: str) -> str | None:
+    """The arXiv id in arXiv's DataCite DOI ('10.48550/arxiv.2301.00001'), else None."""
+    m = _ARXIV_DOI.fullmatch(doi)
+    return normalize_arxiv(m[1]) if m else None
+
+
 def normalize_pmid(value: str | None) -> str | None:
     """'12345678' from '12345678', 'PMID: 12345678' or a PubMed link; None otherwise."""
     m = _PMID.fullmatch((value or "").strip())

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from assistant.identity import (
+    arxiv_of_doi,
     id_key,
     id_of,
     normalize_arxiv,
@@ -75,6 +76,9 @@ class Paper:
         if self.external_id and not (self.doi and self.arxiv_id):
             doi, arxiv = split_external_id(self.external_id)
             self.doi, self.arxiv_id = self.doi or doi, self.arxiv_id or arxiv
+        if self.doi and (arxiv := arxiv_of_doi(self.doi)):
+            # arXiv's DataCite DOI names the preprint: it is the arXiv id (a journal DOI may follow).
+            self.doi, self.arxiv_id = None, self.arxiv_id or arxiv
         if not self.id:
             self.id = id_of(*id_key(self))
 

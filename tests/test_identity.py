@@ -123,8 +123,39 @@ def test_ids_a_file_gives_are_compared_within_that_file_only():
                             rec("Attention", "One, longer.", file="b.csv", external_id="7")])
     assert len(across.papers) == 1 and across.merges[0].by == "title"
     again = merge_records([rec("A title", "One.", file="a.csv", entry=1, external_id="x9"),
-                           rec("Another title", "Two.", file="a.csv", entry=5, external_id="x9")])
-    assert len(again.papers) == 1 and again.merges[0].by == "file"  # one file, one id: one record twice
+                           rec("A title (v2)", "One.", file="a.csv", entry=5, external_id="x9")])
+    assert len(again.papers) == 1 and again.merges[0].by == "file"  # one file, one id, one text: one record twice
+    # A file that reuses a key for another paper (Mendeley exports do) keeps both.
+    reused = merge_records([rec("Graph neural networks for molecules", "Molecules.", file="a.bib", entry=1,
+                                external_id="Wang2020"),
+                            rec("Speech enhancement with diffusion", "Audio.", file="a.bib", entry=2,
+                                external_id="Wang2020", doi="10.5555/audio")])
+    assert [p.abstract for p in reused.papers] == ["Molecules.", "Audio."] and reused.papers[0].doi is None
+
+
+def test_a_record_whose_ids_name_two_papers_joins_them():
+    ris = rec("Sparse attention (journal)", "Long.", file="z.ris", doi="10.5555/sa")
+    atom = rec("Sparse attention", "Short.", file="arxiv.xml", arxiv_id="2301.00001")
+    bib = rec("Sparse Attention", "Long.", file="lib.bib", doi="10.5555/SA", arxiv_id="arXiv:2301.00001v2")
+    m = merge_records([ris, atom, bib])
+    [paper] = m.papers
+    assert (paper.doi, paper.arxiv_id, paper.id) == ("10.5555/sa", "2301.00001", id_of("doi", "10.5555/sa"))
+    assert [(x.record.sources[0].file, x.by, x.into is paper) for x in m.merges] == [
+        ("lib.bib", "doi", True), ("arxiv.xml", "arxiv", True)]
+    assert set(m.ids) == {paper.id}
+    # ... but not two papers whose ids conflict
+    other = rec("Sparse attention", "Other.", file="x.ris", doi="10.5555/other")
+    kept = merge_records([ris, other, rec("Sparse attention", "Long.", file="y.bib", doi="10.5555/sa",
+                                         arxiv_id="2301.00001")])
+    assert len(kept.papers) == 2
+
+
+def test_an_arxiv_datacite_doi_is_the_arxiv_id():
+    preprint = rec("Sparse attention", "A.", file="arxiv.bib", doi="10.48550/ARXIV.2301.00001")
+    journal = rec("Sparse attention", "A longer one.", file="acm.bib", doi="10.1145/3580305", arxiv_id="2301.00001")
+    assert (preprint.doi, preprint.arxiv_id) == (None, "2301.00001")
+    m = merge_records([preprint, journal])
+    assert len(m.papers) == 1 and m.merges[0].by == "arxiv" and m.papers[0].doi == "10.1145/3580305"
 
 
 def test_ingest_reports_merges_by_key(tmp_path, write_jsonl):
@@ -202,3 +233,19 @@ def test_the_scifact_corpus_ingests_as_5183_papers():
 
 def test_identity_module_names_every_kind():
     assert set(identity.BY) == set(identity.KINDS)
+
+
+def test_two_papers_of_one_text_and_a_new_doi_move_without_clashing(tmp_path, write_jsonl, make_assistant):
+    """Found by review: a paper whose id changes took the chunks of every old paper with its
+    text, so two papers with one text (kept apart by their file's ids) gave duplicate chunk
+    ids and every later ingest failed."""
+    pa = make_assistant(tmp_path / "idx", abstain_threshold=0.25)
+    twice = {"title": "Diffusion for speech", "abstract": "We denoise speech with diffusion. It works."}
+    pa.ingest([write_jsonl(tmp_path / "lib.jsonl", [{**twice, "id": "lee2021"}, {**twice, "id": "lee2021a"}])])
+    assert len(pa.papers) == 2
+    _, update = pa.ingest([write_jsonl(tmp_path / "doi.jsonl", [{**twice, "doi": "10.5555/speech"}])])
+    assert update.index.committed and update.index.embedded == 0 and update.index.moved == 1
+    assert {p.id for p in pa.papers} >= {id_of("doi", "10.5555/speech")} and len(pa.papers) == 2
+    assert pa.index.vectors.ids() == {c.id for c in pa.index.chunks}
+    _, again = pa.ingest([tmp_path / "doi.jsonl"])
+    assert not again.index.committed

@@ -253,10 +253,10 @@ class PaperIndex:
             merged = merge_records(records)
         papers = merged.papers
         old_by_paper: dict[str, list[Chunk]] = {}
-        old_by_text: dict[str, list[Chunk]] = {}
+        old_by_text: dict[str, str] = {}  # text digest -> the first old paper with that text
         for chunk in self.chunks:
             old_by_paper.setdefault(chunk.paper_id, []).append(chunk)
-            old_by_text.setdefault(chunk.id.rsplit(":", 2)[1], []).append(chunk)
+            old_by_text.setdefault(chunk.id.rsplit(":", 2)[1], chunk.paper_id)
         shaping = s.shaping_hash()
         chunks: list[Chunk] = []
         moved: dict[str, str] = {}  # new chunk id -> the old chunk id whose vector it takes
@@ -269,7 +269,7 @@ class PaperIndex:
                 # The same text under a new paper id (its identity changed, e.g. a DOI became
                 # known, or an index built before identity keys): the chunks move, and their
                 # vectors are copied in the store, not embedded again.
-                for c in old_by_text[digest]:
+                for c in old_by_paper[old_by_text[digest]]:
                     new = replace(c, id=f"{paper.id}:{digest}:{c.n}", paper_id=paper.id)
                     moved[new.id] = c.id
                     chunks.append(new)

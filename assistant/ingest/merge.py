@@ -71,11 +71,23 @@ class Merged:
 
 
 class _Group:
-    __slots__ = ("paper", "files")
+    """Records merged so far into one paper; `parent` is set when another group absorbed it."""
 
-    def __init__(self, paper: Paper) -> None:
-        self.paper = paper
+    __slots__ = ("paper", "first", "files", "titles", "abstracts", "parent")
+
+    def __init__(self, first: Paper) -> None:
+        self.first = first  # the record that began it
+        self.paper = _own_copy(first)
         self.files: dict[str, str] = {}  # file -> the id that file gives this paper
+        self.titles: set[str] = {normalize_title(first.title)}
+        self.abstracts: list[str] = [first.abstract]
+        self.parent: _Group | None = None
+
+    def root(self) -> _Group:
+        group = self
+        while group.parent is not None:
+            group = group.parent
+        return group
 
     def conflicts(self, record: Paper, keys: list[tuple[str, str]]) -> bool:
         """Do this group and `record` carry different ids of one kind (so are two papers)?"""
@@ -90,11 +102,36 @@ class _Group:
                     return True
         return False
 
-    def add_keys(self, keys: list[tuple[str, str]]) -> None:
+    def clashes(self, other: _Group) -> bool:
+        """Do two groups carry different ids of one kind?"""
+        for kind in GLOBAL:
+            a, b = getattr(self.paper, _FIELD[kind]), getattr(other.paper, _FIELD[kind])
+            if a and b and a != b:
+                return True
+        return any(self.files.get(file, own) != own for file, own in other.files.items())
+
+    def same_text(self, record: Paper) -> bool:
+        """Does `record` carry the title or the abstract of a record of this group?"""
+        if normalize_title(record.title) in self.titles:
+            return True
+        text = " ".join(record.abstract.split())
+        return any(" ".join(a.split()) == text for a in self.abstracts)
+
+    def add(self, record: Paper, keys: list[tuple[str, str]]) -> None:
         for kind, value in keys:
             if kind == "file":
                 file, own = value.split("\x00", 1)
                 self.files.setdefault(file, own)
+        self.titles.add(normalize_title(record.title))
+        self.abstracts.append(record.abstract)
+
+    def absorb(self, other: _Group) -> None:
+        merge_into(self.paper, other.paper)
+        for file, own in other.files.items():
+            self.files.setdefault(file, own)
+        self.titles |= other.titles
+        self.abstracts += other.abstracts
+        other.parent = self
 
 
 _FIELD = {"doi": "doi", "arxiv": "arxiv_id", "pmid": "pmid"}
@@ -106,43 +143,58 @@ IDENTITY_RULES = 2
 
 def merge_records(records: list[Paper]) -> Merged:
     """Group `records` into papers (first-seen order; each paper a copy, the records are
-    left untouched) and give each paper its id: the hash of its best key, made unique."""
+    left untouched) and give each paper its id: the hash of its best key, made unique.
+
+    A record joins the paper of its strongest key already seen (DOI, arXiv id, PubMed id,
+    its file's id, title) unless their ids conflict; an id the file gives joins only a
+    paper with the record's title or abstract (a file that reuses a key for another paper
+    keeps both). A record whose ids name two papers read before (a DOI one, an arXiv id the
+    other) joins them into one, unless those conflict."""
     groups: list[_Group] = []
-    by_id: dict[tuple[str, str], _Group] = {}  # global and file ids: one group each
+    by_id: dict[tuple[str, str], _Group] = {}  # global and file ids: one group each (follow `root`)
     by_title: dict[tuple[str, str], list[_Group]] = {}  # titles (and generic title + abstract)
     member: list[_Group] = []
-    merges: list[Merge] = []
+    joins: list[tuple[Paper, _Group, str]] = []  # (record, the group it joined, by which key)
     for record in records:
         keys = merge_keys(record)
         found: _Group | None = None
         by = ""
         for kind, value in keys:
             if kind in ("title", "text"):
-                found = next((g for g in by_title.get((kind, value), ()) if not g.conflicts(record, keys)), None)
-            else:
-                found = by_id.get((kind, value))
+                roots = dict.fromkeys(g.root() for g in by_title.get((kind, value), ()))
+                found = next((g for g in roots if not g.conflicts(record, keys)), None)
+            elif (hit := by_id.get((kind, value))) is not None:
+                hit = hit.root()
+                usable = not hit.conflicts(record, keys) and (kind != "file" or hit.same_text(record))
+                found = hit if usable else None
             if found is not None:
                 by = kind
                 break
         if found is None:
-            found = _Group(_own_copy(record))
+            found = _Group(record)
             groups.append(found)
         else:
             merge_into(found.paper, record)
-            merges.append(Merge(record, found.paper, by))
-        found.add_keys(keys)
+            joins.append((record, found, by))
+        found.add(record, keys)
         for kind, value in keys:
             if kind in ("title", "text"):
                 listed = by_title.setdefault((kind, value), [])
                 if found not in listed:
                     listed.append(found)
-            else:
-                by_id.setdefault((kind, value), found)
+                continue
+            other = by_id.setdefault((kind, value), found).root()
+            if other is not found and kind in GLOBAL and not found.clashes(other):
+                # This record's ids name two papers read before: they are one.
+                found.absorb(other)
+                joins.append((other.first, found, kind))  # (its other records joined it before: listed)
         member.append(found)
     taken: set[str] = set()
-    for group in groups:
+    papers = [g for g in groups if g.parent is None]
+    for group in papers:
         group.paper.id = _unique_id(group.paper, taken)
-    return Merged([g.paper for g in groups], [g.paper.id for g in member], merges)
+    merges = [Merge(record, group.root().paper, by) for record, group, by in joins]
+    return Merged([g.paper for g in papers], [g.root().paper.id for g in member], merges)
 
 
 def _unique_id(paper: Paper, taken: set[str]) -> str:
