@@ -61,10 +61,27 @@ def _content(paper: Paper) -> tuple:
     return tuple(getattr(paper, name) for name in _CONTENT_FIELDS)
 
 
-def _text_of(content: tuple) -> tuple[str, str]:
-    """(title, abstract) of a `_content` tuple."""
-    fields = dict(zip(_CONTENT_FIELDS, content))
-    return fields["title"], fields["abstract"]
+def _changes(before: list[Paper], after: list[Paper]) -> tuple[int, int, int]:
+    """(added, updated, removed) papers. A paper is the one it was when it keeps its id, or
+    holds a record read from the same file entry, or has the same title and abstract: a
+    paper whose id changed (a DOI became known) or that absorbed an indexed one counts as
+    updated, not as one added and one removed."""
+    old = {p.id: p for p in before}
+    by_source = {(s.file, s.entry): p.id for p in before for s in p.sources}
+    by_text = {(p.title, p.abstract): p.id for p in before}
+    added = updated = 0
+    seen: set[str] = set()
+    for paper in after:
+        was = {paper.id} & old.keys()
+        was |= {by_source[key] for s in paper.sources if (key := (s.file, s.entry)) in by_source}
+        if (text := by_text.get((paper.title, paper.abstract))) is not None:
+            was.add(text)
+        seen |= was
+        if not was:
+            added += 1
+        elif was != {paper.id} or _content(paper) != _content(old[paper.id]):
+            updated += 1
+    return added, updated, len(old.keys() - seen)
 
 
 def _write_files(folder: Path, files: dict[str, str]) -> list[Path]:
@@ -327,8 +344,7 @@ class PaperAssistant:
     ) -> tuple[IngestResult, LibraryUpdate]:
         """Index the papers of a parsed `result`; the caller holds the write side of the lock."""
         timings = {"parse": parse_seconds}
-        before = {p.id: _content(p) for p in self.papers}
-        before_text = {(p.title, p.abstract) for p in self.papers}
+        before = list(self.papers)
         stats = None
         if result.papers:
             fresh = {r.file: r.papers for r in result.files if r.papers}
@@ -336,22 +352,15 @@ class PaperAssistant:
             t = time.perf_counter()
             stats = self.index.update(records, progress=embed_progress)
             timings["index"] = time.perf_counter() - t
+            if stats.committed:
+                # What merged, as the index merged it: also records of this batch that joined
+                # papers already indexed (and old records that joined this batch's papers).
+                result.set_merges(self.index.last_merges)
         if stats is not None and stats.committed and self.settings.abstain_threshold is None:
             t = time.perf_counter()
             self.engine.calibration(progress=calibrate_progress)  # recalibrated when the library changed enough
             timings["calibrate"] = time.perf_counter() - t
-        # A paper whose id changed (its identity did: a DOI became known) with the same
-        # text counts as updated, not as one removed and one added.
-        now = {p.id for p in self.papers}
-        now_text = {(p.title, p.abstract) for p in self.papers}
-        added = sum(1 for p in self.papers if p.id not in before and (p.title, p.abstract) not in before_text)
-        updated = sum(
-            1
-            for p in self.papers
-            if (p.id in before and _content(p) != before[p.id])
-            or (p.id not in before and (p.title, p.abstract) in before_text)
-        )
-        removed = sum(1 for pid, content in before.items() if pid not in now and _text_of(content) not in now_text)
+        added, updated, removed = _changes(before, self.papers)
         return result, LibraryUpdate(
             added, updated, len(self.papers) - added - updated, removed, len(self.papers), stats, timings
         )

@@ -249,3 +249,22 @@ def test_two_papers_of_one_text_and_a_new_doi_move_without_clashing(tmp_path, wr
     assert pa.index.vectors.ids() == {c.id for c in pa.index.chunks}
     _, again = pa.ingest([tmp_path / "doi.jsonl"])
     assert not again.index.committed
+
+
+def test_an_ingest_reports_merges_with_papers_already_indexed(tmp_path, write_jsonl, make_assistant):
+    """The issue's case, in two ingests: a listing entry, then a BibTeX entry of its title with
+    a DOI. The second ingest says it merged (by title) and counts one paper updated."""
+    pa = make_assistant(tmp_path / "idx", abstain_threshold=0.25)
+    listing = write_jsonl(tmp_path / "listing.jsonl", [{"title": "Graph nets", "abstract": "Graphs."},
+                                                        {"title": "Other", "abstract": "Other."}])
+    pa.ingest([listing])
+    bib = tmp_path / "lib.bib"
+    bib.write_text("@article{g, title={Graph Nets}, abstract={Graphs, with a longer abstract.}, "
+                   "doi={10.5555/g}}\n", encoding="utf-8")
+    result, update = pa.ingest([bib])
+    assert (update.added, update.updated, update.unchanged, update.removed, update.total) == (0, 1, 1, 0, 2)
+    [merge] = result.merges
+    assert (merge.by, merge.record.sources[0].file, merge.into.id) == ("title", str(bib.resolve()),
+                                                                       id_of("doi", "10.5555/g"))
+    assert result.merged == 1 and result.merged_by_file == {str(bib.resolve()): 1}
+    assert pa.paper(id_of("doi", "10.5555/g")).source_files == sorted([str(bib.resolve()), str(listing.resolve())])

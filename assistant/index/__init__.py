@@ -23,7 +23,7 @@ from assistant.index.lexical import Bm25Chunks
 from assistant.index.sentences import SentenceTable, abstract_sentences, sentence_spans
 from assistant.index.store import CorruptIndex, IndexFolder
 from assistant.index.vectors import ChromaChunks, VectorStoreError
-from assistant.ingest.merge import IDENTITY_RULES, group_records, merge_records
+from assistant.ingest.merge import IDENTITY_RULES, Merge, group_records, merge_records
 from assistant.records import Chunk, Paper, normalize_title
 from assistant.settings import Settings
 
@@ -77,6 +77,7 @@ class PaperIndex:
         self._bm25: Bm25Chunks | None = None
         self._sentences: SentenceTable | None = None
         self._opening = threading.RLock()  # the lazy opens below happen once, whichever thread asks first
+        self.last_merges: list[Merge] = []  # what the last committed update merged, and by which key
         self.manifest = self.folder.read_manifest()
         if self.manifest:
             self._check_settings(self.manifest)
@@ -252,6 +253,7 @@ class PaperIndex:
         if merged is None:  # the same records, but the sentence table changes
             merged = merge_records(records)
         papers = merged.papers
+        self.last_merges = merged.merges
         old_by_paper: dict[str, list[Chunk]] = {}
         old_by_text: dict[str, str] = {}  # text digest -> the first old paper with that text
         for chunk in self.chunks:
