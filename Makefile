@@ -92,7 +92,7 @@ screenshots: install browser
 	PAPERS_INDEX_DIR=$(CURDIR)/indexes $(PY) tests/screenshots.py --out docs/img
 
 # The README's generated block of `papers --help` and every sub-command's --help
-# (docs/update_readme.py; tests/test_readme_help.py fails while it is out of date).
+# (docs/update_readme.py; tests/test_cli_help.py fails while it is out of date).
 docs: install
 	$(PY) docs/update_readme.py
 

@@ -719,7 +719,7 @@ def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
 
 
 # The README's "papers --help" block: `help_markdown()` between these lines, rewritten by
-# `make docs` (docs/update_readme.py); tests/test_readme_help.py checks it is current.
+# `make docs` (docs/update_readme.py); tests/test_cli_help.py checks it is current.
 README_HELP_BEGIN = "<!-- papers --help: generated from assistant/cli.py by `make docs`; do not edit by hand -->"
 README_HELP_END = "<!-- end of the generated papers --help -->"
 HELP_WIDTH = 100  # columns the README's help is formatted for, whatever the terminal

@@ -1,18 +1,23 @@
 """Paper identity: which records are the same paper, and the stable id a paper gets.
 
 A record is identified by its DOI, else its arXiv id, else its PubMed id, else an id
-its file gives, else its normalised title (the ladder of `KINDS`). Records that share
+its file gives, else its normalised title (`merge_keys`). Records that share
 a DOI, arXiv id or PubMed id are one paper; two ids of the same kind that differ are
 two papers, whatever their titles say. An id a file gives ("4983", a BibTeX key, a
 Zotero item) means something only inside that file: two records of one file with
 different ids are two papers, and ids of different files are never compared. A shared
 normalised title merges records that have no conflicting id, except a generic title
 ("Summary", "Editorial", "Corresponding author:", see `GENERIC_TITLES`): records with
-such a title merge only by an id, or when their abstracts are the same text.
+such a title merge only by an id, or when their abstracts are the same text. An id the
+file gives merges only records that also share a title or an abstract (exports reuse
+keys), and a record whose ids name two papers read before joins them.
 
-`Paper.id` is the hash of the paper's best key (`paper_key` / `id_of`). A paper known
-by its title alone keeps the id it always had (`title_id`), so indexes built before
-identity keys existed keep their ids for such papers.
+`Paper.id` is the hash of the paper's id key (`id_key`, `id_of`): its DOI, else arXiv id,
+else PubMed id, else its normalised title, else (a generic title) that title with the id
+its file gives or with its abstract. A paper known by its title alone keeps the id it always
+had (`title_id`), so indexes built before identity keys existed keep their ids for such
+papers. The id ranks the title above the file's id because a file's ids mean nothing
+outside it: the id must not change when the same paper comes from another file.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import unicodedata
 
 _NON_WORD = re.compile(r"[^\w]+")
 
-# Ranked: the first key a paper has is its id (see `id_of`). "file" is an id the file
+# Ranked for the id: the first key a paper has makes its id (see `id_key`). "file" is an id the file
 # gives, scoped to that file; "title" the normalised title; "text" a generic title
 # together with its abstract.
 KINDS = ("doi", "arxiv", "pmid", "title", "file", "text")
@@ -49,8 +54,10 @@ GENERIC_TITLES = frozenset(
         "acknowledgements",
         "acknowledgment",
         "acknowledgments",
+        "addendum",
         "appendix",
         "author index",
+        "back matter",
         "background",
         "book review",
         "book reviews",
@@ -63,21 +70,26 @@ GENERIC_TITLES = frozenset(
         "correspondence",
         "corresponding author",
         "corrigendum",
+        "cover image",
         "discussion",
-        "editorial",
         "editorial board",
+        "editorial",
         "editors note",
+        "errata",
         "erratum",
         "foreword",
         "front matter",
         "highlights",
         "in brief",
+        "in memoriam",
         "in this issue",
         "index",
         "introduction",
-        "letter",
+        "issue information",
         "letter to the editor",
+        "letter",
         "letters",
+        "masthead",
         "methods",
         "news",
         "no title",
@@ -91,6 +103,10 @@ GENERIC_TITLES = frozenset(
         "results",
         "retraction",
         "review",
+        "reviewer acknowledgement",
+        "reviewer acknowledgements",
+        "reviewer acknowledgment",
+        "reviewers acknowledgement",
         "reviewers",
         "subject index",
         "summary",

@@ -2,7 +2,7 @@
 
 The block between `assistant.cli.README_HELP_BEGIN` and `README_HELP_END` is replaced by
 `assistant.cli.help_markdown()`: `papers --help` and every sub-command's `--help`,
-formatted 100 columns wide whatever the terminal. tests/test_readme_help.py fails while
+formatted 100 columns wide whatever the terminal. tests/test_cli_help.py fails while
 the README's block differs from it. `--check` only says whether it is current (exit 1 if not).
 
     .venv/bin/python docs/update_readme.py [--check] [README]

@@ -62,19 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     from assistant.api import PaperAssistant
     from assistant.index.sentences import sentences_of
     from assistant.settings import Settings
-    from evals.beir import doc_title
+    from evals.beir import load_beir
 
-    corpus = {}
-    for _, doc in jsonl.objects(args.dataset / "corpus.jsonl"):
-        corpus[str(doc["_id"])] = doc
+    ds = load_beir(args.dataset, split=args.split)  # its paper ids are the ones ingestion gave
     claims = claims_with_rationales(args.dataset, args.split)[: args.limit or None]
     pa = PaperAssistant(Settings(index_dir=args.index_dir, index_name=args.index_name))
     index = pa.index
-    by_title = {}
-    from assistant.records import paper_id
-
-    for p in index.papers:
-        by_title[p.id] = p
+    by_id = {p.id: p for p in index.papers}
     table = index.sentences
     top_hits = top_n = answer_hits = 0
     for claim in claims:
@@ -82,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         q = index.embedder.embed_query(question)
         rationales = []
         for ev in claim["evidence"]:
-            paper = by_title.get(paper_id(doc_title(corpus[str(ev["doc_id"])])))
+            paper = by_id.get(ds.paper_id(str(ev["doc_id"])))
             if paper is None:
                 continue
             rationales += ev["sentences"]
