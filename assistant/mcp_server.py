@@ -11,7 +11,9 @@ stdout carries the protocol only: the SDK points file descriptor 1 at stderr whi
 serves, and the index is opened (or built from the bundled corpus) after that, in a
 background thread, so a client's handshake is answered at once; tool calls wait for it.
 Calls run one at a time (the SDK runs sync tools in worker threads; the assistant's
-models and caches are not made for concurrent use). The `mcp` package is imported only
+models and caches are not made for concurrent use). Each call first checks the index's
+manifest: after a `papers ingest` by another process the index is opened again (same
+models), so the new papers are served without a restart. The `mcp` package is imported only
 when the command runs. Module name: `mcp_server`, so it never shadows the SDK. No
 `from __future__ import annotations` here: the SDK reads the tools' annotations to build
 their schemas, and those name types imported inside `build_server`."""
@@ -360,10 +362,18 @@ def _user_message(exc: BaseException) -> str | None:
 
 class Library:
     """The assistant behind the server: opened once by `opener` in a background thread
-    (`start`); `call` waits for it, then runs one call at a time."""
+    (`start`); `call` waits for it, then runs one call at a time. Before each call the
+    index's manifest on disk is compared with the one the assistant read: when another
+    process committed an ingest or a rebuild since, `reopener(old)` opens it again
+    (default: `opener()`)."""
 
-    def __init__(self, opener: Callable[[], "PaperAssistant"]) -> None:
+    def __init__(
+        self,
+        opener: Callable[[], "PaperAssistant"],
+        reopener: Callable[["PaperAssistant"], "PaperAssistant"] | None = None,
+    ) -> None:
         self._opener = opener
+        self._reopener = reopener or (lambda _old: opener())
         self._ready = threading.Event()
         self._lock = threading.Lock()  # one call at a time
         self._starting = threading.Lock()
@@ -392,15 +402,48 @@ class Library:
             self._ready.set()
 
     def call(self, fn: Callable[["PaperAssistant"], T]) -> T:
-        """`fn(assistant)` once the library is open, one call at a time. The error that
-        kept it from opening is raised again by every call."""
+        """`fn(assistant)` once the library is open, one call at a time, on the index as
+        last committed. The error that kept it from opening is raised again by every call;
+        an error reopening it is raised by this call (the next one tries again)."""
         self.start()
         self._ready.wait()
         if self._error is not None:
             raise self._error.with_traceback(None)
-        assert self._assistant is not None
         with self._lock:
+            assert self._assistant is not None
+            self._assistant = self._current(self._assistant)
             return fn(self._assistant)
+
+    def _current(self, pa: "PaperAssistant") -> "PaperAssistant":
+        """`pa`, or the library opened again when the manifest on disk is no longer the one
+        `pa` read. A missing or unreadable manifest (a rebuild swapping its folder in) keeps `pa`."""
+        on_disk = pa.index.folder.read_manifest_quietly()
+        if on_disk is None or _stamp(on_disk) == _stamp(pa.index.manifest or {}):
+            return pa
+        fresh = self._reopener(pa)
+        print(
+            f"papers mcp: the index changed on disk (generation {on_disk.get('generation')}); reopened it",
+            file=sys.stderr,
+            flush=True,
+        )
+        return fresh
+
+
+def _stamp(manifest: dict[str, Any]) -> tuple[Any, ...]:
+    """What tells two commits of an index apart: its generation, the commit time (a rebuild
+    starts again at generation 1) and its Chroma collection (named per folder)."""
+    return manifest.get("generation", 0), manifest.get("built_at", ""), manifest.get("collection")
+
+
+def reopen(old: "PaperAssistant") -> "PaperAssistant":
+    """The library opened again with `old`'s settings, embedding model and LLM (not loaded
+    again). `old`'s Chroma client is closed: embedded Chroma shares one store per folder in
+    a process, and a store kept open does not see the vectors another process added."""
+    from assistant.api import PaperAssistant
+
+    fresh = PaperAssistant(old.settings, llm=old.llm, embedder=old.index.embedder)
+    old.index.close()
+    return fresh
 
 
 # --- the server ----------------------------------------------------------------------------------
@@ -414,6 +457,8 @@ def build_server(library: Library) -> "MCPServer":
     from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
     from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
+    from assistant.export import package_version
+
     @asynccontextmanager
     async def lifespan(_server: MCPServer) -> AsyncIterator[dict[str, Any]]:
         library.start()  # the handshake is answered while the index opens
@@ -422,7 +467,7 @@ def build_server(library: Library) -> "MCPServer":
     server: MCPServer = MCPServer(
         SERVER_NAME,
         title="Paper assistant",
-        version=_version(),
+        version=package_version(),
         instructions=(
             "A library of research-paper abstracts. search_papers finds papers; ask answers a question "
             "from the abstracts with citations [n] whose quotes are verbatim sentences of the abstracts "
@@ -576,15 +621,6 @@ def build_server(library: Library) -> "MCPServer":
     return server
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("paper-assistant")
-    except PackageNotFoundError:
-        return ""
-
-
 # --- the command ---------------------------------------------------------------------------------
 
 DESCRIPTION = f"""\
@@ -623,6 +659,6 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     from assistant import cli
 
     settings = cli._settings(args)  # SettingsError: `papers` prints it and exits 2
-    library = Library(lambda: cli._open(args, settings=settings))
+    library = Library(lambda: cli._open(args, settings=settings), reopen)
     build_server(library).run("stdio")
     return 0

@@ -282,6 +282,54 @@ def test_a_missing_index_is_built_with_progress_on_stderr_only(llm_server, proje
     assert (index_dir / "default" / "manifest.json").is_file()
 
 
+def test_an_ingest_by_another_process_is_served_without_a_restart(make_assistant, llm_server, project_dir,
+                                                                  tmp_path, corpus_dir):
+    """The server is running when an ingest in this process (the same FAKE embedder) commits
+    a second page to its index: the next call opens the index again, so the new papers are
+    found and read, ranked exactly as a fresh open of the index ranks them."""
+    from assistant.ingest import ingest_paths
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, name in ((first, FILES[0]), (second, FILES[1])):
+        folder.mkdir()
+        shutil.copy(corpus_dir / name, folder / name)
+    pa = make_assistant(tmp_path / "index", abstain_threshold=0.25)
+    pa.ingest([first])
+    assert pa.generation == 1
+    expected_before = pa.search(QUERY, k=5)
+    hpm_id = next(p.id for p in ingest_paths([second]).papers if p.title == HPM)
+    old_id = pa.papers[0].id
+
+    async def script(s):
+        calls = {
+            "before": await s.call_tool("search_papers", {"query": QUERY, "k": 5}),
+            "missing": await s.call_tool("get_paper", {"paper_id": hpm_id}),
+        }
+        _, update = await anyio.to_thread.run_sync(lambda: pa.ingest([second]))
+        assert update.total == 252 and pa.generation == 2
+        calls["paper"] = await s.call_tool("get_paper", {"paper_id": hpm_id})
+        calls["search"] = await s.call_tool("search_papers", {"query": QUERY, "k": 5})
+        calls["old"] = await s.call_tool("get_paper", {"paper_id": old_id})
+        return calls
+
+    calls, stderr = serve(project_dir, tmp_path, pa.settings.index_dir, server_env(llm_server), script)
+    before = calls["before"].structured_content
+    assert [h["paper_id"] for h in before["hits"]] == [h.paper_id for h in expected_before.hits]
+    assert HPM not in [h["title"] for h in before["hits"]]
+    assert calls["missing"].is_error is True
+    assert calls["missing"].content[0].text == f"no indexed paper has the id {hpm_id!r}"
+    # After the ingest: the new paper is read, and found as the index opened afresh finds it.
+    assert calls["paper"].is_error is False
+    assert calls["paper"].structured_content == json.loads(json.dumps(pa.paper(hpm_id).to_dict()))
+    fresh = make_assistant(tmp_path / "index", abstain_threshold=0.25).search(QUERY, k=5)
+    assert fresh.hits[0].paper_id == hpm_id
+    hits = calls["search"].structured_content["hits"]
+    assert [(h["paper_id"], h["score"]) for h in hits] == [(h.paper_id, round(h.score, 6)) for h in fresh.hits]
+    assert calls["old"].structured_content["id"] == old_id
+    assert stderr.count("reopened it") == 1
+    assert "papers mcp: the index changed on disk (generation 2); reopened it\n" in stderr
+
+
 class _Wrapped:
     """The real library with one method replaced (the fault under test): a stand-in handed
     to the server through its seam, `Library(open)`; nothing of the product is patched."""

@@ -156,6 +156,15 @@ class PaperIndex:
                     self._vectors = self._open_vectors()
         return self._vectors
 
+    def close(self) -> None:
+        """Close the Chroma client, if one was opened. Embedded Chroma shares one store per
+        folder in a process, and a store kept open does not see vectors another process
+        added: a process that reopens an index changed elsewhere closes the old one first."""
+        with self._opening:
+            if self._vectors is not None:
+                self._vectors.client.close()
+                self._vectors = None
+
     def _open_vectors(self) -> ChromaChunks:
         s, built = self.settings, (self.manifest or {}).get("chunks") or 0
         if built and not s.chroma_url and not self.chroma_path.is_dir():
