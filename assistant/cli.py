@@ -177,8 +177,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         print(f"{'Parsed' if args.dry_run else 'Ingested'} {len(result.files)} file(s):")
+        merges = result.merges_by_file()
         for report in result.files:
-            _print_file(report, result.merges_in(report.file))
+            _print_file(report, merges.get(report.file, []))
         for error in result.errors:
             print(f"  {error}")
         from assistant.ingest.merge import by_key

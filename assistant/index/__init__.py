@@ -296,8 +296,8 @@ class PaperIndex:
         laps.lap("chroma open")
         stored = store.vectors([c.id for c in missing]) if store else {}
         to_move = [c for c in missing if c.id not in stored and c.id in moved]
-        old_vectors = store.vectors([moved[c.id] for c in to_move]) if store and to_move else {}
-        to_move = [c for c in to_move if moved[c.id] in old_vectors]
+        present = store.present([moved[c.id] for c in to_move]) if store and to_move else set()
+        to_move = [c for c in to_move if moved[c.id] in present]  # (a vector lost from the store: embedded)
         moving = {c.id for c in to_move}
         to_embed = [c for c in missing if c.id not in stored and c.id not in moving]
         laps.lap("chroma lookups")
@@ -356,11 +356,7 @@ class PaperIndex:
         if to_embed or to_move:
             self.folder.mark_pending()
         if to_move:
-            self.vectors.add(
-                to_move,
-                np.vstack([old_vectors[moved[c.id]] for c in to_move]),
-                [{"paper_id": c.paper_id, "n": c.n} for c in to_move],
-            )
+            self.vectors.copy(to_move, [moved[c.id] for c in to_move])
         if to_embed:
             self.vectors.add(to_embed, vectors, [{"paper_id": c.paper_id, "n": c.n} for c in to_embed])
         laps.lap("chroma add")

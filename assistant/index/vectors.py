@@ -131,6 +131,26 @@ class ChromaChunks:
             out.update({cid: np.asarray(e, dtype=np.float32) for cid, e in zip(got["ids"], got["embeddings"])})
         return out
 
+    def present(self, ids: Sequence[str]) -> set[str]:
+        """Which of `ids` the store holds (no vectors read)."""
+        out: set[str] = set()
+        for i in range(0, len(ids), 4000):
+            with self._calling("get"):
+                out.update(self.collection.get(ids=list(ids[i : i + 4000]), include=[])["ids"])
+        return out
+
+    def copy(self, chunks: Sequence[Chunk], sources: Sequence[str]) -> None:
+        """Store each chunk of `chunks` with the vector stored under the id of `sources` at
+        its place, 4,000 at a time (memory stays flat however many move)."""
+        for i in range(0, len(chunks), 4000):
+            part = chunks[i : i + 4000]
+            got = self.vectors(sources[i : i + 4000])
+            self.add(
+                part,
+                np.vstack([got[cid] for cid in sources[i : i + 4000]]),
+                [{"paper_id": c.paper_id, "n": c.n} for c in part],
+            )
+
     def ids(self) -> set[str]:
         with self._calling("get"):
             return set(self.collection.get(include=[])["ids"])

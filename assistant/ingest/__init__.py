@@ -34,9 +34,12 @@ class IngestResult:
     merged_by_file: dict[str, int] = field(default_factory=dict)
     merges: list[Merge] = field(default_factory=list)  # each record merged away, and by which key
 
-    def merges_in(self, file: str) -> list[Merge]:
-        """The merges of records read from `file`."""
-        return [m for m in self.merges if m.record.sources[0].file == file]
+    def merges_by_file(self) -> dict[str, list[Merge]]:
+        """The merges, grouped by the file of the record that merged."""
+        by_file: dict[str, list[Merge]] = {}
+        for m in self.merges:
+            by_file.setdefault(m.record.sources[0].file, []).append(m)
+        return by_file
 
     def set_merges(self, merges: list[Merge]) -> None:
         """Take the merges of an index update: those where a record of this batch joined a

@@ -629,9 +629,10 @@ def ingest_report(result, update) -> str:
         report.append(notice("error", "<b>No usable paper</b> was found in the upload; the index is unchanged."))
     rows: list[list[str]] = []
     problems: list[str] = []
+    merges_of = result.merges_by_file()
     for file in result.files:
         name = Path(file.file).name
-        merges = result.merges_in(file.file)
+        merges = merges_of.get(file.file, [])
         merged = f"{len(merges)} ({by_key(merges)})" if merges else "0"
         rows.append([esc(name), esc(file.format or "—"), str(file.records), merged, str(len(file.skipped))])
         if file.error:
