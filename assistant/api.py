@@ -579,6 +579,16 @@ class PaperAssistant:
             fallback=comparison.fallback,
         )
 
+    def reopened(self) -> PaperAssistant:
+        """This library opened again from disk, with the same settings, embedding model and
+        LLM (not loaded again): for a long-running process after another process changed the
+        index (`self.index.changed_on_disk()`). This one's Chroma client is closed: embedded
+        Chroma shares one store per folder in a process, and a store kept open does not see
+        the vectors another process added."""
+        fresh = PaperAssistant(self.settings, llm=self.llm, embedder=self.index.embedder)
+        self.index.close()
+        return fresh
+
     def save_answer(self, answer: Answer, folder: str | Path) -> list[Path]:
         """Write an answer's files into `folder` (made when missing; files of the same name
         replaced): answer.md, answer.json (with the settings, secrets left out, and this

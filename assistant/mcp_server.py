@@ -417,33 +417,14 @@ class Library:
     def _current(self, pa: "PaperAssistant") -> "PaperAssistant":
         """`pa`, or the library opened again when the manifest on disk is no longer the one
         `pa` read. A missing or unreadable manifest (a rebuild swapping its folder in) keeps `pa`."""
-        on_disk = pa.index.folder.read_manifest_quietly()
-        if on_disk is None or _stamp(on_disk) == _stamp(pa.index.manifest or {}):
+        generation = pa.index.changed_on_disk()
+        if generation is None:
             return pa
         fresh = self._reopener(pa)
         print(
-            f"papers mcp: the index changed on disk (generation {on_disk.get('generation')}); reopened it",
-            file=sys.stderr,
-            flush=True,
+            f"papers mcp: the index changed on disk (generation {generation}); reopened it", file=sys.stderr, flush=True
         )
         return fresh
-
-
-def _stamp(manifest: dict[str, Any]) -> tuple[Any, ...]:
-    """What tells two commits of an index apart: its generation, the commit time (a rebuild
-    starts again at generation 1) and its Chroma collection (named per folder)."""
-    return manifest.get("generation", 0), manifest.get("built_at", ""), manifest.get("collection")
-
-
-def reopen(old: "PaperAssistant") -> "PaperAssistant":
-    """The library opened again with `old`'s settings, embedding model and LLM (not loaded
-    again). `old`'s Chroma client is closed: embedded Chroma shares one store per folder in
-    a process, and a store kept open does not see the vectors another process added."""
-    from assistant.api import PaperAssistant
-
-    fresh = PaperAssistant(old.settings, llm=old.llm, embedder=old.index.embedder)
-    old.index.close()
-    return fresh
 
 
 # --- the server ----------------------------------------------------------------------------------
@@ -659,6 +640,6 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     from assistant import cli
 
     settings = cli._settings(args)  # SettingsError: `papers` prints it and exits 2
-    library = Library(lambda: cli._open(args, settings=settings), reopen)
+    library = Library(lambda: cli._open(args, settings=settings), lambda old: old.reopened())
     build_server(library).run("stdio")
     return 0

@@ -156,6 +156,15 @@ class PaperIndex:
                     self._vectors = self._open_vectors()
         return self._vectors
 
+    def changed_on_disk(self) -> int | None:
+        """The generation on disk when another process committed to this index since it was
+        read (an ingest, or a rebuild: that starts again at 1 with another collection), else
+        None. A missing or unreadable manifest (a rebuild swapping its folder in) is None."""
+        on_disk = self.folder.read_manifest_quietly()
+        if on_disk is None or _stamp(on_disk) == _stamp(self.manifest or {}):
+            return None
+        return int(on_disk.get("generation", 0))
+
     def close(self) -> None:
         """Close the Chroma client, if one was opened. Embedded Chroma shares one store per
         folder in a process, and a store kept open does not see vectors another process
@@ -458,6 +467,12 @@ def _sentences_in_chunks(
             ]
         )
     return out
+
+
+def _stamp(manifest: dict) -> tuple:
+    """What tells two commits of an index apart: its generation, the commit time and its
+    Chroma collection (named per folder)."""
+    return manifest.get("generation", 0), manifest.get("built_at", ""), manifest.get("collection")
 
 
 def _with_id(record: Paper, paper_id: str) -> Paper:
