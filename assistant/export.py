@@ -22,11 +22,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote as url_quote
+from urllib.parse import urlsplit, urlunsplit
 
 import rispy
 
 from assistant.answer.compare import Cell, Comparison
 from assistant.answer.text import MARKER_RE, marker_numbers
+from assistant.ingest.structured import comma_name
 from assistant.records import Answer, Citation, Paper, author_list
 from assistant.retrieve import excluded_lines
 from assistant.settings import Settings
@@ -316,7 +318,8 @@ def bibtex_keys(papers: list[Paper]) -> list[str]:
 
 
 def bibtex_entry(paper: Paper, key: str) -> str:
-    """One entry: @article when the venue is known, else @misc."""
+    """One entry, @article when the venue is known, else @misc: title, author, year,
+    journal, url, doi, eprint (an arXiv id), pmid, abstract (the ones known)."""
     fields: list[tuple[str, str]] = [("title", "{" + tex_escape(paper.title) + "}")]
     names = [tex_escape(a) for a in paper.authors if a.strip()]
     if names:
@@ -332,6 +335,8 @@ def bibtex_entry(paper: Paper, key: str) -> str:
         fields.append(("doi", _verbatim(paper.doi)))
     if paper.arxiv_id:
         fields += [("eprint", _verbatim(paper.arxiv_id)), ("archivePrefix", "arXiv")]
+    if paper.pmid:
+        fields.append(("pmid", paper.pmid))
     if paper.abstract.strip():
         fields.append(("abstract", tex_escape(paper.abstract)))
     body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
@@ -365,9 +370,7 @@ def name_parts(name: str) -> tuple[str, str, str]:
     name); a single word is a family name."""
     name = _squash(name)
     if "," in name:
-        family, _, rest = name.partition(",")
-        given, _, suffix = rest.partition(",")
-        return family.strip(), given.strip(), suffix.strip()
+        return comma_name(name.split(","))
     words = name.split()
     suffix = words.pop() if len(words) > 2 and _SUFFIX.fullmatch(words[-1]) else ""
     if len(words) < 2:
@@ -400,8 +403,8 @@ def _urls(paper: Paper) -> list[str]:
 
 def ris_entry(paper: Paper, key: str) -> dict[str, Any]:
     """One RIS record as rispy's field names: TY JOUR when the venue is known, else GEN;
-    ID the key; TI, AU ("Last, First"), PY, DA ("YYYY/MM/DD/"), JO, DO, UR (the paper's
-    URL and its arXiv page), AB. Every value is one line."""
+    ID the key; TI, AU ("Last, First"), PY, DA ("YYYY/MM/DD/"), JO, DO, AN and DB (the
+    PubMed id, "PubMed"), UR (the paper's URL and its arXiv page), AB. Every value is one line."""
     venue = _squash(paper.venue or "")
     entry: dict[str, Any] = {"type_of_reference": "JOUR" if venue else "GEN", "id": key, "title": _squash(paper.title)}
     authors = []
@@ -420,6 +423,9 @@ def ris_entry(paper: Paper, key: str) -> dict[str, Any]:
         entry["journal_name"] = venue
     if paper.doi:
         entry["doi"] = paper.doi
+    if paper.pmid:  # PubMed's own export: the id as accession number, the database named
+        entry["accession_number"] = paper.pmid
+        entry["name_of_database"] = "PubMed"
     if urls := _urls(paper):
         entry["urls"] = urls
     if abstract := _squash(paper.abstract):
@@ -572,15 +578,25 @@ def package_version() -> str:
         return str(getattr(assistant, "__version__", "unknown"))
 
 
-_URL_USER = re.compile(r"^([a-z][a-z0-9+.-]*://)[^/@\s]*@", re.IGNORECASE)
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://\S*", re.IGNORECASE)
+
+
+def _public_url(url: str) -> str:
+    """A URL without the parts that can carry a secret: user and password, query, fragment
+    ("https://u:pw@host:8443/v1?api-key=K#t" -> "https://host:8443/v1")."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 def settings_record(settings: Settings) -> dict[str, Any]:
-    """The settings as JSON values, secrets left out (API keys) and any user or password
-    removed from a URL."""
+    """The settings as JSON values, secrets left out (API keys); a URL-valued setting keeps
+    only its scheme, host, port and path (no user or password, query or fragment: a key
+    can ride in `?api-key=`)."""
     secret = {name for name, f in type(settings).model_fields.items() if "SecretStr" in str(f.annotation)}
     values = settings.model_dump(mode="json", exclude=secret)
-    return {k: _URL_USER.sub(r"\1", v) if isinstance(v, str) else v for k, v in values.items()}
+    return {
+        k: _public_url(v.strip()) if isinstance(v, str) and _URL.fullmatch(v.strip()) else v for k, v in values.items()
+    }
 
 
 def reference_files(papers: list[Paper]) -> dict[str, str]:

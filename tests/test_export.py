@@ -406,7 +406,10 @@ def test_one_key_per_paper_in_every_format_and_on_every_run():
         assert write(again) == write(papers)
 
 
-ROUND_TRIP_FIELDS = ("id", "title", "abstract", "authors", "year", "doi", "arxiv_id")
+ROUND_TRIP_FIELDS = ("id", "title", "abstract", "authors", "year", "doi", "arxiv_id", "pmid")
+# Papers the other identifiers do not help with: one known only by its PubMed id, one without authors.
+PUBMED_ONLY = paper("Sleep and memory in older adults", ["Dara Ó Briain"], 2019, pmid="31234567")
+NO_AUTHORS = paper("Front matter of a workshop on sparse retrieval", [], 2022, venue="Workshop on Retrieval")
 
 
 def round_trip_papers(sample_rows) -> list[Paper]:
@@ -422,24 +425,37 @@ def round_trip_papers(sample_rows) -> list[Paper]:
               arxiv_id="2301.01234v3"),
         paper("Old-style identifiers", ["Martin Luther King Jr.", "Zoë Ng"], 2019, arxiv_id="hep-th/9901001",
               doi="10.1103/PhysRev.47.777", url="https://example.org/p?q=1&r=2"),
+        PUBMED_ONLY,
+        NO_AUTHORS,
     ]
     return papers
 
 
 @pytest.mark.parametrize("suffix, write", [(".bib", export.bibtex), (".ris", export.ris), (".json", export.csl_json)])
 def test_exports_read_back_into_the_same_papers(tmp_path, sample_rows, suffix, write):
-    papers = round_trip_papers(sample_rows)
-    path = tmp_path / f"refs{suffix}"
-    path.write_text(write(papers), encoding="utf-8")
-    result = ingest_paths([path])
-    report = result.files[0]
-    assert (report.skipped, report.warnings, report.error, result.errors) == ([], [], None, []), report
-    assert report.format == {".bib": "bibtex", ".ris": "ris", ".json": "csl-json"}[suffix]
-    back = {p.id: p for p in result.papers}
-    assert sorted(back) == sorted(p.id for p in papers)  # same ids: nothing merged, nothing new
-    for p in papers:
-        q = back[p.id]
-        assert [getattr(q, f) for f in ROUND_TRIP_FIELDS] == [getattr(p, f) for f in ROUND_TRIP_FIELDS], p.title
+    # The whole list, and a file of only the PubMed-only and the author-less paper (which
+    # the CSL reader must still recognise: no author list, no DOI).
+    for papers in (round_trip_papers(sample_rows), [PUBMED_ONLY, NO_AUTHORS]):
+        path = tmp_path / f"refs{suffix}"
+        path.write_text(write(papers), encoding="utf-8")
+        result = ingest_paths([path])
+        report = result.files[0]
+        assert (report.skipped, report.warnings, report.error, result.errors) == ([], [], None, []), report
+        assert report.format == {".bib": "bibtex", ".ris": "ris", ".json": "csl-json"}[suffix]
+        back = {p.id: p for p in result.papers}
+        assert sorted(back) == sorted(p.id for p in papers)  # same ids: nothing merged, nothing new
+        for p in papers:
+            q = back[p.id]
+            assert [getattr(q, f) for f in ROUND_TRIP_FIELDS] == [getattr(p, f) for f in ROUND_TRIP_FIELDS], p.title
+        assert back[PUBMED_ONLY.id].pmid == "31234567"
+
+
+def test_the_pubmed_id_is_written_in_every_format():
+    assert "  pmid = {31234567}" in export.bibtex([PUBMED_ONLY])
+    ris = export.ris([PUBMED_ONLY])
+    assert "AN  - 31234567\n" in ris and "DB  - PubMed\n" in ris
+    assert json.loads(export.csl_json([PUBMED_ONLY]))[0]["PMID"] == "31234567"
+    assert "pmid" not in export.bibtex([NO_AUTHORS]) and "AN  - " not in export.ris([NO_AUTHORS])
 
 
 # --- comparison -------------------------------------------------------------------------------------
@@ -639,3 +655,20 @@ def test_the_bundle_of_an_abstention_lists_the_closest_papers(tmp_path):
     assert data["settings"]["openai_base_url"] == "https://llm.example/v1"  # no user or password
     assert SECRET not in files["answer.json"] and "pw@" not in files["answer.json"]
     assert list(_entries(files["references.bib"])) == ["wang2023hard", "yao2021adaptive"]
+
+
+@pytest.mark.parametrize("url, kept", [
+    ("https://user:pw@llm.example:8443/openai/v1?api-key=SECRET2&x=1#token=SECRET3", "https://llm.example:8443/openai/v1"),
+    ("https://x.example/openai/v1?api-key=SECRET2", "https://x.example/openai/v1"),
+    ("http://127.0.0.1:8000/v1#SECRET3", "http://127.0.0.1:8000/v1"),
+    ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1"),
+])
+def test_settings_record_keeps_no_secret_of_a_url(tmp_path, url, kept):
+    """A key may ride in a URL's user part, query (?api-key=) or fragment: none is written."""
+    from assistant.settings import Settings
+
+    record = export.settings_record(Settings(index_dir=tmp_path, openai_base_url=url,
+                                             chroma_url=url.replace("/openai/v1", "")))
+    assert record["openai_base_url"] == kept
+    assert record["chroma_url"] == kept.replace("/openai/v1", "")
+    assert not re.search("SECRET|pw@", json.dumps(record))

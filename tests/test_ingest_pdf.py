@@ -462,3 +462,45 @@ def test_keyword_spotting_is_not_a_keywords_heading(tmp_path):
     c.save()
     [paper] = ingest_file(path).papers
     assert paper.abstract == "We study on-device speech models. Keyword spotting needs little memory."
+
+
+def doi_pdf(path: Path, header: str | None, footnotes: list[str], column: str | None = None) -> Path:
+    """A one-column paper with an optional running header line at the top, a body with the
+    `column` line among its text, and footnotes at the bottom of the page."""
+    c = canvas.Canvas(str(path), pagesize=letter)
+    if header:
+        c.setFont("Times-Roman", 8)
+        c.drawString(72, H - 40, header)
+    c.setFont("Times-Bold", 17)
+    c.drawCentredString(W / 2, H - 90, "Graph Networks Need Fewer Layers")
+    c.setFont("Times-Bold", 12)
+    c.drawCentredString(W / 2, H - 140, "Abstract")
+    y = draw_lines(c, 100, H - 160, ["Deep graph networks oversmooth. Two layers suffice on", "most benchmarks."])
+    c.setFont("Times-Bold", 12)
+    c.drawString(72, y - 24, "1 Introduction")
+    draw_lines(c, 72, y - 42, ["Message passing mixes node features.", *([column] if column else []),
+                                "Our earlier study [1] found the same."])
+    draw_lines(c, 72, 90, footnotes, size=7, leading=9)
+    c.showPage()
+    c.save()
+    return path
+
+
+CITED = "[1] Lee, A. Oversmoothing in deep graph networks. J. Graphs 4 (2020). https://doi.org/10.1000/cited.42"
+
+
+@pytest.mark.parametrize("header, footnotes, column, doi", [
+    # The only DOI on the page is a cited work's, in a footnote: not the paper's (it would merge the two).
+    (None, [CITED], None, None),
+    (None, ["* Extended version of a paper published as doi:10.1000/earlier.7"], None, None),
+    (None, [], "A cited data set, doi:10.1000/other.9, is used.", None),  # in the body text
+    # Printed in the header at the top of the page: the paper's own, whatever the footnotes cite.
+    ("Journal of Graphs 12 (2023) 1-9. https://doi.org/10.1000/own.1", [CITED], None, "10.1000/own.1"),
+    # IEEE's label for the paper's own DOI, in the first page's footnote.
+    (None, ["Digital Object Identifier 10.1109/TNN.2023.1234567"], None, "10.1109/tnn.2023.1234567"),
+])
+def test_only_the_papers_own_doi_is_read_from_its_text(tmp_path, header, footnotes, column, doi):
+    [paper] = ingest_file(doi_pdf(tmp_path / "paper.pdf", header, footnotes, column)).papers
+    assert (paper.title, paper.abstract) == (
+        "Graph Networks Need Fewer Layers", "Deep graph networks oversmooth. Two layers suffice on most benchmarks.")
+    assert paper.doi == doi

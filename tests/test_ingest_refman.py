@@ -10,11 +10,14 @@ the same file and batch are still read."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from assistant.ingest import SUPPORTED_SUFFIXES, describe_layouts, expand_paths, ingest_file, ingest_paths
+from assistant.ingest.base import Collector
+from assistant.ingest.detect import BY_NAME, detect_layout
 from assistant.ingest.merge import merge_records
 from assistant.ingest.services import abstract_from_index
 from assistant.records import FileReport, Problem
@@ -381,7 +384,7 @@ def test_csl_json_better_csl_export(tmp_path):
     assert where(graphs) == (CSL_STARTS[2], 3)
 
     assert (scaling.arxiv_id, scaling.doi, scaling.date, scaling.external_id) == (
-        "2302.05678", "10.48550/arxiv.2302.05678", "2023-01-04", "lee2023scaling")
+        "2302.05678", None, "2023-01-04", "lee2023scaling")  # arXiv's DataCite DOI is read as the arXiv id
     assert (speech.date, speech.year, speech.venue, speech.url) == ("2018-09-02", 2018, "Interspeech", None)
 
     [no_abstract] = report.skipped
@@ -782,7 +785,7 @@ def test_semantic_scholar_search_page(tmp_path):
                                              "A few attention heads do most of the retrieval. Pruning the rest keeps accuracy.")
     assert (heads.authors, heads.year, heads.date, heads.venue) == (
         ["Ann Lee", "Søren Sørensen"], 2022, "2022-05-03", "Neural Information Processing Systems")
-    assert (heads.arxiv_id, heads.doi, heads.pmid) == ("2205.01234", "10.48550/arxiv.2205.01234", None)
+    assert (heads.arxiv_id, heads.doi, heads.pmid) == ("2205.01234", None, None)  # the DataCite DOI is the arXiv id
     assert heads.external_id == "0f3b2c6a9d1e4f5a8b7c6d5e4f3a2b1c0d9e8f7a"
     assert heads.url == "https://www.semanticscholar.org/paper/0f3b2c6a9d1e4f5a8b7c6d5e4f3a2b1c0d9e8f7a"
     assert where(heads) == (S2_STARTS[0], 1)
@@ -985,3 +988,259 @@ def test_a_csl_export_of_papers_without_authors_or_dates_is_still_csl(tmp_path):
     assert report.format == "csl-json" and report.skipped == []
     [back] = report.papers
     assert (back.title, back.abstract, back.doi, back.id) == ("Summary", "A note with no authors.", "10.5555/note.1", paper.id)
+
+
+# --- wrong types and odd values: never a traceback, every problem located ---------------------------------
+
+# A string that stands for raw JSON text json.dumps cannot write (Python's json reads
+# Infinity, NaN and 1e999, and lists nested thousands deep until its recursion limit).
+RAW = "\x00raw:"
+DEEP = "[" * 5000 + "]" * 5000
+WRONG_VALUES = [5, -1, 2.5, True, None, "", "x", [], [3], [None, {}], {}, {"x": [1]},
+                RAW + "Infinity", RAW + "1e999", RAW + "-1e999", RAW + "NaN", RAW + DEEP]
+
+
+def dumps(value, **kw) -> str:
+    """json.dumps, with each RAW string written as the raw JSON text it stands for."""
+    text = json.dumps(value, ensure_ascii=False, **kw)
+    return re.sub(r'"\\u0000raw:([^"]*)"', r"\1", text)
+
+
+def json_paths(value, at=()):
+    """The place of every member and element inside a JSON value, as key/index tuples."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, inner in items:
+        yield (*at, key)
+        yield from json_paths(inner, (*at, key))
+
+
+def replaced(value, path, new):
+    copy = json.loads(json.dumps(value))
+    target = copy
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = new
+    return copy
+
+
+def read_directly(text: str, suffix: str, expected: str) -> None:
+    """Detect and parse `text` without `ingest_file`'s last-resort catch (which turns a parser's
+    exception into a file error: a bug), as detected and as the `expected` layout: nothing
+    raises, every record has a title and an abstract, every problem a line."""
+    lines = text.splitlines()
+    chosen = detect_layout(lines, suffix)
+    for layout in {chosen.name if chosen else expected, expected}:
+        col = Collector(file="f", format=layout)
+        BY_NAME[layout].parse(lines, col)
+        assert all(p.title and p.abstract for p in col.report.papers)
+        assert all(isinstance(p.line, int) and p.line >= 1 for p in col.report.skipped + col.report.warnings), (
+            [str(p) for p in col.report.skipped + col.report.warnings])
+
+
+PLAIN = [
+    {"id": "p1", "title": "Sparse routing", "abstract": "We route tokens.", "authors": ["Ann Lee", "Bo Chen"],
+     "year": 2021, "date": "2021-03-15", "url": "https://example.org/p1", "doi": "10.1000/p1",
+     "arxiv_id": "2101.00001", "pmid": "123", "category": "cs.LG", "venue": "JMLR", "has_code": True},
+    {"title": "Second paper", "abstract": "Also read.", "authors": "Ann Lee and Bo Chen", "year": "2020"},
+]
+
+
+@pytest.mark.parametrize("name, value, layout", [
+    ("csl.json", CSL_ITEMS, "csl-json"), ("works.json", OPENALEX, "openalex"), ("search.json", S2, "semantic-scholar"),
+    ("papers.json", PLAIN, "json"), ("papers.jsonl", PLAIN, "jsonl"),
+])
+def test_any_wrong_typed_field_of_an_export_parses_without_raising(name, value, layout):
+    """Every member and element of each export, in turn, replaced by a value of every other
+    JSON type (and Infinity, 1e999, NaN, a list nested 5,000 deep): the readers warn or skip,
+    located, and never raise."""
+    suffix = Path(name).suffix
+    for path in json_paths(value):
+        for new in WRONG_VALUES:
+            doc = replaced(value, path, new)
+            if layout == "jsonl":
+                text = "".join(dumps(row) + "\n" for row in doc)
+            else:
+                text = dumps(doc, indent=2)
+            read_directly(text, suffix, layout)
+
+
+ODD_TEXT = ["", ",", ", ", ",,", " , , ", "and", "and and", "{,}", "{, }", "Infinity", "1e999", "-1", "0",
+            "99999999999999999999", "$", "@", "--", "{\\'}", "doi:", "arXiv:", "PMID:"]
+
+
+@pytest.mark.parametrize("name, text, layout", [("a.ris", RIS, "ris"), ("b.bib", BIB_IDS, "bibtex"),
+                                                ("c.bib", BIB, "bibtex")])
+def test_any_odd_value_of_a_text_export_parses_without_raising(name, text, layout):
+    """The same for RIS and BibTeX, whose values are all text: each tag or one-line field
+    given an empty, comma-only, 'and'-only, infinite or huge value."""
+    lines = text.splitlines()
+    field = re.compile(r"^([A-Z][A-Z0-9]  - ).*$" if layout == "ris" else r"^(\s*\w+\s*=\s*)(?:\{.*\}|\d+)(,?)$")
+    for i, line in enumerate(lines):
+        m = field.match(line)
+        if not m:
+            continue
+        for odd in ODD_TEXT:
+            new = m[1] + odd if layout == "ris" else f"{m[1]}{{{odd}}}{m[2]}"
+            read_directly("\n".join([*lines[:i], new, *lines[i + 1:]]), Path(name).suffix, layout)
+
+
+@pytest.mark.parametrize("author, names", [
+    (", ", []), (",,", []), ("Lee, Ann and , and ,", ["Ann Lee"]), (" and ", []), ("{,}", [","]),
+])
+def test_bibtex_author_lists_with_empty_names(tmp_path, author, names):
+    path = write(tmp_path / "a.bib", f"@article{{k, title = {{T}}, abstract = {{A.}}, author = {{{author}}}}}\n")
+    report = ingest_file(path)
+    assert (report.error, report.skipped) == (None, [])
+    assert [p.authors for p in report.papers] == [names]
+
+
+def test_wrong_typed_lists_and_years_in_service_responses_are_warned_about(tmp_path):
+    small, sleep = OPENALEX["results"][:2]
+    works = [{**small, "authorships": 5, "locations": 7},
+             {**sleep, "authorships": [{**sleep["authorships"][0], "institutions": 3}], "publication_date": None,
+              "publication_year": RAW + "Infinity"}]
+    text = dumps({**OPENALEX, "results": works}, indent=2)
+    path = write(tmp_path / "works.json", text)
+    report = ingest_file(path)
+    assert (report.format, titles(report), report.skipped) == ("openalex", [small["title"], sleep["title"]], [])
+    assert (report.papers[0].authors, report.papers[1].authors, report.papers[1].year) == ([], ["Dara Ó Briain"], None)
+    starts = [n for n, line in enumerate(text.splitlines(), start=1) if line == "    {"]
+    assert [(w.line, w.entry, w.reason) for w in report.warnings] == [
+        (starts[0], 1, "field 'authorships' is a number (5), expected a list; ignored"),
+        (starts[0], 1, "field 'locations' is a number (7), expected a list; ignored"),
+        (starts[1], 2, "field 'institutions' of authorship 1 is a number (3), expected a list; ignored"),
+        (starts[1], 2, "field 'publication_year': Infinity is not a year; ignored"),
+    ]
+
+    paper = {**S2["data"][0], "authors": 3, "year": RAW + "1e999", "publicationDate": None}
+    text = dumps({**S2, "data": [paper]}, indent=2)
+    report = ingest_file(write(tmp_path / "search.json", text))
+    assert (report.format, titles(report), report.papers[0].year) == ("semantic-scholar", [paper["title"]], None)
+    start = line_of(text, '"paperId"') - 1
+    assert [(w.line, w.entry, w.reason) for w in report.warnings] == [
+        (start, 1, "field 'authors' is a number (3), expected a list; ignored"),
+        (start, 1, "field 'year': Infinity is not a year; ignored"),
+    ]
+
+
+@pytest.mark.parametrize("parts, year, warned", [
+    ([RAW + "Infinity", 5], None, True), ([2020, RAW + "Infinity"], 2020, False), ([RAW + "1e999"], None, True),
+    ([2020, 5, RAW + "-1e999"], 2020, False),
+])
+def test_csl_dates_with_infinite_parts(tmp_path, parts, year, warned):
+    text = dumps([{**CSL_ITEMS[0], "issued": {"date-parts": [parts]}}], indent=2)
+    report = ingest_file(write(tmp_path / "library.json", text))
+    assert (report.format, report.records, report.papers[0].year, report.papers[0].date) == ("csl-json", 1, year, None)
+    assert [(w.line, w.entry, w.reason.split(":")[0]) for w in report.warnings] == (
+        [(2, 1, "field 'issued'")] if warned else [])
+
+
+@pytest.mark.parametrize("name, text, layout, kept, line", [
+    ("deep.json", '[\n{"title": "Kept", "abstract": "Read."},\n{"title": "Deep", "abstract": "x", "x": ' + DEEP + "}\n]\n",
+     "json", [], 3),
+    ("deep.json", '[\n{"type": "article", "title": "Kept", "abstract": "Read."},\n{"type": "article", "x": ' + DEEP
+     + "}\n]\n", "csl-json", ["Kept"], 3),
+    ("deep.txt", '{"data": [\n{"paperId": "1", "title": "Kept", "abstract": "Read."},\n' + DEEP + "\n]}\n",
+     "semantic-scholar", ["Kept"], 3),
+    ("deep.jsonl", '{"title": "Kept", "abstract": "Read."}\n{"title": "Deep", "abstract": "x", "x": ' + DEEP + "}\n",
+     "jsonl", ["Kept"], 2),
+])
+def test_json_nested_thousands_deep_is_reported_not_raised(tmp_path, good_jsonl, name, text, layout, kept, line):
+    path = write(tmp_path / name, text)
+    report = ingest_file(path)
+    assert (report.format, titles(report)) == (layout, kept)
+    [deep] = report.skipped
+    assert deep.line == line and "JSON nested too deeply to read" in deep.reason, str(deep)
+    assert_batch_continues(path, good_jsonl, kept)
+
+
+def test_a_readers_bug_is_the_files_error_and_the_batch_goes_on(tmp_path, good_jsonl, monkeypatch, capsys):
+    """The last resort: an exception no reader expects (here raised on purpose by the standard
+    library's XML and JSON parsers) becomes the file's error, in one line; the rest of the
+    batch is read and nothing is printed."""
+    from xml.parsers import expat
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(expat, "ParserCreate", broken)
+    original = json.JSONDecoder.raw_decode
+
+    def raw_decode(self, s, idx=0):
+        if "BOOM" in s:
+            raise KeyError("BOOM")
+        return original(self, s, idx)
+
+    monkeypatch.setattr(json.JSONDecoder, "raw_decode", raw_decode)
+    feed = write(tmp_path / "query.xml", ATOM)
+    detected = write(tmp_path / "list.txt", json.dumps([{"title": "BOOM", "abstract": "A."}]))
+    result = ingest_paths([feed, detected, good_jsonl])
+    assert [(f.format, f.error) for f in result.files] == [
+        ("arxiv-atom", "could not be read: RuntimeError: boom (a bug: please report it)"),
+        (None, "could not be read: KeyError: 'BOOM' (a bug: please report it)"),
+        ("jsonl", None),
+    ]
+    assert [p.title for p in result.papers] == ["A Good Paper"]
+    assert capsys.readouterr() == ("", "")
+
+
+def test_atom_text_keeps_inline_markup_and_spaces_blocks(tmp_path):
+    """Text in elements is all kept, in order: inline markup adds no space ('U<b>bold</b>' is
+    'Ubold', as a browser shows it), block elements and line breaks of XHTML part words."""
+    xhtml = 'xmlns:h="http://www.w3.org/1999/xhtml"'
+    text = f"""<?xml version="1.0"?>
+<feed xmlns="http://www.w3.org/2005/Atom" {xhtml}>
+  <entry>
+    <id>http://arxiv.org/abs/2301.00001v1</id>
+    <title>U<h:b>bold</h:b> and <h:i>k</h:i>-means</title>
+    <summary type="xhtml"><h:div><h:p>First.</h:p><h:p>Second<h:br/>line.</h:p><h:ul><h:li>a</h:li><h:li>b</h:li></h:ul></h:div></summary>
+  </entry>
+</feed>
+"""
+    [paper] = ingest_file(write(tmp_path / "feed.xml", text)).papers
+    assert (paper.title, paper.abstract) == ("Ubold and k-means", "First. Second line. a b")
+
+
+@pytest.mark.parametrize("parts, suffix_second, expected", [
+    (["Müller", " Jörg "], False, ("Müller", "Jörg", "")),
+    (["King", "Martin  Luther", "Jr."], False, ("King", "Martin Luther", "Jr.")),  # RIS, the exports
+    (["King", "Jr", "Martin Luther"], True, ("King", "Martin Luther", "Jr")),  # BibTeX's "von Last, Jr, First"
+    (["Plato"], False, ("Plato", "", "")),
+    (["", " "], False, ("", "", "")),
+    ([], True, ("", "", "")),
+])
+def test_one_reading_of_names_with_commas(parts, suffix_second, expected):
+    """RIS, BibTeX and the exports read "Last, First[, Suffix]" with the same function."""
+    from assistant import export
+    from assistant.ingest.structured import comma_name, reading_order
+
+    assert comma_name(parts, suffix_second=suffix_second) == expected
+    family, given, suffix = expected
+    assert reading_order(parts, suffix_second=suffix_second) == " ".join(p for p in (given, family, suffix) if p)
+    if not suffix_second and len(parts) > 1:
+        assert export.name_parts(",".join(parts)) == expected
+
+
+def test_wrong_typed_fields_of_json_records_are_located(tmp_path, good_jsonl):
+    rows = [
+        {"title": {"en": "Object title"}, "abstract": "A."},
+        {"title": "Listed", "abstract": "B.", "authors": {"name": "Ann"}, "year": {"y": 2020}, "url": {"href": "x"},
+         "id": {"x": 1}, "doi": 5, "has_code": {"a": 1}},
+        {"title": "Kept", "abstract": "C.", "authors": ["Ann Lee", {"name": "Bo"}], "year": [2020]},
+    ]
+    path = write(tmp_path / "rows.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    report = ingest_file(path)
+    assert titles(report) == ["Listed", "Kept"]
+    assert [(p.authors, p.year, p.url, p.external_id, p.has_code) for p in report.papers] == [
+        ([], None, None, None, False), (["Ann Lee"], 2020, None, None, False)]
+    [title] = report.skipped
+    assert_located(title, path, 1, 1, """field 'title' is an object ({"en": "Object title"}), expected text""")
+    assert [(w.line, w.entry, w.reason) for w in report.warnings] == [
+        (2, 2, """field 'authors': {"name": "Ann"} is not a list of names; ignored"""),
+        (2, 2, """field 'year': {"y": 2020} is not a year; ignored"""),
+        (2, 2, """field 'url': {"href": "x"} is not text; ignored"""),
+        (2, 2, """field 'id': {"x": 1} is not an id; ignored"""),
+        (2, 2, "field 'doi': 5 is not a DOI; ignored"),
+        (3, 3, """field 'authors': ["Ann Lee", {"name": "Bo"}] holds objects, not names; they are ignored"""),
+    ]
+    assert_batch_continues(path, good_jsonl, ["Listed", "Kept"])

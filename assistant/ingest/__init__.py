@@ -13,7 +13,7 @@ from pathlib import Path
 
 from assistant.identity import BY
 from assistant.ingest import pdf
-from assistant.ingest.base import Collector
+from assistant.ingest.base import Collector, one_line
 from assistant.ingest.detect import BY_NAME, LAYOUTS, describe_layouts, detect_layout
 from assistant.ingest.merge import Merge, merge_records
 from assistant.ingest.reader import UnreadableFile, read_text
@@ -86,24 +86,33 @@ def merge_dict(merge: Merge) -> dict:
 
 
 def ingest_file(path: Path, label: str | None = None, layout: str | None = None) -> FileReport:
-    """Parse one file. Never raises for bad content: problems land in the report."""
+    """Parse one file. Never raises for bad content: problems land in the report. An
+    exception a reader did not expect (a bug) becomes the file's error, so the rest of a
+    batch is still read and no traceback is printed."""
     label = label or source_label(path)
-    if layout == pdf.NAME or (layout is None and pdf.is_pdf(path)):
-        return pdf.ingest_pdf(path, label)
-    if layout and pdf.has_magic(path):
-        return FileReport(
-            file=label, format=None, error=f"a PDF, not {layout} text: leave out --layout (or use --layout pdf)"
-        )
+    read_as: str | None = None  # the layout, once chosen
     try:
-        text, warnings = read_text(path, label)
-    except UnreadableFile as exc:
-        return FileReport(file=label, format=None, error=str(exc).removeprefix(f"{label}: "))
-    lines = text.splitlines()
-    chosen = BY_NAME[layout] if layout else detect_layout(lines, path.suffix)
-    if chosen is None:
-        return FileReport(file=label, format=None, error=f"unknown layout; expected one of: {describe_layouts()}")
-    col = Collector(file=label, format=chosen.name)
-    chosen.parse(lines, col)
+        if layout == pdf.NAME or (layout is None and pdf.is_pdf(path)):
+            read_as = pdf.NAME
+            return pdf.ingest_pdf(path, label)
+        if layout and pdf.has_magic(path):
+            return FileReport(
+                file=label, format=None, error=f"a PDF, not {layout} text: leave out --layout (or use --layout pdf)"
+            )
+        try:
+            text, warnings = read_text(path, label)
+        except UnreadableFile as exc:
+            return FileReport(file=label, format=None, error=str(exc).removeprefix(f"{label}: "))
+        lines = text.splitlines()
+        chosen = BY_NAME[layout] if layout else detect_layout(lines, path.suffix)
+        if chosen is None:
+            return FileReport(file=label, format=None, error=f"unknown layout; expected one of: {describe_layouts()}")
+        read_as = chosen.name
+        col = Collector(file=label, format=chosen.name)
+        chosen.parse(lines, col)
+    except Exception as exc:
+        error = f"could not be read: {type(exc).__name__}: {one_line(exc)} (a bug: please report it)"
+        return FileReport(file=label, format=read_as, error=error)
     col.report.warnings[:0] = warnings
     if not col.report.papers and not col.report.skipped:
         col.report.error = f"no paper entries found (read as {chosen.name})"

@@ -98,8 +98,32 @@ def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
+# XHTML elements that end a word where they start or stop: "<p>One.</p><p>Two.</p>" reads
+# "One. Two.", not "One.Two."; inline ones (<b>, <i>, MathML) add nothing: "U<b>bold</b>" is "Ubold".
+_BLOCKS = frozenset(
+    "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 h6 header hr "
+    "li main nav ol p pre section table tbody td tfoot th thead tr ul".split()
+)
+
+
 def _text(element: ET.Element | None) -> str:
-    return squash("".join(element.itertext())) if element is not None else ""
+    """All the text in `element` and its children, in order, whitespace squashed; a space
+    where a block element (`_BLOCKS`) starts or ends."""
+    if element is None:
+        return ""
+    out: list[str] = []
+    todo: list[ET.Element | str] = [element]
+    while todo:  # (a loop, not recursion: elements may be nested thousands deep)
+        item = todo.pop()
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        gap = " " if item is not element and _local(item.tag) in _BLOCKS else ""
+        out += [gap, item.text or ""]
+        todo.append(gap)
+        for child in reversed(item):
+            todo += [child.tail or "", child]
+    return squash("".join(out))
 
 
 def _entry(col: Collector, line: int, entry: ET.Element) -> None:

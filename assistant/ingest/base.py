@@ -56,6 +56,11 @@ def preview(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def one_line(exc: BaseException, width: int = 160) -> str:
+    """An exception's message on one line, shortened (its type's name when it has none)."""
+    return preview(str(exc), width) or type(exc).__name__
+
+
 @dataclass
 class Collector:
     """Receives the entries a parser finds and applies the rules every format

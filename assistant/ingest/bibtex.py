@@ -12,7 +12,7 @@ from typing import Any
 from assistant.identity import normalize_arxiv
 from assistant.ingest.base import Collector
 from assistant.ingest.mapping import add_mapping
-from assistant.ingest.structured import full_name
+from assistant.ingest.structured import reading_order
 
 NAME = "bibtex"
 
@@ -107,14 +107,9 @@ def _identifier(value: str) -> str:
 
 def _first_last(name: str) -> str:
     """A BibTeX name in reading order: "Last, First" and "von Last, Jr, First" become "First Last"
-    and "First von Last Jr"; "First Last" stays. Commas inside braces ({Barnes, Inc.}) are text."""
-    parts = [latex_to_text(p) for p in _split_top(name, ",")]
-    if len(parts) == 1:
-        return parts[0]
-    last, *rest = parts
-    first = rest[-1]
-    suffix = rest[0] if len(rest) == 2 else ""
-    return full_name(first, last, suffix=suffix)
+    and "First von Last Jr"; "First Last" stays; "" when it has no name (", "). Commas inside
+    braces ({Barnes, Inc.}) are text."""
+    return reading_order([latex_to_text(p) for p in _split_top(name, ",")], suffix_second=True)
 
 
 def _split_top(text: str, sep: str) -> list[str]:

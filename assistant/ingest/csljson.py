@@ -20,7 +20,7 @@ from assistant.ingest.structured import (
     full_name,
     identifiers,
     json_error,
-    kind,
+    list_field,
     make_date,
     objects,
     optional_text,
@@ -76,8 +76,10 @@ def parse(lines: list[str], col: Collector) -> None:
 
 
 def _meta(col: Collector, line: int, item: dict[str, Any]) -> dict[str, Any]:
-    meta: dict[str, Any] = {"authors": _authors(col, line, item.get("author"))}
+    meta: dict[str, Any] = {"authors": _authors(list_field(col, line, item, "author"))}
     day, year = _issued(item.get("issued"))
+    if not year and item.get("issued") is not None:
+        col.warn(line, f"field 'issued': {shown(item['issued'])} gives no year; ignored", col.next_entry)
     if year:
         meta["year"] = year
     if day:
@@ -99,12 +101,7 @@ def _meta(col: Collector, line: int, item: dict[str, Any]) -> dict[str, Any]:
     return meta
 
 
-def _authors(col: Collector, line: int, value: Any) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        col.warn(line, f"field 'author' is {kind(value)} ({shown(value)}), expected a list of names; ignored")
-        return []
+def _authors(value: list[Any]) -> list[str]:
     names = []
     for person in value:
         if isinstance(person, dict):

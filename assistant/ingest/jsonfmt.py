@@ -7,6 +7,7 @@ import json
 
 from assistant.ingest.base import Collector
 from assistant.ingest.mapping import add_mapping
+from assistant.ingest.structured import TOO_DEEP, JsonDoc
 
 JSONL = "jsonl"
 JSON = "json"
@@ -32,6 +33,9 @@ def parse_jsonl(lines: list[str], col: Collector) -> None:
             continue
         try:
             obj = json.loads(line)
+        except RecursionError:
+            col.skip(number, TOO_DEEP)
+            continue
         except json.JSONDecodeError as exc:
             # Cut off: an open string, or the parser ran out of line while still inside the record.
             truncated = exc.msg.startswith("Unterminated") or exc.pos >= len(line.rstrip())
@@ -47,6 +51,12 @@ def parse_json(lines: list[str], col: Collector) -> None:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         col.skip(exc.lineno, f"invalid JSON (file may be truncated): {exc.msg} (column {exc.colno})")
+        return
+    except RecursionError:  # located by reading the items one by one up to the one that is too deep
+        doc = JsonDoc(text, ("papers",))
+        for _ in doc.items():
+            pass
+        col.skip(doc.error.lineno if doc.error else 1, f"{TOO_DEEP}; the file was not read")
         return
     if isinstance(data, dict):
         data = data.get("papers", [data])

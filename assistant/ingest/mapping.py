@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from assistant.ingest.base import Collector
-from assistant.ingest.structured import identifiers
+from assistant.ingest.structured import identifiers, kind, shown
 
 TITLE_KEYS = ("title",)
 ABSTRACT_KEYS = ("abstract", "summary", "text")  # `text`: BEIR corpora
@@ -17,21 +17,30 @@ ID_KEYS = ("id", "_id")  # `_id`: BEIR corpora
 FIELDS = "title, abstract, optional authors, year, url, id, doi, arxiv_id, pmid, category, date"
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple)):
-        return " ".join(_text(v) for v in value)
-    return str(value).strip()
+def _text(value: Any) -> str | None:
+    """A value as text: text or a number as written, the texts of a list (of lists...) joined
+    by spaces, "" for null; None for an object or a list holding one."""
+    out: list[str] = []
+    todo = [value]
+    while todo:  # (a loop, not recursion: a list may be nested a thousand deep)
+        item = todo.pop()
+        if isinstance(item, (list, tuple)):
+            todo += reversed(item)
+        elif isinstance(item, dict):
+            return None
+        elif item is not None:
+            out.append(str(item).strip())
+    return " ".join(out)
 
 
 def split_authors(value: Any) -> tuple[list[str], bool]:
     """Authors as a list, or a string joined by ';', ' and ' or ','.
-    A trailing "et al." / "others" becomes a flag, not a name."""
-    if value is None or value == "":
+    A trailing "et al." / "others" becomes a flag, not a name. An object (in the list) is
+    not a name: left out."""
+    if value is None or value == "" or isinstance(value, dict):
         return [], False
     if isinstance(value, (list, tuple)):
-        names = [_text(v) for v in value]
+        names = [t or "" for t in map(_text, value)]
     else:
         text = str(value).strip()
         sep = ";" if ";" in text else (r"\s+and\s+" if re.search(r"\s+and\s+", text) else ",")
@@ -50,30 +59,54 @@ def add_mapping(col: Collector, line: int, obj: Any) -> None:
         col.skip(line, f"expected an object with fields ({FIELDS}), got {type(obj).__name__}")
         return
     lower = {str(k).strip().lower(): v for k, v in obj.items()}
-    title = next((_text(lower[k]) for k in TITLE_KEYS if k in lower), "")
-    abstract = next((_text(lower[k]) for k in ABSTRACT_KEYS if k in lower), "")
     if "title" not in lower and not any(k in lower for k in ABSTRACT_KEYS):
         col.skip(line, f"no 'title' or 'abstract' field (found: {', '.join(sorted(lower)) or 'nothing'})")
         return
-    authors, et_al = split_authors(lower.get("authors", lower.get("author")))
+    texts = []
+    for keys in (TITLE_KEYS, ABSTRACT_KEYS):
+        key = next((k for k in keys if k in lower), "")
+        text = _text(lower[key]) if key else ""
+        if text is None:
+            col.skip(line, f"field {key!r} is {kind(lower[key])} ({shown(lower[key])}), expected text")
+            return
+        texts.append(text)
+    title, abstract = texts
+
+    def ignored(key: str, value: Any, what: str) -> None:
+        col.warn(line, f"field {key!r}: {shown(value)} is not {what}; ignored", col.next_entry)
+
+    who = next((k for k in ("authors", "author") if k in lower), "authors")
+    authors, et_al = split_authors(lower.get(who))
+    if isinstance(lower.get(who), dict):
+        ignored(who, lower[who], "a list of names")
+    elif isinstance(lower.get(who), list) and _text(lower[who]) is None:
+        col.warn(line, f"field {who!r}: {shown(lower[who])} holds objects, not names; they are ignored", col.next_entry)
     meta: dict[str, Any] = dict(authors=authors, authors_et_al=et_al)
     year = lower.get("year")
     if year not in (None, ""):
-        m = re.search(r"(?:19|20)\d{2}", str(year))
+        m = re.search(r"(?:19|20)\d{2}", text) if (text := _text(year)) is not None else None
         if m:
             meta["year"] = int(m.group())
         else:
-            col.warn(line, f"field 'year': {year!r} is not a year; ignored", col.next_entry)
+            ignored("year", year, "a year")
     for key in ("url", "category", "date", "venue"):
         if lower.get(key) not in (None, ""):
-            meta[key] = _text(lower[key])
+            if (text := _text(lower[key])) is None:
+                ignored(key, lower[key], "text")
+            else:
+                meta[key] = text
     if "year" not in meta and (m := re.match(r"((?:19|20)\d{2})(?:-\d{2}){0,2}$", meta.get("date", ""))):
         meta["year"] = int(m[1])  # an ISO date says the year too
     if "has_code" in lower:
-        meta["has_code"] = str(lower["has_code"]).strip().lower() in ("1", "true", "yes")
-    own = next((lower[k] for k in ID_KEYS if lower.get(k) not in (None, "")), None)
-    if own is not None:
-        meta["external_id"] = _text(own)
+        meta["has_code"] = isinstance(lower["has_code"], (str, int)) and (
+            str(lower["has_code"]).strip().lower() in ("1", "true", "yes")
+        )
+    own_key = next((k for k in ID_KEYS if lower.get(k) not in (None, "")), None)
+    if own_key is not None:
+        if (own := _text(lower[own_key])) is None:
+            ignored(own_key, lower[own_key], "an id")
+        else:
+            meta["external_id"] = own
     arxiv_key = next((k for k in ("arxiv_id", "arxiv") if lower.get(k) not in (None, "")), "arxiv_id")
     labels = {"doi": "field 'doi'", "arxiv_id": f"field {arxiv_key!r}", "pmid": "field 'pmid'"}
     meta.update(identifiers(col, line, lower.get("doi"), lower.get(arxiv_key), lower.get("pmid"), labels))

@@ -8,7 +8,9 @@ an "Abstract"/"Summary" heading (alone on its line or run in: "Abstract—",
 "Abstract."), up to the next heading ("1 Introduction", "Keywords", "Index
 Terms", ...), a blank gap or the end of its column. No OCR: a scanned PDF has
 no text to read. The year comes only from an arXiv stamp
-("arXiv:2301.01234v2 [cs.LG] 3 Jan 2023"), never from the file's dates.
+("arXiv:2301.01234v2 [cs.LG] 3 Jan 2023"), never from the file's dates. The DOI
+comes from the file's /doi entry, else from where a paper prints its own: the top
+of the first page above the abstract, or IEEE's "Digital Object Identifier" line.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.ingest.base import Collector, parse_month_date, squash
+from assistant.ingest.base import Collector, one_line, parse_month_date, squash
 from assistant.records import FileReport
 
 NAME = "pdf"
@@ -75,7 +77,7 @@ def ingest_pdf(path: Path, label: str) -> FileReport:
         col.report.error = str(exc)
         return col.report
     except Exception as exc:  # pypdf raises many kinds on damaged files; none may reach the user as a trace
-        col.report.error = f"cannot read this PDF (damaged or truncated?): {_one_line(exc)}"
+        col.report.error = f"cannot read this PDF (damaged or truncated?): {one_line(exc)}"
         return col.report
     if not any(page.lines for page in pages):
         col.report.error = (
@@ -123,6 +125,7 @@ class _Page:
     number: int
     lines: list[_Line]
     plain: str  # pypdf's plain text (rotated text too: the arXiv stamp is vertical)
+    height: float = 0.0
 
 
 @dataclass
@@ -165,7 +168,7 @@ def _read(data: bytes) -> tuple[list[_Page], _Meta, list[str]]:
         try:
             opened = reader.decrypt("")
         except Exception as exc:  # e.g. an AES file without the `cryptography` package
-            raise _Unusable(f"encrypted PDF that cannot be decrypted here: {_one_line(exc)}") from None
+            raise _Unusable(f"encrypted PDF that cannot be decrypted here: {one_line(exc)}") from None
         if opened == PasswordType.NOT_DECRYPTED:
             raise _Unusable("encrypted PDF: it needs a password; save a copy without one and ingest that")
     if not len(reader.pages):
@@ -175,7 +178,7 @@ def _read(data: bytes) -> tuple[list[_Page], _Meta, list[str]]:
         try:
             pages.append(_read_page(reader.pages[number - 1], number))
         except Exception as exc:  # page 1 may still hold all that is needed
-            warnings.append(f"page {number} could not be read: {_one_line(exc)}")
+            warnings.append(f"page {number} could not be read: {one_line(exc)}")
             break
     meta = _Meta()
     try:
@@ -205,7 +208,7 @@ def _read_page(page, number: int) -> _Page:
                 chunks.append(_Chunk(x=e - left, y=f - bottom - i * 1.2 * size, size=size, text=part))
 
     plain = page.extract_text(visitor_text=visit) or ""
-    return _Page(number=number, lines=_order(chunks, width, number), plain=plain)
+    return _Page(number=number, lines=_order(chunks, width, number), plain=plain, height=float(box.height))
 
 
 def _multiply(m: list[float], n: list[float]) -> tuple[float, float, float, float, float, float]:
@@ -272,11 +275,6 @@ def _join_parts(parts: list[str]) -> str:
     return out
 
 
-def _one_line(exc: Exception) -> str:
-    text = squash(str(exc)) or type(exc).__name__
-    return text if len(text) <= 160 else text[:159] + "…"
-
-
 def _page_span(count: int) -> str:
     return "its only page has" if count == 1 else f"pages 1-{count} have"
 
@@ -301,6 +299,8 @@ _STAMP = re.compile(
     r"\[(?P<cat>[\w.-]+)\]\s*(?P<day>\d{1,2})\s*(?P<mon>[A-Z][a-z]{2})\s*(?P<year>(?:19|20)\d{2})"
 )
 _DOI = re.compile(r"(?:\bdoi:?\s*|doi\.org/|Digital Object Identifier:?\s*)(10\.\d{4,9}/[^\s\"<>]+)", re.I)
+# IEEE's label for the paper's own DOI (printed in the first page's footnote; never a citation's).
+_OWN_DOI = re.compile(r"Digital Object Identifier:?\s*(?:no\.\s*)?(10\.\d{4,9}/[^\s\"<>]+)", re.I)
 # Data repositories: a DOI of theirs on a first page names a data set or code, not the paper.
 _DATA_DOI_PREFIXES = ("10.5281/", "10.6084/", "10.5061/", "10.17632/", "10.7910/")
 
@@ -332,7 +332,7 @@ def _extract(pages: list[_Page], meta: _Meta, col: Collector) -> None:
     if stamp:
         date, year = parse_month_date(f"{stamp['mon']} {stamp['day']}, {stamp['year']}")
         fields.update(arxiv_id=stamp["id"], year=year or int(stamp["year"]), date=date)
-    doi = _doi(meta.doi, pages[0].plain)
+    doi = _doi(meta.doi, pages[0], page.lines[:index] if page.number == 1 else pages[0].lines)
     if doi:
         fields["doi"] = doi
     header = " ".join(line.text for line in head)
@@ -488,12 +488,16 @@ def _meta_authors(value: str, header: str) -> list[str]:
     return names
 
 
-def _doi(meta_doi: str, text: str) -> str | None:
-    """The paper's DOI: the file's own /doi entry, else the one DOI printed on the first
-    page (none when it prints several, or only a data set's)."""
+def _doi(meta_doi: str, first: _Page, above: list[_Line]) -> str | None:
+    """The paper's DOI: the file's own /doi entry, else the one DOI the first page prints as
+    the paper's own: in the top half of the page above the abstract (a running header, the
+    journal line of the title block), or labelled "Digital Object Identifier" (IEEE). A DOI
+    elsewhere on the page (a cited work's, a "published as" footnote) is not read: a DOI
+    merges papers whatever their titles say. None when several are printed, or only a data set's."""
     m = re.search(r"10\.\d{4,9}/\S+", meta_doi)
     if m:
         return m[0]
-    found = {d.rstrip(".,;:)]}").lower() for d in _DOI.findall(text)}
+    top = " ".join(line.text for line in above if line.page == first.number and line.y >= first.height / 2)
+    found = {d.rstrip(".,;:)]}").lower() for d in [*_DOI.findall(top), *_OWN_DOI.findall(first.plain)]}
     found = {d for d in found if not d.startswith(_DATA_DOI_PREFIXES)}
     return found.pop() if len(found) == 1 else None

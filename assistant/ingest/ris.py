@@ -20,7 +20,7 @@ import rispy
 
 from assistant.identity import normalize_doi
 from assistant.ingest.base import Collector
-from assistant.ingest.structured import arxiv_from, date_from_text, full_name, identifiers
+from assistant.ingest.structured import arxiv_from, date_from_text, identifiers, reading_order
 
 NAME = "ris"
 
@@ -97,7 +97,9 @@ def _entry(col: Collector, line: int, block: list[str], line_one: bool) -> None:
     title = _first(record, "title", "primary_title")
     abstract = _first(record, "abstract", "notes_abstract")
     names = record.get("authors") or record.get("first_authors") or []
-    meta: dict[str, Any] = {"authors": [_first_last(n) for n in names if isinstance(n, str) and n.strip()]}
+    # 'Last, First[, Suffix]' in reading order ('First Last Suffix'); a name without a comma as it is.
+    authors = [reading_order(n.split(",")) for n in names if isinstance(n, str) and n.strip()]
+    meta: dict[str, Any] = {"authors": [a for a in authors if a]}
     for key in ("date", "publication_year", "year"):  # DA, Y1, PY: the first full date, the first year
         day, year = date_from_text(_first(record, key))
         if year:
@@ -152,12 +154,3 @@ def _pmid(record: dict[str, Any], accession: str) -> str | None:
         if isinstance(text, str) and (m := _PMID_NOTE.search(text)):
             return m[1]
     return None
-
-
-def _first_last(name: str) -> str:
-    """RIS 'Last, First[, Suffix]' to 'First Last[ Suffix]'; a name without a comma as it is."""
-    parts = [p.strip() for p in name.split(",")]
-    if len(parts) == 1 or not parts[1]:
-        return " ".join(parts[0].split())
-    last, first, *suffix = parts
-    return full_name(first, last, suffix=" ".join(suffix))

@@ -20,11 +20,12 @@ from assistant.ingest.structured import (
     date_from_text,
     identifiers,
     json_error,
-    make_date,
+    list_field,
     objects,
     optional_text,
     peek_json,
     text_fields,
+    year_field,
 )
 
 OPENALEX = "openalex"
@@ -102,7 +103,7 @@ def parse_openalex(lines: list[str], col: Collector) -> None:
 
 def _openalex_meta(col: Collector, line: int, work: dict[str, Any], ident: str) -> dict[str, Any]:
     authors, affiliations = [], []
-    for authorship in work.get("authorships") or []:
+    for number, authorship in enumerate(list_field(col, line, work, "authorships"), start=1):
         if not isinstance(authorship, dict):
             continue
         author = authorship.get("author") or {}
@@ -110,14 +111,15 @@ def _openalex_meta(col: Collector, line: int, work: dict[str, Any], ident: str) 
         name = name or authorship.get("raw_author_name")
         if isinstance(name, str) and name.strip():
             authors.append(" ".join(name.split()))
-        for institution in authorship.get("institutions") or []:
+        places = list_field(col, line, authorship, "institutions", f"field 'institutions' of authorship {number}")
+        for institution in places:
             place = institution.get("display_name") if isinstance(institution, dict) else None
             if isinstance(place, str) and place and place not in affiliations:
                 affiliations.append(place)
     meta: dict[str, Any] = {"authors": authors, "affiliations": affiliations}
     meta["authors_et_al"] = work.get("is_authors_truncated") is True
     day, year = date_from_text(optional_text(col, line, work, "publication_date"))
-    year = year or make_date(work.get("publication_year"))[1]
+    year = year or year_field(col, line, work, "publication_year")
     meta.update({k: v for k, v in (("date", day), ("year", year)) if v})
     ids = _obj(work.get("ids"))
     doi = optional_text(col, line, work, "doi") or optional_text(col, line, ids, "doi")
@@ -127,7 +129,8 @@ def _openalex_meta(col: Collector, line: int, work: dict[str, Any], ident: str) 
     source = _obj(location.get("source"))
     if venue := optional_text(col, line, source, "display_name"):
         meta["venue"] = venue
-    urls = [loc.get("landing_page_url") for loc in [location, *(work.get("locations") or [])] if isinstance(loc, dict)]
+    places = [location, *list_field(col, line, work, "locations")]
+    urls = [loc.get("landing_page_url") for loc in places if isinstance(loc, dict)]
     urls = [u for u in urls if isinstance(u, str) and u]
     if urls:
         meta["url"] = urls[0]
@@ -169,12 +172,12 @@ def parse_semantic_scholar(lines: list[str], col: Collector) -> None:
 def _s2_meta(col: Collector, line: int, paper: dict[str, Any], ident: str | None) -> dict[str, Any]:
     authors = [
         " ".join(a["name"].split())
-        for a in paper.get("authors") or []
+        for a in list_field(col, line, paper, "authors")
         if isinstance(a, dict) and isinstance(a.get("name"), str) and a["name"].strip()
     ]
     meta: dict[str, Any] = {"authors": authors}
     day, year = date_from_text(optional_text(col, line, paper, "publicationDate"))
-    year = year or make_date(paper.get("year"))[1]
+    year = year or year_field(col, line, paper, "year")
     meta.update({k: v for k, v in (("date", day), ("year", year)) if v})
     ids = _obj(paper.get("externalIds"))
     labels = {

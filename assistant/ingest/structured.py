@@ -1,13 +1,13 @@
 """Pieces shared by the structured layouts (RIS, CSL-JSON, arXiv Atom, OpenAlex,
 Semantic Scholar, and the JSON/CSV/BibTeX field mappings): a JSON document read
 item by item with the line each item starts on, identifiers read with a warning
-when a value is not one, dates, and field type checks."""
+when a value is not one, dates, field type checks, and names written with commas."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -18,6 +18,17 @@ from assistant.ingest.base import Collector, preview
 
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
+# Why reading stops at a value nested deeper than Python's recursion limit (about 1,000 levels).
+TOO_DEEP = "JSON nested too deeply to read: lists or objects about a thousand levels inside each other"
+
+
+def decode(text: str, pos: int = 0) -> tuple[Any, int]:
+    """The JSON value at `pos` and the position after it (json's raw_decode); a value nested
+    too deeply for Python's json raises JSONDecodeError(TOO_DEEP) at `pos`, not RecursionError."""
+    try:
+        return _DECODER.raw_decode(text, pos)
+    except RecursionError:
+        raise json.JSONDecodeError(TOO_DEEP, text, pos) from None
 
 
 class JsonDoc:
@@ -70,7 +81,7 @@ class JsonDoc:
         elif first == "{":
             start, pos = pos, self._ws(pos + 1)
             while self._expect(pos, '"}', "property name enclosed in double quotes") == '"':
-                key, pos = _DECODER.raw_decode(self.text, pos)
+                key, pos = decode(self.text, pos)
                 pos = self._ws(pos)
                 self._expect(pos, ":", "':' delimiter")
                 pos = self._ws(pos + 1)
@@ -78,7 +89,7 @@ class JsonDoc:
                     self.shape, self.list_key = "wrapped", key
                     pos = yield from self._array(pos)
                 else:
-                    self.members[key], pos = _DECODER.raw_decode(self.text, pos)
+                    self.members[key], pos = decode(self.text, pos)
                 pos = self._ws(pos)
                 if self._expect(pos, ",}", "',' delimiter") == "}":
                     break
@@ -99,7 +110,7 @@ class JsonDoc:
         if self.text[pos : pos + 1] == "]":
             return pos + 1
         while True:
-            item, end = _DECODER.raw_decode(self.text, pos)
+            item, end = decode(self.text, pos)
             yield self.line_at(pos), item
             pos = self._ws(end)
             if self._expect(pos, ",]", "',' delimiter") == "]":
@@ -132,8 +143,12 @@ def json_error(col: Collector, doc: JsonDoc) -> None:
     if doc.error is not None:
         exc = doc.error
         read = " (the entries before it were read)" if col.report.papers or col.report.skipped else ""
+        where = f"(line {exc.lineno}, column {exc.colno}){read}"
+        if exc.msg == TOO_DEEP:
+            col.skip(exc.lineno, f"{TOO_DEEP} {where}")
+            return
         what = "invalid JSON, the file is cut short" if exc.pos >= len(doc.text.rstrip()) else "invalid JSON"
-        col.skip(exc.lineno, f"{what}: {exc.msg} (line {exc.lineno}, column {exc.colno}){read}")
+        col.skip(exc.lineno, f"{what}: {exc.msg} {where}")
 
 
 # The lists that scholarly APIs wrap their items in: OpenAlex "results", Semantic Scholar "data".
@@ -199,7 +214,13 @@ def kind(value: Any) -> str:
 
 
 def shown(value: Any) -> str:
-    return preview(json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value), 40)
+    """A value as a message quotes it: text in quotes, anything else as JSON, shortened."""
+    if isinstance(value, str):
+        return preview(repr(value), 40)
+    try:
+        return preview(json.dumps(value, ensure_ascii=False), 40)
+    except (RecursionError, TypeError, ValueError):  # nested too deeply to write back
+        return kind(value)
 
 
 def text_field(obj: dict[str, Any], key: str) -> str:
@@ -223,6 +244,32 @@ def optional_text(col: Collector, line: int, obj: dict[str, Any], key: str) -> s
         col.warn(line, f"field {key!r} is {kind(value)} ({shown(value)}), expected text; ignored", col.next_entry)
         return None
     return value.strip() or None
+
+
+def list_field(col: Collector, line: int, obj: dict[str, Any], key: str, name: str | None = None) -> list[Any]:
+    """The list in field `key` ([] when absent or null); a value of another type is warned
+    about ("field 'authors' is a number (3), expected a list; ignored") and ignored. `name`
+    names the field in the message when `key` alone does not say where it is."""
+    value = obj.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        field = name or f"field {key!r}"
+        col.warn(line, f"{field} is {kind(value)} ({shown(value)}), expected a list; ignored", col.next_entry)
+        return []
+    return value
+
+
+def year_field(col: Collector, line: int, obj: dict[str, Any], key: str) -> int | None:
+    """The year in field `key` (a number or text); None, with a warning, when the value is
+    not a year between 1500 and 2100."""
+    value = obj.get(key)
+    if value is None or value == "":
+        return None
+    year = make_date(value)[1]
+    if year is None:
+        col.warn(line, f"field {key!r}: {shown(value)} is not a year; ignored", col.next_entry)
+    return year
 
 
 # --- identifiers -----------------------------------------------------------------------------------
@@ -282,15 +329,15 @@ _YEAR_RE = re.compile(r"(?<!\d)((?:1[5-9]|20)\d{2})(?!\d)")
 
 def make_date(year: Any, month: Any = None, day: Any = None) -> tuple[str | None, int | None]:
     """(ISO date when year, month and day make one, else None; the year or None)."""
-    try:
+    try:  # (OverflowError: Infinity and 1e999, which Python's json reads as numbers)
         y = int(year)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None, None
     if not 1500 <= y <= 2100:
         return None, None
     try:
         return date(y, int(month), int(day)).isoformat(), y
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None, y
 
 
@@ -309,6 +356,24 @@ def date_from_text(text: str | None) -> tuple[str | None, int | None]:
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _LATIN_ETC = re.compile(r"[A-Za-z\u00c0-\u024f\u0370-\u04ff]")
+
+
+def comma_name(parts: Sequence[str], *, suffix_second: bool = False) -> tuple[str, str, str]:
+    """(family, given, suffix) of a name written with commas, from its comma-separated parts:
+    "Last, First" and "Last, First, Suffix" (RIS, EndNote, the exports), or with
+    `suffix_second` BibTeX's "von Last, Jr, First". A missing part is ""."""
+    parts = [" ".join(p.split()) for p in parts]
+    family, rest = (parts[0], parts[1:]) if parts else ("", [])
+    given = (rest[-1] if suffix_second else rest[0]) if rest else ""
+    others = rest[:-1] if suffix_second else rest[1:]
+    return family, given, " ".join(p for p in others if p)
+
+
+def reading_order(parts: Sequence[str], *, suffix_second: bool = False) -> str:
+    """A name given as comma-separated parts (see `comma_name`) in reading order: "First Last
+    Suffix"; one part as it is; "" when every part is empty."""
+    family, given, suffix = comma_name(parts, suffix_second=suffix_second)
+    return full_name(given, family, suffix=suffix)
 
 
 def full_name(given: str, family: str, *, middle: tuple[str, ...] = (), suffix: str = "") -> str:
