@@ -136,8 +136,11 @@ def is_generic_title(title: str) -> bool:
     return _generic(normalize_title(title))
 
 
+_LETTER = re.compile(r"[^\W\d_]")
+
+
 def _generic(key: str) -> bool:
-    return key in GENERIC_TITLES or not any(ch.isalpha() for ch in key)
+    return key in GENERIC_TITLES or not _LETTER.search(key)
 
 
 def _hash(text: str) -> str:

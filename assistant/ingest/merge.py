@@ -73,15 +73,27 @@ class Merged:
 class _Group:
     """Records merged so far into one paper; `parent` is set when another group absorbed it."""
 
-    __slots__ = ("paper", "first", "files", "titles", "abstracts", "parent")
+    __slots__ = ("paper", "first", "files", "titles", "abstracts", "parent", "lists")
 
-    def __init__(self, first: Paper) -> None:
+    def __init__(self, first: Paper, title: str) -> None:
         self.first = first  # the record that began it
         self.paper = _own_copy(first)
         self.files: dict[str, str] = {}  # file -> the id that file gives this paper
-        self.titles: set[str] = {normalize_title(first.title)}
+        self.titles: set[str] = {title}  # normalised
         self.abstracts: list[str] = [first.abstract]
         self.parent: _Group | None = None
+        self.lists: list[_TitleList] = []  # the title lists it is in
+
+    def kinds(self) -> set[str]:
+        """The kinds of id it has: "doi", "arxiv", "pmid", and "file\x00<file>" per file."""
+        paper, have = self.paper, {"file\x00" + file for file in self.files}
+        if paper.doi:
+            have.add("doi")
+        if paper.arxiv_id:
+            have.add("arxiv")
+        if paper.pmid:
+            have.add("pmid")
+        return have
 
     def root(self) -> _Group:
         group = self
@@ -117,12 +129,12 @@ class _Group:
         text = " ".join(record.abstract.split())
         return any(" ".join(a.split()) == text for a in self.abstracts)
 
-    def add(self, record: Paper, keys: list[tuple[str, str]]) -> None:
+    def add(self, record: Paper, keys: list[tuple[str, str]], title: str) -> None:
         for kind, value in keys:
             if kind == "file":
                 file, own = value.split("\x00", 1)
                 self.files.setdefault(file, own)
-        self.titles.add(normalize_title(record.title))
+        self.titles.add(title)
         self.abstracts.append(record.abstract)
 
     def absorb(self, other: _Group) -> None:
@@ -132,6 +144,28 @@ class _Group:
         self.titles |= other.titles
         self.abstracts += other.abstracts
         other.parent = self
+
+
+class _TitleList:
+    """The groups that share a title key, and how many of them have each kind of id: when
+    all of them have a kind the record has too, none can take it (the record's id of that
+    kind matched none of theirs), and the scan is skipped. (Thousands of records that share
+    a title, each with its own DOI, cost one check each instead of a scan each.)"""
+
+    __slots__ = ("groups", "having")
+
+    def __init__(self) -> None:
+        self.groups: dict[_Group, None] = {}
+        self.having: Counter[str] = Counter()
+
+    def add(self, group: _Group) -> None:
+        if group not in self.groups:
+            self.groups[group] = None
+            self.having.update(group.kinds())
+            group.lists.append(self)
+
+    def closed_to(self, kinds: set[str]) -> bool:
+        return any(self.having[kind] == len(self.groups) for kind in kinds)
 
 
 _FIELD = {"doi": "doi", "arxiv": "arxiv_id", "pmid": "pmid"}
@@ -152,17 +186,21 @@ def merge_records(records: list[Paper]) -> Merged:
     other) joins them into one, unless those conflict."""
     groups: list[_Group] = []
     by_id: dict[tuple[str, str], _Group] = {}  # global and file ids: one group each (follow `root`)
-    by_title: dict[tuple[str, str], list[_Group]] = {}  # titles (and generic title + abstract)
+    by_title: dict[tuple[str, str], _TitleList] = {}  # titles (and generic title + abstract)
     member: list[_Group] = []
     joins: list[tuple[Paper, _Group, str]] = []  # (record, the group it joined, by which key)
     for record in records:
         keys = merge_keys(record)
+        kind, value = keys[-1]  # the title key: ("title", normalised) or ("text", normalised + hash)
+        title = value.split("\x00", 1)[0] if kind == "text" else value
         found: _Group | None = None
         by = ""
         for kind, value in keys:
             if kind in ("title", "text"):
-                roots = dict.fromkeys(g.root() for g in by_title.get((kind, value), ()))
-                found = next((g for g in roots if not g.conflicts(record, keys)), None)
+                listed = by_title.get((kind, value))
+                if listed is not None and not listed.closed_to(_kinds(keys)):
+                    roots = dict.fromkeys(g.root() for g in listed.groups)
+                    found = next((g for g in roots if not g.conflicts(record, keys)), None)
             elif (hit := by_id.get((kind, value))) is not None:
                 hit = hit.root()
                 usable = not hit.conflicts(record, keys) and (kind != "file" or hit.same_text(record))
@@ -170,24 +208,29 @@ def merge_records(records: list[Paper]) -> Merged:
             if found is not None:
                 by = kind
                 break
+        had: set[str] | None = None  # the kinds of id of a paper this record joins
         if found is None:
-            found = _Group(record)
+            found = _Group(record, title)
             groups.append(found)
         else:
+            had = found.kinds()
             merge_into(found.paper, record)
             joins.append((record, found, by))
-        found.add(record, keys)
+        found.add(record, keys, title)
         for kind, value in keys:
             if kind in ("title", "text"):
-                listed = by_title.setdefault((kind, value), [])
-                if found not in listed:
-                    listed.append(found)
                 continue
             other = by_id.setdefault((kind, value), found).root()
             if other is not found and kind in GLOBAL and not found.clashes(other):
                 # This record's ids name two papers read before: they are one.
                 found.absorb(other)
                 joins.append((other.first, found, kind))  # (its other records joined it before: listed)
+        if had is not None and (gained := found.kinds() - had):
+            for listed in found.lists:
+                listed.having.update(gained)
+        for kind, value in keys:
+            if kind in ("title", "text"):
+                by_title.setdefault((kind, value), _TitleList()).add(found)
         member.append(found)
     taken: set[str] = set()
     papers = [g for g in groups if g.parent is None]
@@ -197,11 +240,20 @@ def merge_records(records: list[Paper]) -> Merged:
     return Merged([g.paper for g in papers], [g.root().paper.id for g in member], merges)
 
 
+def _kinds(keys: list[tuple[str, str]]) -> set[str]:
+    """The kinds of id among a record's keys, named as `_Group.kinds` names them."""
+    return {
+        kind if kind in GLOBAL else "file\x00" + value.split("\x00", 1)[0]
+        for kind, value in keys
+        if kind in GLOBAL or kind == "file"
+    }
+
+
 def _unique_id(paper: Paper, taken: set[str]) -> str:
     """The id of the paper's best key; when another paper has it (two papers of one
     title kept apart by their ids), the id of its next key."""
     kind, value = id_key(paper)
-    title = normalize_title(paper.title)
+    title = value if kind == "title" else normalize_title(paper.title)
     choices = itertools.chain(
         [id_of(kind, value)],
         [id_of("file", title + "\x00" + paper.external_id.strip())] if paper.external_id else [],

@@ -5,6 +5,7 @@
   `group_records` (how an index groups its stored records when it opens), on the corpus
   repeated to `--records` records (each copy with its own title and id, every tenth with a
   DOI, every fiftieth a second copy of one of those: something to merge);
+* one title shared by 10,000 records with their own DOIs (each must not scan the others);
 * reading: the same papers written as JSONL, BibTeX, RIS and CSL-JSON (by
   `assistant.export`) and read back by `ingest_file`, each against JSONL.
 
@@ -110,6 +111,15 @@ def main(argv: list[str] | None = None) -> int:
     rules = _best(lambda: merge_records(recs), args.repeat)
     old = _best(lambda: title_only(recs), args.repeat)
     grouping = _best(lambda: group_records(stamped), args.repeat)
+    # One title shared by 10,000 records, each with its own DOI (an "Erratum"-like title the
+    # generic list misses): every record checks the papers of that title.
+    shared = [
+        Paper(
+            "Front cover of the issue", f"Cover {i}.", doi=f"10.5555/cover.{i}", sources=[SourceRef("c", "json", i, i)]
+        )
+        for i in range(10_000)
+    ]
+    one_title = _best(lambda: merge_records(shared), args.repeat)
     sample = merged.papers[: len(ds.corpus)]
     with tempfile.TemporaryDirectory() as tmp:
         read = reading(sample, Path(tmp), args.repeat)
@@ -121,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "title_only_s": round(old, 3),
         "ratio": round(rules / old, 2),
         "group_records_s": round(grouping, 3),
+        "shared_title_10k_s": round(one_title, 3),
         "reading": read,
     }
     json.dump(result, sys.stdout, indent=2)
