@@ -61,25 +61,36 @@ def _content(paper: Paper) -> tuple:
     return tuple(getattr(paper, name) for name in _CONTENT_FIELDS)
 
 
-def _changes(before: list[Paper], after: list[Paper]) -> tuple[int, int, int]:
-    """(added, updated, removed) papers. A paper is the one it was when it keeps its id, or
-    holds a record read from the same file entry, or has the same title and abstract: a
+def _changes(
+    before: list[Paper], old_records: list[Paper], after: list[Paper], new_records: list[Paper]
+) -> tuple[int, int, int]:
+    """(added, updated, removed) papers. A paper is one indexed before when it keeps its id,
+    or holds a record read before (same file, title and abstract) that was part of it: a
     paper whose id changed (a DOI became known) or that absorbed an indexed one counts as
-    updated, not as one added and one removed."""
+    updated, not as one added and one removed. A record from another path counts by its
+    title and abstract when they were one paper's. Records carry their paper's id."""
     old = {p.id: p for p in before}
-    by_source = {(s.file, s.entry): p.id for p in before for s in p.sources}
-    by_text = {(p.title, p.abstract): p.id for p in before}
+    was_of = {(r.sources[0].file, r.title, r.abstract): r.id for r in old_records}
+    # A record read from another path (a moved file) is known by its text, when that text
+    # belonged to one paper only.
+    texts: dict[tuple[str, str], set[str]] = {}
+    for r in old_records:
+        texts.setdefault((r.title, r.abstract), set()).add(r.id)
+    was: dict[str, set[str]] = {}
+    for r in new_records:
+        prior = was_of.get((r.sources[0].file, r.title, r.abstract))
+        if prior is None and len(by_text := texts.get((r.title, r.abstract), set())) == 1:
+            prior = next(iter(by_text))
+        if prior is not None:
+            was.setdefault(r.id, set()).add(prior)
     added = updated = 0
     seen: set[str] = set()
     for paper in after:
-        was = {paper.id} & old.keys()
-        was |= {by_source[key] for s in paper.sources if (key := (s.file, s.entry)) in by_source}
-        if (text := by_text.get((paper.title, paper.abstract))) is not None:
-            was.add(text)
-        seen |= was
-        if not was:
+        prior_ids = ({paper.id} & old.keys()) | was.get(paper.id, set())
+        seen |= prior_ids
+        if not prior_ids:
             added += 1
-        elif was != {paper.id} or _content(paper) != _content(old[paper.id]):
+        elif prior_ids != {paper.id} or _content(paper) != _content(old[paper.id]):
             updated += 1
     return added, updated, len(old.keys() - seen)
 
@@ -344,7 +355,7 @@ class PaperAssistant:
     ) -> tuple[IngestResult, LibraryUpdate]:
         """Index the papers of a parsed `result`; the caller holds the write side of the lock."""
         timings = {"parse": parse_seconds}
-        before = list(self.papers)
+        before, old_records = list(self.papers), list(self.index.records)
         stats = None
         if result.papers:
             fresh = {r.file: r.papers for r in result.files if r.papers}
@@ -360,7 +371,7 @@ class PaperAssistant:
             t = time.perf_counter()
             self.engine.calibration(progress=calibrate_progress)  # recalibrated when the library changed enough
             timings["calibrate"] = time.perf_counter() - t
-        added, updated, removed = _changes(before, self.papers)
+        added, updated, removed = _changes(before, old_records, self.papers, self.index.records)
         return result, LibraryUpdate(
             added, updated, len(self.papers) - added - updated, removed, len(self.papers), stats, timings
         )

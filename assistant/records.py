@@ -73,14 +73,19 @@ class Paper:
             self.arxiv_id = normalize_arxiv(self.arxiv_id)
         if self.pmid is not None:
             self.pmid = normalize_pmid(str(self.pmid))
+        self._datacite()
         if self.external_id and not (self.doi and self.arxiv_id):
             doi, arxiv = split_external_id(self.external_id)
             self.doi, self.arxiv_id = self.doi or doi, self.arxiv_id or arxiv
-        if self.doi and (arxiv := arxiv_of_doi(self.doi)):
-            # arXiv's DataCite DOI names the preprint: it is the arXiv id (a journal DOI may follow).
-            self.doi, self.arxiv_id = None, self.arxiv_id or arxiv
+            self._datacite()
         if not self.id:
             self.id = id_of(*id_key(self))
+
+    def _datacite(self) -> None:
+        """arXiv's DataCite DOI names the preprint: it is the arXiv id, and leaves the DOI
+        free for the journal version's (from the file's own id, say)."""
+        if self.doi and (arxiv := arxiv_of_doi(self.doi)):
+            self.doi, self.arxiv_id = None, self.arxiv_id or arxiv
 
     @property
     def source_files(self) -> list[str]:

@@ -154,6 +154,8 @@ def test_an_arxiv_datacite_doi_is_the_arxiv_id():
     preprint = rec("Sparse attention", "A.", file="arxiv.bib", doi="10.48550/ARXIV.2301.00001")
     journal = rec("Sparse attention", "A longer one.", file="acm.bib", doi="10.1145/3580305", arxiv_id="2301.00001")
     assert (preprint.doi, preprint.arxiv_id) == (None, "2301.00001")
+    both = rec("Sparse attention", "A.", doi="10.48550/arXiv.2301.00001", external_id="https://doi.org/10.1145/3580305")
+    assert (both.doi, both.arxiv_id) == ("10.1145/3580305", "2301.00001")
     m = merge_records([preprint, journal])
     assert len(m.papers) == 1 and m.merges[0].by == "arxiv" and m.papers[0].doi == "10.1145/3580305"
 
@@ -200,7 +202,8 @@ def test_an_old_index_moves_to_the_new_ids_without_embedding_unchanged_text(tmp_
     assert old.index.vectors.ids() == {c.id for c in old.index.chunks}  # stored under the new ids, old ones pruned
     moved = old.index.vectors.vectors([chunks[sparse].id, chunks[s2].id])
     assert (moved[chunks[sparse].id] == old_vectors[f"{paper_id(rows[0]['title'])}:{chunks[sparse].id.split(':')[1]}:0"]).all()
-    assert (update.added, update.updated, update.removed, update.total) == (1, 2, 0, 4)
+    # Three papers updated (two moved, and the old "Summary" split in two: both halves were its records).
+    assert (update.added, update.updated, update.removed, update.total) == (0, 3, 0, 4)
     assert old.search("foraging honey bees in cities").hits[0].paper_id == s2
     assert old.search("a short note on bees").hits[0].paper_id == s1
     _, again = make_assistant(tmp_path / "v16" / "indexes", abstain_threshold=0.25).ingest(
@@ -268,3 +271,55 @@ def test_an_ingest_reports_merges_with_papers_already_indexed(tmp_path, write_js
                                                                        id_of("doi", "10.5555/g"))
     assert result.merged == 1 and result.merged_by_file == {str(bib.resolve()): 1}
     assert pa.paper(id_of("doi", "10.5555/g")).source_files == sorted([str(bib.resolve()), str(listing.resolve())])
+
+
+def test_one_old_paper_giving_its_text_to_two_new_papers(tmp_path, write_jsonl, make_assistant):
+    """Found by the second review: two new papers with one old paper's text asked Chroma for
+    one id twice (refused), so this ingest and every later one failed."""
+    pa = make_assistant(tmp_path / "idx", abstain_threshold=0.25)
+    row = {"title": "Alpha paper one", "abstract": "Alpha abstract words about graphs."}
+    pa.ingest([write_jsonl(tmp_path / "a.jsonl", [row])])
+    _, update = pa.ingest([write_jsonl(tmp_path / "a.jsonl", [{**row, "doi": "10.1234/a1"},
+                                                              {**row, "doi": "10.1234/a2"}])])
+    assert (update.index.embedded, update.index.moved, len(pa.papers)) == (0, 2, 2)
+    assert pa.index.vectors.ids() == {c.id for c in pa.index.chunks}
+
+
+def test_joined_papers_read_the_same_from_memory_and_from_disk(tmp_path, write_jsonl, make_assistant):
+    """Found by the second review: a join merged two papers in another order than opening the
+    index does, so after a reopen the chunks' text no longer matched the paper's abstract."""
+    pa = make_assistant(tmp_path / "idx", abstain_threshold=0.25)
+    pa.ingest([write_jsonl(tmp_path / "x.jsonl", [
+        {"title": "Preprint title", "abstract": "Preprint abstract text.", "arxiv_id": "2301.00001", "year": 2023},
+        {"title": "Journal title", "abstract": "Journal abstract text!!", "doi": "10.1234/j", "year": 2024},
+        {"title": "Joined record", "abstract": "j", "doi": "10.1234/j", "arxiv_id": "2301.00001"}])])
+    [paper] = pa.papers
+    assert (paper.title, paper.year, paper.abstract) == ("Preprint title", 2023, "Preprint abstract text.")
+    reopened = make_assistant(tmp_path / "idx", abstain_threshold=0.25)
+    assert [p.to_dict() for p in reopened.papers] == [paper.to_dict()]
+    for chunk in reopened.index.chunks:
+        assert reopened.index.paper_by_id[chunk.paper_id].abstract[chunk.start:chunk.end] == chunk.text
+
+
+def test_counts_follow_records_not_entry_numbers(tmp_path, write_jsonl, make_assistant):
+    pa = make_assistant(tmp_path / "idx", abstain_threshold=0.25)
+    row = lambda t: {"title": t, "abstract": t + " words."}  # noqa: E731
+    pa.ingest([write_jsonl(tmp_path / "a.jsonl", [row("Alpha one"), row("Beta two")])])
+    _, u = pa.ingest([write_jsonl(tmp_path / "a.jsonl", [row("Gamma new"), row("Alpha one"), row("Beta two")])])
+    assert (u.added, u.updated, u.unchanged, u.removed) == (1, 0, 2, 0)
+    _, u = pa.ingest([write_jsonl(tmp_path / "a.jsonl", [row("Beta two")])])
+    assert (u.added, u.updated, u.unchanged, u.removed) == (0, 0, 1, 2)
+
+
+def test_the_merge_report_names_this_batch_s_merges_only(tmp_path, write_jsonl, make_assistant):
+    pa = make_assistant(tmp_path / "idx", abstain_threshold=0.25)
+    pa.ingest([write_jsonl(tmp_path / "x.jsonl",
+                           [{"title": f"V{i}", "abstract": f"a{i}", "doi": "10.1234/same"} for i in range(5)])])
+    result, _ = pa.ingest([write_jsonl(tmp_path / "y.jsonl", [{"title": "Copy", "abstract": "b", "doi": "10.1234/same"}])])
+    assert (result.merged, list(result.merged_by_file.values()), [m.by for m in result.merges]) == (1, [1], ["doi"])
+
+
+def test_a_reused_key_does_not_merge_two_generic_titles():
+    a = rec("Editorial", "On journals.", file="a.bib", entry=1, external_id="ed2020")
+    b = rec("Editorial", "On reviewers.", file="a.bib", entry=2, external_id="ed2020")
+    assert len(merge_records([a, b]).papers) == 2

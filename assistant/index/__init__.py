@@ -8,7 +8,6 @@ is committed atomically."""
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from assistant.index.lexical import Bm25Chunks
 from assistant.index.sentences import SentenceTable, abstract_sentences, sentence_spans
 from assistant.index.store import CorruptIndex, IndexFolder
 from assistant.index.vectors import ChromaChunks, VectorStoreError
-from assistant.ingest.merge import IDENTITY_RULES, Merge, group_records, merge_records
+from assistant.ingest.merge import IDENTITY_RULES, Merge, group_records, merge_records, with_id
 from assistant.records import Chunk, Paper, normalize_title
 from assistant.settings import Settings
 
@@ -240,7 +239,7 @@ class PaperIndex:
             records = self.records
         else:
             merged = merge_records(records)
-            records = [_with_id(r, pid) for r, pid in zip(records, merged.ids)]
+            records = [with_id(r, pid) for r, pid in zip(records, merged.ids)]
         # Switching sentence_vectors on or off (or how sentences are embedded) is a change too:
         # the table is added, dropped or rebuilt.
         method = s.sentence_embedding if s.sentence_vectors else None
@@ -271,7 +270,6 @@ class PaperIndex:
         if merged is None:  # the same records, but the sentence table changes
             merged = merge_records(records)
         papers = merged.papers
-        self.last_merges = merged.merges
         old_by_paper: dict[str, list[Chunk]] = {}
         old_by_text: dict[str, str] = {}  # text digest -> the first old paper with that text
         for chunk in self.chunks:
@@ -406,6 +404,7 @@ class PaperIndex:
         # The memory follows the commit at once, so a failure below cannot leave this
         # object describing the old generation while the disk holds the new one.
         self.records, self.chunks, self.papers, self._bm25 = records, chunks, papers, bm25
+        self.last_merges = merged.merges
         self._sentences = None  # re-read from the new files, memory-mapped (not the array built above)
         self._reindex_memory()
         laps.lap("commit")
@@ -475,17 +474,8 @@ def _stamp(manifest: dict) -> tuple:
     return manifest.get("generation", 0), manifest.get("built_at", ""), manifest.get("collection")
 
 
-def _with_id(record: Paper, paper_id: str) -> Paper:
-    """`record` carrying its paper's id (a copy when the id changes; records are shared)."""
-    if record.id == paper_id:
-        return record
-    own = copy.copy(record)
-    own.id = paper_id
-    return own
-
-
 def _same_records(a: list[Paper], b: list[Paper], ids: bool = True) -> bool:
     """Dataclass equality, field by field (with `ids=False`, the `id` field aside)."""
     if len(a) != len(b):
         return False
-    return all(x == y for x, y in zip(a, b)) if ids else all(x == _with_id(y, x.id) for x, y in zip(a, b))
+    return all(x == y for x, y in zip(a, b)) if ids else all(x == with_id(y, x.id) for x, y in zip(a, b))

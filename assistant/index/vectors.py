@@ -134,6 +134,7 @@ class ChromaChunks:
     def present(self, ids: Sequence[str]) -> set[str]:
         """Which of `ids` the store holds (no vectors read)."""
         out: set[str] = set()
+        ids = list(dict.fromkeys(ids))  # (Chroma refuses an id asked twice)
         for i in range(0, len(ids), 4000):
             with self._calling("get"):
                 out.update(self.collection.get(ids=list(ids[i : i + 4000]), include=[])["ids"])
@@ -144,7 +145,7 @@ class ChromaChunks:
         its place, 4,000 at a time (memory stays flat however many move)."""
         for i in range(0, len(chunks), 4000):
             part = chunks[i : i + 4000]
-            got = self.vectors(sources[i : i + 4000])
+            got = self.vectors(list(dict.fromkeys(sources[i : i + 4000])))  # (Chroma refuses an id asked twice)
             self.add(
                 part,
                 np.vstack([got[cid] for cid in sources[i : i + 4000]]),

@@ -42,18 +42,14 @@ class IngestResult:
         return by_file
 
     def set_merges(self, merges: list[Merge]) -> None:
-        """Take the merges of an index update: those where a record of this batch joined a
-        paper, or an indexed record joined a paper of this batch."""
+        """Take the merges of an index update whose record was read in this batch (also
+        those that joined papers already indexed)."""
         files = {f.file for f in self.files}
-        self.merges = [
-            m for m in merges if m.record.sources[0].file in files or any(s.file in files for s in m.into.sources)
-        ]
+        self.merges = [m for m in merges if m.record.sources[0].file in files]
         self.merged = len(self.merges)
         self.merged_by_file = {f.file: 0 for f in self.files}
         for m in self.merges:
-            file = m.record.sources[0].file
-            if file in self.merged_by_file:
-                self.merged_by_file[file] += 1
+            self.merged_by_file[m.record.sources[0].file] += 1
 
     @property
     def ok(self) -> bool:

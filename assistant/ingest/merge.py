@@ -10,7 +10,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from assistant.identity import BY, GLOBAL, id_key, id_of, merge_keys, normalize_title
+from assistant.identity import BY, GLOBAL, id_key, id_of, is_generic_title, merge_keys, normalize_title
 from assistant.records import Paper
 
 
@@ -124,7 +124,7 @@ class _Group:
 
     def same_text(self, record: Paper) -> bool:
         """Does `record` carry the title or the abstract of a record of this group?"""
-        if normalize_title(record.title) in self.titles:
+        if not is_generic_title(record.title) and normalize_title(record.title) in self.titles:
             return True
         text = " ".join(record.abstract.split())
         return any(" ".join(a.split()) == text for a in self.abstracts)
@@ -172,7 +172,7 @@ _FIELD = {"doi": "doi", "arxiv": "arxiv_id", "pmid": "pmid"}
 # The version of the merge rules; an index records the one it was built under, and an
 # ingest under other rules merges its records again (assistant/index update). Title-only
 # merging (before identity keys) had none.
-IDENTITY_RULES = 2
+IDENTITY_RULES = 3  # 3: file ids need a shared title or abstract; joins; DataCite DOIs
 
 
 def merge_records(records: list[Paper]) -> Merged:
@@ -233,11 +233,17 @@ def merge_records(records: list[Paper]) -> Merged:
                 by_title.setdefault((kind, value), _TitleList()).add(found)
         member.append(found)
     taken: set[str] = set()
-    papers = [g for g in groups if g.parent is None]
-    for group in papers:
-        group.paper.id = _unique_id(group.paper, taken)
-    merges = [Merge(record, group.root().paper, by) for record, group, by in joins]
-    return Merged([g.paper for g in papers], [g.root().paper.id for g in member], merges)
+    for group in groups:
+        if group.parent is None:
+            group.paper.id = _unique_id(group.paper, taken)
+    ids = [g.root().paper.id for g in member]
+    # Each paper merged again from its records in input order: what `group_records` gives when
+    # the index is opened, so the papers in memory and on disk are the same (a join merged
+    # them in another order).
+    papers = group_records([with_id(r, pid) for r, pid in zip(records, ids)])
+    paper_of = {p.id: p for p in papers}
+    merges = [Merge(record, paper_of[group.root().paper.id], by) for record, group, by in joins]
+    return Merged(papers, ids, merges)
 
 
 def _kinds(keys: list[tuple[str, str]]) -> set[str]:
@@ -274,6 +280,15 @@ def merge_papers(papers: list[Paper]) -> tuple[list[Paper], int]:
     """Return (unique papers in first-seen order, number of records merged away)."""
     merged = merge_records(papers)
     return merged.papers, len(merged.merges)
+
+
+def with_id(record: Paper, paper_id: str) -> Paper:
+    """`record` carrying its paper's id (a copy when the id changes: records are shared)."""
+    if record.id == paper_id:
+        return record
+    own = copy.copy(record)
+    own.id = paper_id
+    return own
 
 
 def group_records(records: list[Paper]) -> list[Paper]:
