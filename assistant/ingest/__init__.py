@@ -28,11 +28,21 @@ __all__ = ["IngestResult", "ingest_file", "ingest_paths", "expand_paths", "LAYOU
 class IngestResult:
     files: list[FileReport]
     papers: list[Paper]
-    merged: int = 0
     errors: list[str] = field(default_factory=list)  # paths that could not be opened at all
-    # Per file: how many of its records repeat a paper read earlier in the batch.
-    merged_by_file: dict[str, int] = field(default_factory=dict)
     merges: list[Merge] = field(default_factory=list)  # each record merged away, and by which key
+
+    @property
+    def merged(self) -> int:
+        """How many records merged into a paper read before them."""
+        return len(self.merges)
+
+    @property
+    def merged_by_file(self) -> dict[str, int]:
+        """Per file of the batch: how many of its records merged into a paper read before them."""
+        counts = {f.file: 0 for f in self.files}
+        for file, merges in self.merges_by_file().items():
+            counts[file] = len(merges)
+        return counts
 
     def merges_by_file(self) -> dict[str, list[Merge]]:
         """The merges, grouped by the file of the record that merged."""
@@ -46,10 +56,6 @@ class IngestResult:
         those that joined papers already indexed)."""
         files = {f.file for f in self.files}
         self.merges = [m for m in merges if m.record.sources[0].file in files]
-        self.merged = len(self.merges)
-        self.merged_by_file = {f.file: 0 for f in self.files}
-        for m in self.merges:
-            self.merged_by_file[m.record.sources[0].file] += 1
 
     @property
     def ok(self) -> bool:
@@ -168,14 +174,9 @@ def ingest_paths(
     files, errors = expand_paths(paths)
     reports = [ingest_file(p, layout=layout) for p in (progress(files) if progress else files)]
     merged = merge_records([paper for r in reports for paper in r.papers])
-    merged_by_file = {report.file: 0 for report in reports}
-    for merge in merged.merges:
-        merged_by_file[merge.record.sources[0].file] += 1
     return IngestResult(
         files=reports,
         papers=merged.papers,
-        merged=len(merged.merges),
         errors=errors,
-        merged_by_file=merged_by_file,
         merges=merged.merges,
     )

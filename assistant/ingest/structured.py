@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from assistant.errors import BadField
-from assistant.identity import normalize_arxiv, normalize_doi, normalize_pmid
+from assistant.identity import arxiv_of_doi, normalize_arxiv, normalize_doi, normalize_pmid
 from assistant.ingest.base import Collector, preview
 
 _WS = re.compile(r"[ \t\n\r]*")
@@ -274,9 +274,6 @@ def year_field(col: Collector, line: int, obj: dict[str, Any], key: str) -> int 
 
 # --- identifiers -----------------------------------------------------------------------------------
 
-_ARXIV_DOI = re.compile(r"10\.48550/arxiv\.(.+)", re.IGNORECASE)
-
-
 def arxiv_from(*values: str | None) -> str | None:
     """An arXiv id found in a link (arxiv.org/abs/...), an 'arXiv:...' id or an arXiv DOI
     (10.48550/arXiv....); None when no value is one."""
@@ -284,8 +281,8 @@ def arxiv_from(*values: str | None) -> str | None:
         if not value:
             continue
         doi = normalize_doi(value)
-        if doi and (m := _ARXIV_DOI.fullmatch(doi)):
-            return normalize_arxiv(m[1])
+        if doi and (arxiv := arxiv_of_doi(doi)):
+            return arxiv
         found = normalize_arxiv(value.strip(), bare=False)
         if found:
             return found
