@@ -22,7 +22,6 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote as url_quote
-from urllib.parse import urlsplit, urlunsplit
 
 import rispy
 
@@ -578,27 +577,6 @@ def package_version() -> str:
         return str(getattr(assistant, "__version__", "unknown"))
 
 
-_URL = re.compile(r"[a-z][a-z0-9+.-]*://\S*", re.IGNORECASE)
-
-
-def _public_url(url: str) -> str:
-    """A URL without the parts that can carry a secret: user and password, query, fragment
-    ("https://u:pw@host:8443/v1?api-key=K#t" -> "https://host:8443/v1")."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
-
-
-def settings_record(settings: Settings) -> dict[str, Any]:
-    """The settings as JSON values, secrets left out (API keys); a URL-valued setting keeps
-    only its scheme, host, port and path (no user or password, query or fragment: a key
-    can ride in `?api-key=`)."""
-    secret = {name for name, f in type(settings).model_fields.items() if "SecretStr" in str(f.annotation)}
-    values = settings.model_dump(mode="json", exclude=secret)
-    return {
-        k: _public_url(v.strip()) if isinstance(v, str) and _URL.fullmatch(v.strip()) else v for k, v in values.items()
-    }
-
-
 def reference_files(papers: list[Paper]) -> dict[str, str]:
     """The papers as references.bib, references.ris and references.json (CSL-JSON), one key each."""
     return {"references.bib": bibtex(papers), "references.ris": ris(papers), "references.json": csl_json(papers)}
@@ -613,7 +591,7 @@ def answer_bundle(answer: Answer, settings: Settings, index: dict[str, Any], whe
     record = {
         **answer.to_dict(),
         "index": index,
-        "settings": settings_record(settings),
+        "settings": settings.public(),
         "created": when.isoformat(timespec="seconds"),
         "paper_assistant": package_version(),
     }

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -287,6 +289,28 @@ class Settings(BaseSettings):
 
     def shaping_hash(self) -> str:
         return hashlib.sha1(json.dumps(self.shaping(), sort_keys=True).encode()).hexdigest()[:10]
+
+    def public(self) -> dict[str, Any]:
+        """The settings as JSON values for a record others may read (answer.json, an eval's
+        run.json): secrets left out (API keys), and a URL-valued setting keeps only its
+        scheme, host, port and path (no user or password, query or fragment: a key can ride
+        in `?api-key=`)."""
+        secret = {name for name, f in type(self).model_fields.items() if "SecretStr" in str(f.annotation)}
+        values = self.model_dump(mode="json", exclude=secret)
+        return {
+            k: _public_url(v.strip()) if isinstance(v, str) and _URL.fullmatch(v.strip()) else v
+            for k, v in values.items()
+        }
+
+
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://\S*", re.IGNORECASE)
+
+
+def _public_url(url: str) -> str:
+    """A URL without the parts that can carry a secret: user and password, query, fragment
+    ("https://u:pw@host:8443/v1?api-key=K#t" -> "https://host:8443/v1")."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 # The settings' groups, in the order of the fields above: each group runs from its first

@@ -578,7 +578,7 @@ def run(
         "seconds": round(time.perf_counter() - t0, 2),
         "git_commit": git_commit(),
         "backend": pa.backend_info(),
-        "settings": json.loads(pa.settings.model_dump_json(exclude={"openai_api_key"})),
+        "settings": pa.settings.public(),  # (no secret: the run is shared)
         "notes": list(notes),
         "summary": aggregate(rows, price_in, price_out),
         "items": rows,

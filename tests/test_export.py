@@ -663,12 +663,11 @@ def test_the_bundle_of_an_abstention_lists_the_closest_papers(tmp_path):
     ("http://127.0.0.1:8000/v1#SECRET3", "http://127.0.0.1:8000/v1"),
     ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1"),
 ])
-def test_settings_record_keeps_no_secret_of_a_url(tmp_path, url, kept):
+def test_public_settings_keep_no_secret_of_a_url(tmp_path, url, kept):
     """A key may ride in a URL's user part, query (?api-key=) or fragment: none is written."""
     from assistant.settings import Settings
 
-    record = export.settings_record(Settings(index_dir=tmp_path, openai_base_url=url,
-                                             chroma_url=url.replace("/openai/v1", "")))
+    record = Settings(index_dir=tmp_path, openai_base_url=url, chroma_url=url.replace("/openai/v1", "")).public()
     assert record["openai_base_url"] == kept
     assert record["chroma_url"] == kept.replace("/openai/v1", "")
     assert not re.search("SECRET|pw@", json.dumps(record))
