@@ -274,6 +274,7 @@ def year_field(col: Collector, line: int, obj: dict[str, Any], key: str) -> int 
 
 # --- identifiers -----------------------------------------------------------------------------------
 
+
 def arxiv_from(*values: str | None) -> str | None:
     """An arXiv id found in a link (arxiv.org/abs/...), an 'arXiv:...' id or an arXiv DOI
     (10.48550/arXiv....); None when no value is one."""
